@@ -1,0 +1,48 @@
+"""Typed business errors. Use cases raise them; the API turns them into `userErrors`."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    NOT_FOUND = "not_found"
+    REQUIRED = "required"
+    INVALID = "invalid"
+    TOO_LONG = "too_long"
+    OUT_OF_RANGE = "out_of_range"
+    DUPLICATE = "duplicate"
+    INVALID_STATE = "invalid_state"
+    NOT_EDITABLE = "not_editable"
+    EMPTY_AUDIENCE = "empty_audience"
+    TEMPLATE_SYNTAX = "template_syntax"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    MISSING_SENDER = "missing_sender"
+    IN_USE = "in_use"
+    TOO_MANY = "too_many"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request; `field` is the input path, e.g. ("input", "name")."""
+
+    code: ErrorCode
+    message: str
+    field: tuple[str, ...] = ()
+
+
+class DomainError(Exception):
+    """A business rule refused the request; nothing was changed."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        assert problems, "a DomainError needs at least one problem"
+        self.problems = tuple(problems)
+        super().__init__("; ".join(p.message for p in self.problems))
+
+    @classmethod
+    def one(cls, code: ErrorCode, message: str, *field: str) -> "DomainError":
+        return cls([Problem(code, message, tuple(field))])
+
+
+def not_found(kind: str, *field: str) -> DomainError:
+    return DomainError.one(ErrorCode.NOT_FOUND, f"{kind} not found.", *field)

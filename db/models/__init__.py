@@ -1,0 +1,26 @@
+"""All models, imported here so `Base.metadata` is complete wherever it is used."""
+
+from db.models.account import Account, ApiKey
+from db.models.audience import Audience
+from db.models.base import Base
+from db.models.campaign import Campaign, CampaignExecution
+from db.models.contact import Contact, ContactTag
+from db.models.delivery import Delivery
+from db.models.email_channel import EmailChannel
+from db.models.email_template import EmailTemplate
+from db.models.ltv import LtvEntry
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Audience",
+    "Base",
+    "Campaign",
+    "CampaignExecution",
+    "Contact",
+    "ContactTag",
+    "Delivery",
+    "EmailChannel",
+    "EmailTemplate",
+    "LtvEntry",
+]

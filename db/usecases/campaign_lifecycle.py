@@ -1,0 +1,210 @@
+"""Lifecycle actions: schedule, start, pause, resume, cancel.
+
+Each checks the transition table, changes the campaign and its execution in the caller's
+transaction, and returns the campaign. The caller enqueues the send job after commit.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.enums import DeliveryStatus, EmailChannelStatus, ExecutionStatus
+from db.errors import DomainError, ErrorCode
+from db.models import Audience, Campaign, CampaignExecution, Contact, Delivery, EmailChannel
+from db.models.base import Id
+from db.queries import audience_members, count_audience, get_owned
+from db.state_machine import Action, allowed_from, next_status
+from db.usecases.campaigns import check_sender
+
+
+def _refuse(campaign: Campaign, action: Action) -> DomainError:
+    allowed = ", ".join(s.value for s in allowed_from(action))
+    return DomainError.one(
+        ErrorCode.INVALID_STATE,
+        f"Cannot {action.value.replace('_', ' ')} a {campaign.status.value} campaign "
+        f"(allowed from: {allowed}).",
+        "id",
+    )
+
+
+def _apply(campaign: Campaign, action: Action) -> None:
+    status = next_status(campaign.status, action)
+    if status is None:
+        raise _refuse(campaign, action)
+    campaign.status = status
+
+
+async def _campaign(session: AsyncSession, account_id: int, campaign_id: int) -> Campaign:
+    return await get_owned(session, Campaign, account_id, campaign_id, "id", for_update=True)
+
+
+async def _execution(session: AsyncSession, campaign_id: int) -> CampaignExecution | None:
+    return await session.scalar(
+        select(CampaignExecution).where(CampaignExecution.campaign_id == campaign_id)
+    )
+
+
+async def schedule_campaign(
+    session: AsyncSession,
+    account_id: int,
+    campaign_id: int,
+    scheduled_at: datetime | None,
+    now: datetime,
+) -> Campaign:
+    campaign = await _campaign(session, account_id, campaign_id)
+    when = scheduled_at or campaign.scheduled_at
+    if when is None:
+        raise DomainError.one(
+            ErrorCode.REQUIRED, "scheduled_at is required to schedule.", "scheduled_at"
+        )
+    if when <= now:
+        raise DomainError.one(
+            ErrorCode.INVALID, "scheduled_at must be in the future.", "scheduled_at"
+        )
+    _apply(campaign, Action.SCHEDULE)
+    campaign.scheduled_at = when
+    await _check_ready(session, campaign)
+    await session.flush()
+    return campaign
+
+
+async def start_campaign(
+    session: AsyncSession, account_id: int, campaign_id: int, now: datetime
+) -> Campaign:
+    """Starts now, or at `scheduled_at` when that lies in the future.
+
+    Starting now writes the delivery ledger in one INSERT … SELECT: one row per audience
+    member with email consent. Members without consent are left out and counted.
+    """
+    campaign = await _campaign(session, account_id, campaign_id)
+    later = campaign.scheduled_at is not None and campaign.scheduled_at > now
+    _apply(campaign, Action.START_LATER if later else Action.START)
+    if later:
+        await _check_ready(session, campaign)
+    else:
+        await begin_sending(session, campaign, now)
+    await session.flush()
+    return campaign
+
+
+async def _check_ready(session: AsyncSession, campaign: Campaign) -> tuple[EmailChannel, int]:
+    """What a campaign needs before it may be started or scheduled.
+
+    Returns its channel and how many audience members lack email consent.
+    """
+    channel = (
+        await session.get(EmailChannel, campaign.email_channel_id)
+        if campaign.email_channel_id
+        else None
+    )
+    if channel is None or channel.status is not EmailChannelStatus.ACTIVE:
+        state = "missing" if channel is None else channel.status.value
+        raise DomainError.one(
+            ErrorCode.INVALID_STATE,
+            f"The campaign's email channel must be active (it is {state}).",
+            "email_channel",
+        )
+    await check_sender(session, campaign)
+    audience = await session.get_one(Audience, campaign.audience_id)
+    reachable, skipped = await count_audience(session, campaign.account_id, audience.tags)
+    if reachable == 0:
+        raise DomainError.one(
+            ErrorCode.EMPTY_AUDIENCE,
+            f"Audience {audience.code!r} has no contact with email consent"
+            f" ({skipped} without consent).",
+            "audience",
+        )
+    return channel, skipped
+
+
+async def begin_sending(session: AsyncSession, campaign: Campaign, now: datetime) -> None:
+    """Checks readiness, materialises the ledger and creates the execution.
+
+    The execution stays pending until a worker takes it.
+    """
+    channel, skipped = await _check_ready(session, campaign)
+    audience = await session.get_one(Audience, campaign.audience_id)
+    members = select(
+        Contact.account_id,
+        literal(campaign.id, Id).label("campaign_id"),
+        Contact.id,
+        Contact.email,
+        literal(DeliveryStatus.PENDING.value).label("status"),
+    ).where(
+        Contact.account_id == campaign.account_id,
+        Contact.consent_email.is_(True),
+        Contact.id.in_(audience_members(campaign.account_id, audience.tags)),
+    )
+    await session.execute(
+        insert(Delivery).from_select(
+            ["account_id", "campaign_id", "contact_id", "email", "status"], members
+        )
+    )
+    total = (
+        await session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id)) or 0
+    )
+    tracked = 0 if channel.enable_engagement_tracking else None
+    minutes = campaign.execution_duration_minutes
+    session.add(
+        CampaignExecution(
+            campaign_id=campaign.id,
+            status=ExecutionStatus.PENDING,
+            started_at=now,
+            expected_completion_at=now + timedelta(minutes=minutes) if minutes else None,
+            total_contacts=total,
+            total_skipped=skipped,
+            total_opened=tracked,
+            total_clicked=tracked,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+async def pause_campaign(
+    session: AsyncSession, account_id: int, campaign_id: int, now: datetime
+) -> Campaign:
+    campaign = await _campaign(session, account_id, campaign_id)
+    _apply(campaign, Action.PAUSE)
+    await session.execute(
+        update(CampaignExecution)
+        .where(CampaignExecution.campaign_id == campaign.id)
+        .values(status=ExecutionStatus.PAUSED, paused_at=now, updated_at=now)
+    )
+    await session.flush()
+    return campaign
+
+
+async def resume_campaign(
+    session: AsyncSession, account_id: int, campaign_id: int, now: datetime
+) -> Campaign:
+    campaign = await _campaign(session, account_id, campaign_id)
+    _apply(campaign, Action.RESUME)
+    await session.execute(
+        update(CampaignExecution)
+        .where(CampaignExecution.campaign_id == campaign.id)
+        .values(status=ExecutionStatus.PROCESSING, resumed_at=now, next_run_at=None, updated_at=now)
+    )
+    await session.flush()
+    return campaign
+
+
+async def cancel_campaign(
+    session: AsyncSession, account_id: int, campaign_id: int, now: datetime
+) -> Campaign:
+    """Final: unsent recipients are marked cancelled in the ledger."""
+    campaign = await _campaign(session, account_id, campaign_id)
+    _apply(campaign, Action.CANCEL)
+    await session.execute(
+        update(CampaignExecution)
+        .where(CampaignExecution.campaign_id == campaign.id)
+        .values(status=ExecutionStatus.CANCELLED, cancelled_at=now, updated_at=now)
+    )
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.CANCELLED)
+    )
+    await session.flush()
+    return campaign

@@ -1,0 +1,214 @@
+"""Campaigns: create (plain and the one-step email create), update, delete."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import validation as v
+from db.enums import CampaignStatus
+from db.errors import DomainError, ErrorCode, Problem
+from db.models import Account, Audience, Campaign, EmailChannel, EmailTemplate
+from db.queries import Ref, free_code, get_owned, resolve_ref
+from db.state_machine import ALWAYS_EDITABLE_FIELDS, EDITABLE_STATUSES
+from db.usecases.audiences import create_audience
+from db.usecases.email_templates import create_email_template
+
+DURATION_RANGE = (1, 1440)
+# Inputs that name another row, and the column each fills.
+_REFS: dict[str, tuple[type[Audience] | type[EmailChannel] | type[EmailTemplate], str]] = {
+    "audience": (Audience, "audience_id"),
+    "email_channel": (EmailChannel, "email_channel_id"),
+    "email_template": (EmailTemplate, "email_template_id"),
+}
+
+
+def check_campaign(fields: Mapping[str, Any], problems: v.Problems, now: datetime) -> None:
+    if "name" in fields:
+        problems.add(v.text(fields["name"], 255, "name", needed=True))
+    for name in ("from_name", "reply_to_name"):
+        if name in fields:
+            problems.add(v.max_length(fields[name], 255, name))
+    for name in ("from_email", "reply_to_email"):
+        if name in fields:
+            problems.add(v.email(fields[name], name))
+    if "utm_code" in fields:
+        problems.add(v.max_length(fields["utm_code"], 100, "utm_code"))
+    if "execution_duration_minutes" in fields:
+        minutes = fields["execution_duration_minutes"]
+        problems.add(v.in_range(minutes, *DURATION_RANGE, "execution_duration_minutes"))
+    scheduled_at = fields.get("scheduled_at")
+    if scheduled_at is not None and scheduled_at <= now:
+        problems.add(
+            Problem(ErrorCode.INVALID, "scheduled_at must be in the future.", ("scheduled_at",))
+        )
+
+
+async def _resolve_refs(
+    session: AsyncSession, account_id: int, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The fields with references replaced by the ids of the rows they name."""
+    out = {k: val for k, val in fields.items() if k not in _REFS}
+    for name, (model, column) in _REFS.items():
+        ref: Ref | None = fields.get(name)
+        if ref is not None:
+            out[column] = await resolve_ref(session, model, account_id, ref, name)
+    return out
+
+
+async def check_sender(session: AsyncSession, campaign: Campaign) -> None:
+    """From and reply-to addresses must resolve: campaign, then channel, then account."""
+    account = await session.get_one(Account, campaign.account_id)
+    channel = (
+        await session.get(EmailChannel, campaign.email_channel_id)
+        if campaign.email_channel_id
+        else None
+    )
+    problems = v.Problems()
+    for field in ("from_email", "reply_to_email"):
+        fallbacks = [getattr(campaign, field)]
+        if channel is not None:
+            fallbacks.append(getattr(channel, f"default_{field}"))
+        fallbacks.append(getattr(account, f"default_{field}"))
+        if not any(fallbacks):
+            problems.add(
+                Problem(
+                    ErrorCode.MISSING_SENDER,
+                    f"No {field} on the campaign, its channel or the account; set one.",
+                    (field,),
+                )
+            )
+    problems.raise_if_any()
+
+
+async def create_campaign(
+    session: AsyncSession, account_id: int, fields: Mapping[str, Any], now: datetime
+) -> Campaign:
+    problems = v.Problems()
+    for name in ("audience", "email_channel", "email_template"):
+        if fields.get(name) is None:
+            problems.add(Problem(ErrorCode.REQUIRED, f"{name} is required.", (name,)))
+    check_campaign(fields, problems, now)
+    problems.raise_if_any()
+    values = await _resolve_refs(session, account_id, fields)
+    campaign = Campaign(account_id=account_id, **values)
+    session.add(campaign)
+    await session.flush()
+    await check_sender(session, campaign)
+    return campaign
+
+
+async def update_campaign(
+    session: AsyncSession,
+    account_id: int,
+    campaign_id: int,
+    changes: Mapping[str, Any],
+    now: datetime,
+) -> Campaign:
+    problems = v.Problems()
+    for name in ("audience", "email_channel", "email_template"):
+        if name in changes and changes[name] is None:
+            problems.add(Problem(ErrorCode.REQUIRED, f"{name} cannot be removed.", (name,)))
+    check_campaign(changes, problems, now)
+    problems.raise_if_any()
+    campaign = await get_owned(session, Campaign, account_id, campaign_id, "id", for_update=True)
+    if campaign.status not in EDITABLE_STATUSES:
+        locked = sorted(set(changes) - ALWAYS_EDITABLE_FIELDS)
+        if locked:
+            raise DomainError(
+                [
+                    Problem(
+                        ErrorCode.NOT_EDITABLE,
+                        f"{name} can change only while the campaign is draft or scheduled "
+                        f"(it is {campaign.status.value}).",
+                        (name,),
+                    )
+                    for name in locked
+                ]
+            )
+    if (
+        campaign.status is CampaignStatus.SCHEDULED
+        and "scheduled_at" in changes
+        and changes["scheduled_at"] is None
+    ):
+        raise DomainError.one(
+            ErrorCode.INVALID,
+            "A scheduled campaign needs scheduled_at; start or cancel it instead.",
+            "scheduled_at",
+        )
+    values = await _resolve_refs(session, account_id, changes)
+    for name, value in values.items():
+        setattr(campaign, name, value)
+    await session.flush()
+    if {"from_email", "reply_to_email", "email_channel"} & set(changes):
+        await check_sender(session, campaign)
+    return campaign
+
+
+async def delete_campaign(session: AsyncSession, account_id: int, campaign_id: int) -> None:
+    campaign = await get_owned(session, Campaign, account_id, campaign_id, "id", for_update=True)
+    if campaign.status is CampaignStatus.RUNNING:
+        raise DomainError.one(
+            ErrorCode.INVALID_STATE,
+            "A running campaign cannot be deleted; pause or cancel it.",
+            "id",
+        )
+    await session.delete(campaign)
+    await session.flush()
+
+
+async def create_email_campaign(
+    session: AsyncSession, account_id: int, fields: Mapping[str, Any], now: datetime
+) -> Campaign:
+    """The one-step create: a new audience (by contact tags), a new template, the campaign.
+
+    Every input is validated before anything is written, so a refusal lists all problems.
+    """
+    fields = dict(fields)
+    name = fields.pop("campaign_name")
+    problems = v.Problems()
+    problems.add(v.text(name, 255, "campaign_name", needed=True))
+    problems.add(v.channel_code(fields["email_channel"], "email_channel"))
+    problems.add(v.tags(fields["contact_tags"], "contact_tags", needed=True))
+    problems.add(v.text(fields["subject"], 255, "subject", needed=True))
+    for source in ("subject", "body_html", "body_text"):
+        problems.add(v.jinja_template(fields.get(source, ""), source))
+    problems.add(v.required(fields["body_html"], "body_html"))
+    for label in ("audience_name", "template_name"):
+        problems.add(v.max_length(fields.get(label, ""), 255, label))
+    check_campaign(fields, problems, now)
+    problems.raise_if_any()
+
+    channel_id = await resolve_ref(
+        session, EmailChannel, account_id, fields.pop("email_channel").lower(), "email_channel"
+    )
+    audience = await create_audience(
+        session,
+        account_id,
+        {"name": fields.pop("audience_name", "") or name, "tags": fields.pop("contact_tags")},
+    )
+    template_name = fields.pop("template_name", "") or name
+    template = await create_email_template(
+        session,
+        account_id,
+        {
+            "name": template_name,
+            "code": await free_code(session, EmailTemplate, account_id, template_name),
+            "subject": fields.pop("subject"),
+            "body_html": fields.pop("body_html"),
+            "body_text": fields.pop("body_text", ""),
+        },
+    )
+    campaign = Campaign(
+        account_id=account_id,
+        name=name,
+        audience_id=audience.id,
+        email_channel_id=channel_id,
+        email_template_id=template.id,
+        **fields,
+    )
+    session.add(campaign)
+    await session.flush()
+    await check_sender(session, campaign)
+    return campaign

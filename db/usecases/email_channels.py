@@ -1,0 +1,73 @@
+"""Email channels: where and how fast a campaign's email is sent."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import validation as v
+from db.errors import DomainError, ErrorCode
+from db.models import Campaign, EmailChannel
+from db.queries import code_taken, get_owned, refuse_if_campaigns_use
+from db.usecases.accounts import check_sender_defaults
+
+RATE_LIMIT_RANGE = (1, 10_000)
+DAILY_QUOTA_RANGE = (1, 100_000_000)
+
+
+def check_channel(fields: Mapping[str, Any], problems: v.Problems) -> None:
+    if "code" in fields:
+        problems.add(v.channel_code(fields["code"], "code"))
+    if "rate_limit" in fields:
+        problems.add(v.in_range(fields["rate_limit"], *RATE_LIMIT_RANGE, "rate_limit"))
+    if "daily_quota" in fields:
+        problems.add(v.in_range(fields["daily_quota"], *DAILY_QUOTA_RANGE, "daily_quota"))
+    if "smtp_host" in fields:
+        problems.add(v.text(fields["smtp_host"], 255, "smtp_host", needed=True))
+    if "smtp_port" in fields:
+        problems.add(v.in_range(fields["smtp_port"], 1, 65535, "smtp_port"))
+    for name in ("smtp_username", "smtp_password"):
+        if name in fields:
+            problems.add(v.max_length(fields[name], 255, name))
+    check_sender_defaults(fields, problems)
+
+
+async def create_email_channel(
+    session: AsyncSession, account_id: int, fields: Mapping[str, Any]
+) -> EmailChannel:
+    fields = {**fields, "code": fields.get("code", "").strip().lower()}
+    problems = v.Problems()
+    check_channel(fields, problems)
+    problems.raise_if_any()
+    if await code_taken(session, EmailChannel, account_id, fields["code"]):
+        raise DomainError.one(ErrorCode.DUPLICATE, "A channel with this code exists.", "code")
+    channel = EmailChannel(account_id=account_id, **fields)
+    session.add(channel)
+    await session.flush()
+    return channel
+
+
+async def update_email_channel(
+    session: AsyncSession, account_id: int, channel_id: int, changes: Mapping[str, Any]
+) -> EmailChannel:
+    changes = dict(changes)
+    if "code" in changes:
+        changes["code"] = changes["code"].strip().lower()
+    problems = v.Problems()
+    check_channel(changes, problems)
+    problems.raise_if_any()
+    channel = await get_owned(session, EmailChannel, account_id, channel_id, "id")
+    code = changes.get("code", channel.code)
+    if code != channel.code and await code_taken(session, EmailChannel, account_id, code):
+        raise DomainError.one(ErrorCode.DUPLICATE, "A channel with this code exists.", "code")
+    for name, value in changes.items():
+        setattr(channel, name, value)
+    await session.flush()
+    return channel
+
+
+async def delete_email_channel(session: AsyncSession, account_id: int, channel_id: int) -> None:
+    channel = await get_owned(session, EmailChannel, account_id, channel_id, "id")
+    await refuse_if_campaigns_use(session, Campaign.email_channel_id, channel.id, "channel")
+    await session.delete(channel)
+    await session.flush()

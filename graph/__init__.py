@@ -1,0 +1,1 @@
+"""Clarion's API surface: the Starlette app, the Strawberry schema, auth and the CLI."""

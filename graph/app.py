@@ -1,0 +1,135 @@
+"""The Starlette app: GraphQL (HTTP and WebSocket) with GraphiQL, health, and the lifespan
+that owns every resource: database, Redis (embedded or given), arq pool, in-process worker."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, TypedDict
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from db.engine import Database, connect
+from db.migrate import upgrade
+from db.settings import Settings
+from graph.auth import account_for
+from graph.context import Context
+from graph.schema import schema
+from jobs.embedded_redis import embedded_redis
+from jobs.worker import build_worker
+
+log = logging.getLogger(__name__)
+
+
+class State(TypedDict):
+    db: Database
+    queue: ArqRedis
+
+
+class ClarionGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        state = request.state
+        return Context(
+            db=state.db,
+            queue=state.queue,
+            account_id=getattr(state, "account_id", 0),
+            request=request,
+        )
+
+
+class AuthGate:
+    """Refuses GraphQL HTTP requests without a valid API key (401); the GraphiQL page is open."""
+
+    def __init__(self, app: ClarionGraphQL) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            if not _is_graphiql_page(request):
+                account_id = await account_for(
+                    scope["state"]["db"], request.headers.get("authorization")
+                )
+                if account_id is None:
+                    await _unauthorized()(scope, receive, send)
+                    return
+                scope["state"]["account_id"] = account_id
+        await self.app(scope, receive, send)
+
+
+def _is_graphiql_page(request: Request) -> bool:
+    return (
+        request.method == "GET"
+        and "query" not in request.query_params
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def _unauthorized() -> Response:
+    return JSONResponse(
+        {
+            "errors": [
+                {
+                    "message": "A valid API key is required: Authorization: Bearer <key>.",
+                    "extensions": {"code": "UNAUTHENTICATED"},
+                }
+            ]
+        },
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="clarion"'},
+    )
+
+
+async def health(request: Request) -> Response:
+    try:
+        async with request.state.db.read() as session:
+            await session.execute(text("SELECT 1"))
+        await request.state.queue.ping()
+    except Exception as exc:
+        return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        async with contextlib.AsyncExitStack() as stack:
+            redis_url = settings.redis_url or await stack.enter_async_context(
+                embedded_redis(settings.data_dir)
+            )
+            await upgrade(settings.database_url)
+            db = connect(settings.database_url)
+            stack.push_async_callback(db.dispose)
+            queue = await create_pool(RedisSettings.from_dsn(redis_url))
+            stack.push_async_callback(queue.aclose)
+            worker = build_worker(queue, db, embedded=True) if settings.embedded_worker else None
+            if worker is not None:
+                task = asyncio.create_task(worker.async_run())
+                stack.push_async_callback(_stop_worker, worker, task)
+            log.info("Clarion ready: database %s, redis %s", db.engine.url, redis_url)
+            yield {"db": db, "queue": queue}
+
+    graphql = ClarionGraphQL(schema, allowed_origins=settings.allowed_origins)
+    return Starlette(
+        routes=[
+            Route("/graphql", AuthGate(graphql)),
+            WebSocketRoute("/graphql", graphql),
+            Route("/health", health),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def _stop_worker(worker: Any, task: "asyncio.Task[None]") -> None:
+    await worker.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,26 @@
+"""What every resolver gets as `info.context`: never a shared session, only factories."""
+
+from dataclasses import dataclass, field
+
+from arq.connections import ArqRedis
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.types import Info as StrawberryInfo
+
+from db.engine import Database
+from graph.loaders import Loaders
+
+
+@dataclass
+class Context:
+    db: Database
+    queue: ArqRedis
+    account_id: int
+    request: Request | WebSocket
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.db)
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,114 @@
+"""The domain enums, exposed to GraphQL with a description for every value."""
+
+from enum import StrEnum
+from typing import TypeVar
+
+import strawberry
+
+from db import enums as e
+from db.errors import ErrorCode
+
+E = TypeVar("E", bound=type[StrEnum])
+
+
+def expose(enum: E, description: str, values: dict[str, str], name: str | None = None) -> E:
+    """Registers `enum` with Strawberry; `values` maps each member's value to its description."""
+    missing = {m.value for m in enum} ^ set(values)
+    assert not missing, f"{enum.__name__}: describe exactly its values, not {missing}"
+    strawberry.enum(enum, name=name, description=description)
+    for value in enum.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = values[value.value]
+    return enum
+
+
+CampaignStatus = expose(
+    e.CampaignStatus,
+    "Where a campaign is in its life. Changed only by actions (start, pause, …).",
+    {
+        "draft": "Being prepared; editable; nothing sent.",
+        "scheduled": "Will start by itself at scheduledAt; editable.",
+        "running": "Sending (or halted by the system and continuing by itself).",
+        "completed": "Finished; every recipient was attempted.",
+        "paused": "Stopped by a user; resume continues with the unsent recipients.",
+        "cancelled": "Stopped for good by a user.",
+        "failed": "Ended without sending, e.g. the channel refused every message.",
+    },
+)
+ExecutionStatus = expose(
+    e.ExecutionStatus,
+    "The state of a campaign's delivery run.",
+    {
+        "pending": "Created; waiting for a worker to take it.",
+        "processing": "A worker is sending.",
+        "paused": "Stopped by a user.",
+        "halted": "Stopped by the system (daily quota, provider errors); continues by itself "
+        "at nextRunAt.",
+        "completed": "Every recipient was sent.",
+        "failed": "Nothing could be sent; see errorMessage.",
+        "cancelled": "Stopped for good by a user.",
+        "partially_completed": "Finished; some recipients failed.",
+    },
+)
+ChannelType = expose(
+    e.ChannelType,
+    "The kind of channel a campaign sends through.",
+    {"email": "Email over SMTP."},
+)
+ContactSource = expose(
+    e.ContactSource,
+    "How a contact came to the account.",
+    {
+        "purchase": "Bought something.",
+        "lead": "Left their details (form, ad, …).",
+        "migration": "Imported from another system.",
+        "unknown": "Not recorded (the default).",
+    },
+)
+EmailChannelType = expose(
+    e.EmailChannelType,
+    "What an email channel is used for.",
+    {
+        "transactional": "One-to-one messages triggered by an action.",
+        "marketing": "Campaigns to contacts who consented.",
+        "broadcast": "Announcements to a whole audience.",
+    },
+)
+EmailChannelStatus = expose(
+    e.EmailChannelStatus,
+    "Whether an email channel may send. Only active channels start campaigns.",
+    {
+        "active": "May send.",
+        "suspended": "Sending stopped (by an operator or the provider).",
+        "pending": "Set up but not yet verified.",
+    },
+)
+SmtpSecurity = expose(
+    e.SmtpSecurity,
+    "How the SMTP connection is protected.",
+    {
+        "none": "Plain text; only for a relay on a trusted network.",
+        "starttls": "Upgrade with STARTTLS (usually port 587).",
+        "tls": "TLS from the first byte (usually port 465).",
+    },
+)
+UserErrorCode = expose(
+    ErrorCode,
+    "Why a mutation was refused. A refused mutation changes nothing.",
+    {
+        "not_found": "The object named does not exist in this account.",
+        "required": "A required value is missing or blank.",
+        "invalid": "The value has the wrong form (email, code, date in the past, …).",
+        "too_long": "The text is longer than the field allows.",
+        "out_of_range": "The number is outside the field's range.",
+        "duplicate": "Another object of the account already uses this value.",
+        "invalid_state": "The action is not allowed in the object's current status.",
+        "not_editable": "The field cannot change in the campaign's current status.",
+        "empty_audience": "The audience has no contact that may be emailed.",
+        "template_syntax": "The text is not a valid Jinja2 template.",
+        "currency_mismatch": "Revenue in another currency than the one already recorded.",
+        "missing_sender": "No from or reply-to address on the campaign, channel or account.",
+        "in_use": "Campaigns still use the object.",
+        "too_many": "More items than one request may carry.",
+    },
+    name="UserErrorCode",
+)

@@ -1,0 +1,60 @@
+"""DataLoaders, made per request: each batch opens its own short read session."""
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from strawberry.dataloader import DataLoader
+
+from db.engine import Database
+from db.models import Audience, CampaignExecution, ContactTag, EmailChannel, EmailTemplate
+
+T = TypeVar("T")
+
+
+def _by_id(db: Database, model: type[Any]) -> Callable[[list[int]], Awaitable[list[Any]]]:
+    async def load(ids: list[int]) -> list[Any]:
+        async with db.read() as session:
+            rows = (await session.scalars(select(model).where(model.id.in_(ids)))).all()
+        found = {row.id: row for row in rows}
+        return [found.get(i) for i in ids]
+
+    return load
+
+
+@dataclass
+class Loaders:
+    db: Database
+    audience: DataLoader[int, Audience | None] = field(init=False)
+    email_channel: DataLoader[int, EmailChannel | None] = field(init=False)
+    email_template: DataLoader[int, EmailTemplate | None] = field(init=False)
+    execution_by_campaign: DataLoader[int, CampaignExecution | None] = field(init=False)
+    tags_by_contact: DataLoader[int, list[str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audience = DataLoader(_by_id(self.db, Audience))
+        self.email_channel = DataLoader(_by_id(self.db, EmailChannel))
+        self.email_template = DataLoader(_by_id(self.db, EmailTemplate))
+        self.execution_by_campaign = DataLoader(self._executions)
+        self.tags_by_contact = DataLoader(self._tags)
+
+    async def _executions(self, campaign_ids: Sequence[int]) -> list[CampaignExecution | None]:
+        async with self.db.read() as session:
+            rows = await session.scalars(
+                select(CampaignExecution).where(CampaignExecution.campaign_id.in_(campaign_ids))
+            )
+            found = {row.campaign_id: row for row in rows}
+        return [found.get(i) for i in campaign_ids]
+
+    async def _tags(self, contact_ids: Sequence[int]) -> list[list[str]]:
+        tags: dict[int, list[str]] = {i: [] for i in contact_ids}
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(ContactTag.contact_id, ContactTag.tag)
+                .where(ContactTag.contact_id.in_(contact_ids))
+                .order_by(ContactTag.contact_id, ContactTag.tag)
+            )
+            for contact_id, tag in rows.tuples():
+                tags[contact_id].append(tag)
+        return [tags[i] for i in contact_ids]

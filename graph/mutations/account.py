@@ -1,0 +1,43 @@
+"""updateAccount: the account's name and sender defaults."""
+
+import strawberry
+from strawberry.types.unset import UNSET
+
+from db.usecases import accounts as uc
+from graph.context import Info
+from graph.errors import UserError
+from graph.mutations.support import provided, write
+from graph.types.account import Account
+
+
+@strawberry.input(description="Change the viewer's account; fields left out keep their value.")
+class UpdateAccountInput:
+    name: str | None = strawberry.field(default=UNSET, description="At most 255.")
+    default_from_email: str | None = strawberry.field(default=UNSET, description="From.")
+    default_from_name: str | None = strawberry.field(default=UNSET, description="From name.")
+    default_reply_to_email: str | None = strawberry.field(default=UNSET, description="Reply-to.")
+    default_reply_to_name: str | None = strawberry.field(default=UNSET, description="Name.")
+
+
+@strawberry.type(description="Result of updateAccount.")
+class AccountPayload:
+    account: Account | None = strawberry.field(default=None, description="Null when refused.")
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why it was refused; empty on success."
+    )
+
+
+@strawberry.type(description="Result of updateAccount.")
+class UpdateAccountPayload(AccountPayload):
+    pass
+
+
+@strawberry.type
+class AccountMutations:
+    @strawberry.mutation(description="Change the account's name and sender defaults.")
+    async def update_account(self, info: Info, input: UpdateAccountInput) -> UpdateAccountPayload:
+        fields = {k: val for k, val in provided(input, skip=()).items() if val is not None}
+        result = await write(info, lambda s, a: uc.update_account(s, a, fields))
+        if isinstance(result, list):
+            return UpdateAccountPayload(user_errors=result)
+        return UpdateAccountPayload(account=Account.from_model(result))

@@ -1,0 +1,186 @@
+"""Campaign mutations: create (plain and one-step email), update, delete."""
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.types.unset import UNSET
+
+from db.types import utcnow
+from db.usecases import campaigns as uc
+from graph.context import Info
+from graph.errors import UserError
+from graph.ids import decode_ref
+from graph.mutations.support import DeletePayload, pk, provided, write
+from graph.types.campaign import Campaign
+
+_REF_TYPES = {
+    "audience": "Audience",
+    "email_channel": "EmailChannel",
+    "email_template": "EmailTemplate",
+}
+# Fields where null is a value ("no schedule", "no spreading"), not "leave as is".
+_NULLABLE = {"scheduled_at", "execution_duration_minutes"}
+
+
+def campaign_fields(data: Any) -> dict[str, Any]:
+    fields = {k: val for k, val in provided(data).items() if val is not None or k in _NULLABLE}
+    for name, type_name in _REF_TYPES.items():
+        if fields.get(name) is not None:
+            fields[name] = decode_ref(fields[name], type_name)
+    return fields
+
+
+@strawberry.input(description="Create a campaign in draft from existing objects.")
+class CreateCampaignInput:
+    name: str = strawberry.field(description="Required; at most 255 characters.")
+    audience: strawberry.ID = strawberry.field(description="Audience, by global ID or code.")
+    email_channel: strawberry.ID = strawberry.field(description="Channel, by global ID or code.")
+    email_template: strawberry.ID = strawberry.field(description="Template, by global ID or code.")
+    description: str = strawberry.field(default="", description="Free text.")
+    scheduled_at: datetime | None = strawberry.field(
+        default=None, description="When to send (future); null: when started."
+    )
+    execution_duration_minutes: int | None = strawberry.field(
+        default=None, description="Spread sends over 1..1440 minutes; null: as fast as allowed."
+    )
+    from_email: str = strawberry.field(default="", description="Empty: channel's, then account's.")
+    from_name: str = strawberry.field(default="", description="At most 255.")
+    reply_to_email: str = strawberry.field(default="", description="Empty: channel's, account's.")
+    reply_to_name: str = strawberry.field(default="", description="At most 255.")
+    utm_code: str = strawberry.field(default="", description="utm_campaign for links; max 100.")
+
+
+@strawberry.input(
+    description="One step: creates an audience from contact tags, a template from subject "
+    "and bodies, and a draft campaign using them."
+)
+class CreateEmailCampaignInput:
+    campaign_name: str = strawberry.field(description="Required; at most 255 characters.")
+    email_channel: str = strawberry.field(description="The channel's code; at most 50.")
+    contact_tags: list[str] = strawberry.field(
+        description="The new audience: contacts carrying any of these tags."
+    )
+    subject: str = strawberry.field(description="Jinja2; at most 255 characters.")
+    body_html: str = strawberry.field(description="Jinja2 HTML body.")
+    body_text: str = strawberry.field(default="", description="Jinja2 plain-text body.")
+    description: str = strawberry.field(default="", description="Campaign description.")
+    utm_code: str = strawberry.field(default="", description="utm_campaign; at most 100.")
+    from_email: str = strawberry.field(
+        default="", description="Required if neither channel nor account has a default."
+    )
+    from_name: str = strawberry.field(default="", description="At most 255.")
+    reply_to_email: str = strawberry.field(
+        default="", description="Required if neither channel nor account has a default."
+    )
+    reply_to_name: str = strawberry.field(default="", description="At most 255.")
+    scheduled_at: datetime | None = strawberry.field(default=None, description="When to send.")
+    execution_duration_minutes: int | None = strawberry.field(
+        default=None, description="Spread sends over 1..1440 minutes."
+    )
+    audience_name: str = strawberry.field(default="", description="Default: campaign_name.")
+    template_name: str = strawberry.field(default="", description="Default: campaign_name.")
+
+
+@strawberry.input(
+    description="Change a campaign; fields left out keep their value. Only name and "
+    "description may change after the campaign leaves draft/scheduled."
+)
+class UpdateCampaignInput:
+    id: strawberry.ID = strawberry.field(description="The campaign's global ID.")
+    name: str | None = strawberry.field(default=UNSET, description="At most 255.")
+    description: str | None = strawberry.field(default=UNSET, description="Free text.")
+    audience: strawberry.ID | None = strawberry.field(default=UNSET, description="ID or code.")
+    email_channel: strawberry.ID | None = strawberry.field(default=UNSET, description="ID/code.")
+    email_template: strawberry.ID | None = strawberry.field(default=UNSET, description="ID/code.")
+    scheduled_at: datetime | None = strawberry.field(
+        default=UNSET, description="Future time; null clears it (draft only)."
+    )
+    execution_duration_minutes: int | None = strawberry.field(
+        default=UNSET, description="1..1440; null: as fast as allowed."
+    )
+    from_email: str | None = strawberry.field(default=UNSET, description="From address.")
+    from_name: str | None = strawberry.field(default=UNSET, description="From name.")
+    reply_to_email: str | None = strawberry.field(default=UNSET, description="Reply-to.")
+    reply_to_name: str | None = strawberry.field(default=UNSET, description="Reply-to name.")
+    utm_code: str | None = strawberry.field(default=UNSET, description="utm_campaign.")
+
+
+@strawberry.input(description="Delete a campaign that is not running, with its ledger.")
+class DeleteCampaignInput:
+    id: strawberry.ID = strawberry.field(description="The campaign's global ID.")
+
+
+@strawberry.type(description="Result of a campaign mutation.")
+class CampaignPayload:
+    campaign: Campaign | None = strawberry.field(default=None, description="Null when refused.")
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why it was refused; empty on success."
+    )
+
+
+@strawberry.type(description="Result of createCampaign.")
+class CreateCampaignPayload(CampaignPayload):
+    pass
+
+
+@strawberry.type(description="Result of createEmailCampaign.")
+class CreateEmailCampaignPayload(CampaignPayload):
+    pass
+
+
+@strawberry.type(description="Result of updateCampaign.")
+class UpdateCampaignPayload(CampaignPayload):
+    pass
+
+
+@strawberry.type(description="Result of deleteCampaign.")
+class DeleteCampaignPayload(DeletePayload):
+    pass
+
+
+@strawberry.type
+class CampaignMutations:
+    @strawberry.mutation(description="Create a draft campaign from existing objects.")
+    async def create_campaign(
+        self, info: Info, input: CreateCampaignInput
+    ) -> CreateCampaignPayload:
+        fields = campaign_fields(input)
+        result = await write(info, lambda s, a: uc.create_campaign(s, a, fields, utcnow()))
+        if isinstance(result, list):
+            return CreateCampaignPayload(user_errors=result)
+        return CreateCampaignPayload(campaign=Campaign.from_model(result))
+
+    @strawberry.mutation(
+        description="Create audience, template and draft campaign in one step (all or nothing)."
+    )
+    async def create_email_campaign(
+        self, info: Info, input: CreateEmailCampaignInput
+    ) -> CreateEmailCampaignPayload:
+        fields = provided(input)
+        result = await write(info, lambda s, a: uc.create_email_campaign(s, a, fields, utcnow()))
+        if isinstance(result, list):
+            return CreateEmailCampaignPayload(user_errors=result)
+        return CreateEmailCampaignPayload(campaign=Campaign.from_model(result))
+
+    @strawberry.mutation(description="Change a campaign (partial).")
+    async def update_campaign(
+        self, info: Info, input: UpdateCampaignInput
+    ) -> UpdateCampaignPayload:
+        fields = campaign_fields(input)
+        result = await write(
+            info,
+            lambda s, a: uc.update_campaign(s, a, pk(input.id, "Campaign"), fields, utcnow()),
+        )
+        if isinstance(result, list):
+            return UpdateCampaignPayload(user_errors=result)
+        return UpdateCampaignPayload(campaign=Campaign.from_model(result))
+
+    @strawberry.mutation(description="Delete a campaign; refused while it is running.")
+    async def delete_campaign(
+        self, info: Info, input: DeleteCampaignInput
+    ) -> DeleteCampaignPayload:
+        result = await write(info, lambda s, a: uc.delete_campaign(s, a, pk(input.id, "Campaign")))
+        if isinstance(result, list):
+            return DeleteCampaignPayload(user_errors=result)
+        return DeleteCampaignPayload(deleted_id=input.id)

@@ -1,0 +1,54 @@
+"""What every mutation shares: one write transaction, typed errors, input conversion."""
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types.unset import UNSET
+
+from db.errors import DomainError, not_found
+from graph.context import Info
+from graph.errors import UserError, user_errors
+from graph.ids import decode_as
+
+T = TypeVar("T")
+
+
+async def write(
+    info: Info, work: Callable[[AsyncSession, int], Awaitable[T]]
+) -> T | list[UserError]:
+    """Runs `work(session, account_id)` in one transaction; a DomainError rolls it back."""
+    try:
+        async with info.context.db.write() as session:
+            return await work(session, info.context.account_id)
+    except DomainError as error:
+        return user_errors(error)
+
+
+def pk(global_id: str, type_name: str, *field: str) -> int:
+    """The database id in a global ID of `type_name`; anything else is NOT_FOUND."""
+    ident = decode_as(global_id, type_name)
+    if ident is None:
+        raise not_found(type_name, *(field or ("id",)))
+    return ident
+
+
+def provided(data: Any, *, skip: tuple[str, ...] = ("id",)) -> dict[str, Any]:
+    """An input's fields that the client set (UNSET left out), by their Python names."""
+    return {
+        f.name: getattr(data, f.name)
+        for f in dataclasses.fields(data)
+        if f.name not in skip and getattr(data, f.name) is not UNSET
+    }
+
+
+@strawberry.type(description="The result of a delete.")
+class DeletePayload:
+    deleted_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The ID of the deleted object; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why it was refused; empty on success."
+    )

@@ -1,0 +1,253 @@
+"""The Query root: the viewer's account, `node`, and connections with filters."""
+
+from typing import Any
+
+import strawberry
+from sqlalchemy import Select, or_, select
+
+from db import models
+from graph.context import Info
+from graph.enums import CampaignStatus, ChannelType, ContactSource
+from graph.ids import decode_id, decode_ref
+from graph.pagination import Connection, paginate
+from graph.types.account import Account
+from graph.types.audience import Audience
+from graph.types.campaign import Campaign
+from graph.types.contact import Contact
+from graph.types.email_channel import EmailChannel
+from graph.types.email_template import EmailTemplate
+from graph.types.node import Node
+
+# Global ID type name -> (model, GraphQL type).
+NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
+    "Account": (models.Account, Account),
+    "Audience": (models.Audience, Audience),
+    "Campaign": (models.Campaign, Campaign),
+    "Contact": (models.Contact, Contact),
+    "EmailChannel": (models.EmailChannel, EmailChannel),
+    "EmailTemplate": (models.EmailTemplate, EmailTemplate),
+}
+
+
+@strawberry.input(description="Narrows `campaigns`; all given conditions must hold.")
+class CampaignFilter:
+    q: str | None = strawberry.field(
+        default=None, description="Text found in the name or description (case-insensitive)."
+    )
+    status: list[CampaignStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses."
+    )
+    channel_type: ChannelType | None = strawberry.field(default=None, description="Channel.")
+    audience: strawberry.ID | None = strawberry.field(
+        default=None, description="The audience, by global ID or code."
+    )
+
+
+@strawberry.input(description="Narrows `contacts`; all given conditions must hold.")
+class ContactFilter:
+    q: str | None = strawberry.field(
+        default=None, description="Text found in email, first or last name (case-insensitive)."
+    )
+    source: ContactSource | None = strawberry.field(default=None, description="How they came.")
+    tags: list[str] | None = strawberry.field(
+        default=None, description="Contacts carrying ANY of these tags."
+    )
+
+
+def _contains(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _campaigns(account_id: int, where: CampaignFilter | None) -> Select[Any]:
+    stmt = select(models.Campaign).where(models.Campaign.account_id == account_id)
+    if where is None:
+        return stmt
+    if where.q:
+        pattern = _contains(where.q)
+        stmt = stmt.where(
+            or_(
+                models.Campaign.name.ilike(pattern, escape="\\"),
+                models.Campaign.description.ilike(pattern, escape="\\"),
+            )
+        )
+    if where.status:
+        stmt = stmt.where(models.Campaign.status.in_(where.status))
+    if where.channel_type:
+        stmt = stmt.where(models.Campaign.channel_type == where.channel_type)
+    if where.audience:
+        ref = decode_ref(where.audience, "Audience")
+        audience = (
+            models.Audience.id == ref if isinstance(ref, int) else models.Audience.code == ref
+        )
+        stmt = stmt.where(
+            models.Campaign.audience_id.in_(
+                select(models.Audience.id).where(models.Audience.account_id == account_id, audience)
+            )
+        )
+    return stmt
+
+
+def _contacts(account_id: int, where: ContactFilter | None) -> Select[Any]:
+    stmt = select(models.Contact).where(models.Contact.account_id == account_id)
+    if where is None:
+        return stmt
+    if where.q:
+        pattern = _contains(where.q)
+        stmt = stmt.where(
+            or_(
+                models.Contact.email.ilike(pattern, escape="\\"),
+                models.Contact.first_name.ilike(pattern, escape="\\"),
+                models.Contact.last_name.ilike(pattern, escape="\\"),
+            )
+        )
+    if where.source:
+        stmt = stmt.where(models.Contact.source == where.source)
+    if where.tags:
+        stmt = stmt.where(
+            models.Contact.id.in_(
+                select(models.ContactTag.contact_id).where(
+                    models.ContactTag.account_id == account_id,
+                    models.ContactTag.tag.in_(where.tags),
+                )
+            )
+        )
+    return stmt
+
+
+def _owned(model: type[Any], account_id: int, q: str | None = None) -> Select[Any]:
+    stmt = select(model).where(model.account_id == account_id)
+    if q:
+        stmt = stmt.where(model.name.ilike(_contains(q), escape="\\"))
+    return stmt
+
+
+@strawberry.type(description="Reads. Every list is a Relay connection, newest first.")
+class Query:
+    @strawberry.field(description="The account the API key belongs to.")
+    async def viewer(self, info: Info) -> Account:
+        async with info.context.db.read() as session:
+            account = await session.get_one(models.Account, info.context.account_id)
+        return Account.from_model(account)
+
+    @strawberry.field(description="Any object by its global ID; null if not found.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        decoded = decode_id(id)
+        if decoded is None or decoded[0] not in NODE_TYPES:
+            return None
+        model, gql_type = NODE_TYPES[decoded[0]]
+        account_id = info.context.account_id
+        async with info.context.db.read() as session:
+            row = await session.get(model, decoded[1])
+        owner = row.id if model is models.Account else getattr(row, "account_id", None)
+        owned = row is not None and owner == account_id
+        return gql_type.from_model(row) if owned else None  # type: ignore[no-any-return]
+
+    @strawberry.field(description="A campaign by global ID; null if not found.")
+    async def campaign(self, info: Info, id: strawberry.ID) -> Campaign | None:
+        node = await Query.node(self, info, id)
+        return node if isinstance(node, Campaign) else None
+
+    @strawberry.field(description="The account's campaigns.")
+    async def campaigns(
+        self,
+        info: Info,
+        filter: CampaignFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Campaign]:
+        return await paginate(
+            info.context.db,
+            _campaigns(info.context.account_id, filter),
+            models.Campaign.id,
+            Campaign.from_model,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(description="The account's contacts.")
+    async def contacts(
+        self,
+        info: Info,
+        filter: ContactFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Contact]:
+        return await paginate(
+            info.context.db,
+            _contacts(info.context.account_id, filter),
+            models.Contact.id,
+            Contact.from_model,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(description="The account's audiences; `q` searches names.")
+    async def audiences(
+        self,
+        info: Info,
+        q: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Audience]:
+        return await paginate(
+            info.context.db,
+            _owned(models.Audience, info.context.account_id, q),
+            models.Audience.id,
+            Audience.from_model,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(description="The account's email channels.")
+    async def email_channels(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[EmailChannel]:
+        return await paginate(
+            info.context.db,
+            _owned(models.EmailChannel, info.context.account_id),
+            models.EmailChannel.id,
+            EmailChannel.from_model,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(description="The account's email templates; `q` searches names.")
+    async def email_templates(
+        self,
+        info: Info,
+        q: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[EmailTemplate]:
+        return await paginate(
+            info.context.db,
+            _owned(models.EmailTemplate, info.context.account_id, q),
+            models.EmailTemplate.id,
+            EmailTemplate.from_model,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )

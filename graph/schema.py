@@ -1,0 +1,59 @@
+"""The Strawberry schema: Query, Mutation, and the limits that protect the server."""
+
+import strawberry
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
+from strawberry.tools import merge_types
+
+from graph.errors import should_mask
+from graph.mutations.account import AccountMutations
+from graph.mutations.audiences import AudienceMutations
+from graph.mutations.campaigns import CampaignMutations
+from graph.mutations.contacts import ContactMutations
+from graph.mutations.email_channels import EmailChannelMutations
+from graph.mutations.email_templates import EmailTemplateMutations
+from graph.mutations.lifecycle import LifecycleMutations
+from graph.mutations.ltv import LtvMutations
+from graph.query import Query
+from graph.types.account import Account
+from graph.types.audience import Audience
+from graph.types.campaign import Campaign
+from graph.types.contact import Contact
+from graph.types.email_channel import EmailChannel
+from graph.types.email_template import EmailTemplate
+
+MAX_DEPTH = 10
+# Large inputs (importContacts) belong in variables, which do not count as tokens.
+MAX_TOKENS = 5_000
+MAX_ALIASES = 20
+
+Mutation = merge_types(
+    "Mutation",
+    (
+        CampaignMutations,
+        LifecycleMutations,
+        LtvMutations,
+        ContactMutations,
+        AudienceMutations,
+        EmailChannelMutations,
+        EmailTemplateMutations,
+        AccountMutations,
+    ),
+)
+Mutation.__doc__ = "Changes. Business failures come back in each payload's `userErrors`."
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[Account, Audience, Campaign, Contact, EmailChannel, EmailTemplate],
+    extensions=[
+        MaskErrors(should_mask_error=should_mask),
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+    ],
+)

@@ -1,0 +1,46 @@
+from datetime import datetime
+from typing import Self
+
+import strawberry
+
+from db import models
+from db.queries import count_audience
+from graph.context import Info
+from graph.ids import encode_id
+from graph.types.node import Node
+
+
+@strawberry.type(description="A segment: every contact that carries at least one of its tags.")
+class Audience(Node):
+    pk: strawberry.Private[int]
+    account_id: strawberry.Private[int]
+    name: str = strawberry.field(description="At most 255 characters.")
+    description: str = strawberry.field(description="Free text.")
+    code: str = strawberry.field(
+        description="Unique slug (lowercase letters, digits, single hyphens; at most 100)."
+    )
+    tags: list[str] = strawberry.field(
+        description="A contact belongs when it carries ANY of these tags (at least one tag)."
+    )
+    created_at: datetime = strawberry.field(description="When the audience was created.")
+    updated_at: datetime = strawberry.field(description="When the audience last changed.")
+
+    @strawberry.field(description="Members that may be emailed (email consent given), now.")
+    async def reachable_count(self, info: Info) -> int:
+        async with info.context.db.read() as session:
+            reachable, _ = await count_audience(session, self.account_id, self.tags)
+        return reachable
+
+    @classmethod
+    def from_model(cls, m: models.Audience) -> Self:
+        return cls(
+            id=strawberry.ID(encode_id("Audience", m.id)),
+            pk=m.id,
+            account_id=m.account_id,
+            name=m.name,
+            description=m.description,
+            code=m.code,
+            tags=list(m.tags),
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+        )

@@ -1,0 +1,1 @@
+"""Background work: the arq worker, the send pipeline, pacing, channel adapters."""
