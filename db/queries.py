@@ -67,7 +67,7 @@ async def count_audience(
         .where(Contact.id.in_(audience_members(account_id, tags)))
         .group_by(Contact.consent_email)
     )
-    counts = {bool(consent): n for consent, n in rows.tuples()}
+    counts = {bool(consent): n for consent, n in rows}
     return counts.get(True, 0), counts.get(False, 0)
 
 

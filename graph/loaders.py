@@ -55,6 +55,6 @@ class Loaders:
                 .where(ContactTag.contact_id.in_(contact_ids))
                 .order_by(ContactTag.contact_id, ContactTag.tag)
             )
-            for contact_id, tag in rows.tuples():
+            for contact_id, tag in rows:
                 tags[contact_id].append(tag)
         return [tags[i] for i in contact_ids]

@@ -170,7 +170,7 @@ async def _upsert_chunk(
         stmt = stmt.on_conflict_do_update(
             index_elements=[Contact.account_id, Contact.email], set_=updatable
         ).returning(Contact.id, Contact.email)
-        for contact_id, email in (await session.execute(stmt)).tuples():
+        for contact_id, email in await session.execute(stmt):
             ids[email] = contact_id
     tag_rows = [
         {"contact_id": ids[row["email"]], "tag": tag, "account_id": account_id}

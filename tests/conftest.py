@@ -1,0 +1,5 @@
+"""Fixtures live in tests/support.py (with the helpers tests import); re-exported here."""
+
+from tests.support import client, new_client, server
+
+__all__ = ["client", "new_client", "server"]
