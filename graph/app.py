@@ -102,9 +102,9 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         async with contextlib.AsyncExitStack() as stack:
-            redis_url = settings.redis_url or await stack.enter_async_context(
-                embedded_redis(settings.data_dir)
-            )
+            redis_url = settings.redis_url
+            if redis_url is None:
+                redis_url = await stack.enter_async_context(embedded_redis(settings.data_dir))
             await upgrade(settings.database_url)
             db = connect(settings.database_url)
             stack.push_async_callback(db.dispose)

@@ -1,28 +1,34 @@
 """The domain enums, exposed to GraphQL with a description for every value."""
 
 from enum import StrEnum
-from typing import TypeVar
 
 import strawberry
 
-from db import enums as e
-from db.errors import ErrorCode
+from db.enums import (
+    CampaignStatus,
+    ChannelType,
+    ContactSource,
+    EmailChannelStatus,
+    EmailChannelType,
+    ExecutionStatus,
+    SmtpSecurity,
+)
+from db.errors import ErrorCode as UserErrorCode
 
-E = TypeVar("E", bound=type[StrEnum])
 
-
-def expose(enum: E, description: str, values: dict[str, str], name: str | None = None) -> E:
+def expose(
+    enum: type[StrEnum], description: str, values: dict[str, str], name: str | None = None
+) -> None:
     """Registers `enum` with Strawberry; `values` maps each member's value to its description."""
     missing = {m.value for m in enum} ^ set(values)
     assert not missing, f"{enum.__name__}: describe exactly its values, not {missing}"
     strawberry.enum(enum, name=name, description=description)
     for value in enum.__strawberry_definition__.values:  # type: ignore[attr-defined]
         value.description = values[value.value]
-    return enum
 
 
-CampaignStatus = expose(
-    e.CampaignStatus,
+expose(
+    CampaignStatus,
     "Where a campaign is in its life. Changed only by actions (start, pause, …).",
     {
         "draft": "Being prepared; editable; nothing sent.",
@@ -34,8 +40,8 @@ CampaignStatus = expose(
         "failed": "Ended without sending, e.g. the channel refused every message.",
     },
 )
-ExecutionStatus = expose(
-    e.ExecutionStatus,
+expose(
+    ExecutionStatus,
     "The state of a campaign's delivery run.",
     {
         "pending": "Created; waiting for a worker to take it.",
@@ -49,13 +55,13 @@ ExecutionStatus = expose(
         "partially_completed": "Finished; some recipients failed.",
     },
 )
-ChannelType = expose(
-    e.ChannelType,
+expose(
+    ChannelType,
     "The kind of channel a campaign sends through.",
     {"email": "Email over SMTP."},
 )
-ContactSource = expose(
-    e.ContactSource,
+expose(
+    ContactSource,
     "How a contact came to the account.",
     {
         "purchase": "Bought something.",
@@ -64,8 +70,8 @@ ContactSource = expose(
         "unknown": "Not recorded (the default).",
     },
 )
-EmailChannelType = expose(
-    e.EmailChannelType,
+expose(
+    EmailChannelType,
     "What an email channel is used for.",
     {
         "transactional": "One-to-one messages triggered by an action.",
@@ -73,8 +79,8 @@ EmailChannelType = expose(
         "broadcast": "Announcements to a whole audience.",
     },
 )
-EmailChannelStatus = expose(
-    e.EmailChannelStatus,
+expose(
+    EmailChannelStatus,
     "Whether an email channel may send. Only active channels start campaigns.",
     {
         "active": "May send.",
@@ -82,8 +88,8 @@ EmailChannelStatus = expose(
         "pending": "Set up but not yet verified.",
     },
 )
-SmtpSecurity = expose(
-    e.SmtpSecurity,
+expose(
+    SmtpSecurity,
     "How the SMTP connection is protected.",
     {
         "none": "Plain text; only for a relay on a trusted network.",
@@ -91,8 +97,8 @@ SmtpSecurity = expose(
         "tls": "TLS from the first byte (usually port 465).",
     },
 )
-UserErrorCode = expose(
-    ErrorCode,
+expose(
+    UserErrorCode,
     "Why a mutation was refused. A refused mutation changes nothing.",
     {
         "not_found": "The object named does not exist in this account.",
@@ -112,3 +118,15 @@ UserErrorCode = expose(
     },
     name="UserErrorCode",
 )
+
+
+__all__ = [
+    "CampaignStatus",
+    "ChannelType",
+    "ContactSource",
+    "EmailChannelStatus",
+    "EmailChannelType",
+    "ExecutionStatus",
+    "SmtpSecurity",
+    "UserErrorCode",
+]

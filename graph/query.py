@@ -139,9 +139,10 @@ class Query:
         account_id = info.context.account_id
         async with info.context.db.read() as session:
             row = await session.get(model, decoded[1])
-        owner = row.id if model is models.Account else getattr(row, "account_id", None)
-        owned = row is not None and owner == account_id
-        return gql_type.from_model(row) if owned else None  # type: ignore[no-any-return]
+        if row is None:
+            return None
+        owner = row.id if model is models.Account else row.account_id
+        return gql_type.from_model(row) if owner == account_id else None
 
     @strawberry.field(description="A campaign by global ID; null if not found.")
     async def campaign(self, info: Info, id: strawberry.ID) -> Campaign | None:

@@ -44,16 +44,18 @@ Mutation = merge_types(
         AccountMutations,
     ),
 )
-Mutation.__doc__ = "Changes. Business failures come back in each payload's `userErrors`."
+Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Changes. Business failures come back in each payload's `userErrors`."
+)
 
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     types=[Account, Audience, Campaign, Contact, EmailChannel, EmailTemplate],
     extensions=[
-        MaskErrors(should_mask_error=should_mask),
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaskErrors(should_mask_error=should_mask),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
     ],
 )

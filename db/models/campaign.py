@@ -5,7 +5,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.enums import CampaignStatus, ChannelType, ExecutionStatus
 from db.models.base import Base, Id, Owned, enum_type
-from db.types import UtcDateTime
+from db.types import UtcDateTime, utcnow
 
 
 class Campaign(Owned, Base):
@@ -74,7 +74,7 @@ class CampaignExecution(Base):
     total_opened: Mapped[int | None] = mapped_column(Integer, default=None)
     total_clicked: Mapped[int | None] = mapped_column(Integer, default=None)
     error_message: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     campaign: Mapped[Campaign] = relationship(back_populates="execution", lazy="raise")

@@ -20,7 +20,9 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"))
     campaign_id: Mapped[int] = mapped_column(Id, ForeignKey("campaigns.id", ondelete="CASCADE"))
-    contact_id: Mapped[int] = mapped_column(Id, ForeignKey("contacts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
     # The address at materialisation time, so a later contact edit cannot redirect a send.
     email: Mapped[str] = mapped_column(String(254))
     status: Mapped[DeliveryStatus] = mapped_column(

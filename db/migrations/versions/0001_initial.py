@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 08:50:43.325784
+Create Date: 2026-11-22 08:54:33.136949
 """
 
 from collections.abc import Sequence
@@ -505,6 +505,7 @@ def upgrade() -> None:
             ["campaign_id", "status", "id"],
             unique=False,
         )
+        batch_op.create_index(batch_op.f("ix_deliveries_contact_id"), ["contact_id"], unique=False)
 
     op.create_table(
         "ltv_entries",
@@ -563,6 +564,7 @@ def downgrade() -> None:
 
     op.drop_table("ltv_entries")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deliveries_contact_id"))
         batch_op.drop_index(batch_op.f("ix_deliveries_campaign_id_status_id"))
 
     op.drop_table("deliveries")

@@ -1,0 +1,38 @@
+# Each target creates the virtualenv and installs what it needs on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/clarion_test
+
+.PHONY: serve test lint test-postgres schema bench clean
+
+$(BIN)/clarion: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+serve: $(BIN)/clarion  ## Run the API + in-process worker on SQLite and an embedded Redis.
+	$(BIN)/clarion serve
+
+test: lint  ## Lint, type-check, schema drift and the whole test suite.
+	$(BIN)/pytest
+
+lint: $(BIN)/clarion
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy db graph jobs tests
+
+test-postgres: $(BIN)/clarion  ## The test suite again with the server on PostgreSQL.
+	psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS clarion_test" \
+		-c "CREATE DATABASE clarion_test"
+	CLARION_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest
+
+schema: $(BIN)/clarion  ## Regenerate schema.graphql from the code.
+	$(BIN)/clarion export-schema --output schema.graphql
+
+bench: $(BIN)/clarion  ## importContacts of 100,000 and startCampaign on 100,000 contacts.
+	$(BIN)/python -m tests.benchmarks.bench_foundation
+
+clean:
+	rm -rf $(VENV) .clarion .mypy_cache .ruff_cache .pytest_cache
