@@ -103,7 +103,7 @@ async def free_code(
     name: str,
 ) -> str:
     """A code made from `name`, suffixed -2, -3, … until no row of the account uses it."""
-    base = slugify(name)[:90]
+    base = slugify(name)[:90].rstrip("-")
     taken = set(
         (
             await session.scalars(

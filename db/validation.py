@@ -5,6 +5,7 @@ Use cases gather the problems of a whole input, so a client sees every mistake a
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from jinja2 import TemplateSyntaxError
@@ -71,6 +72,19 @@ def in_range(value: int | None, low: int, high: int, field: str) -> Problem | No
         return Problem(
             ErrorCode.OUT_OF_RANGE, f"{field} must be between {low} and {high}.", (field,)
         )
+    return None
+
+
+def future_instant(value: datetime | None, now: datetime, field: str) -> Problem | None:
+    """An aware datetime after `now`; a time without a UTC offset is ambiguous, so refused."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return Problem(
+            ErrorCode.INVALID, f"{field} needs a UTC offset, e.g. 2030-01-01T09:00:00Z.", (field,)
+        )
+    if value <= now:
+        return Problem(ErrorCode.INVALID, f"{field} must be in the future.", (field,))
     return None
 
 

@@ -3,6 +3,9 @@
 import base64
 import binascii
 
+# Database ids are 64-bit signed integers; a larger number names nothing.
+MAX_ID = 2**63 - 1
+
 
 def encode_id(type_name: str, ident: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{ident}".encode()).decode().rstrip("=")
@@ -15,9 +18,10 @@ def decode_id(value: str) -> tuple[str, int] | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     type_name, sep, ident = raw.partition(":")
-    if not sep or not ident.isdigit() or not type_name.isidentifier():
+    if not sep or not type_name.isidentifier() or not (ident.isascii() and ident.isdigit()):
         return None
-    return type_name, int(ident)
+    number = int(ident)
+    return (type_name, number) if number <= MAX_ID else None
 
 
 def decode_as(value: str, type_name: str) -> int | None:

@@ -25,7 +25,7 @@ from graph.app import create_app
 from graph.ids import decode_as
 
 # Tables whose rows belong to an account, for "nothing changed" snapshots.
-OWNED_TABLES = [
+OWNED_TABLES: list[type[Any]] = [
     models.Account,
     models.Contact,
     models.ContactTag,

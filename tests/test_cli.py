@@ -25,7 +25,8 @@ def test_create_account_prints_a_key_that_authenticates(tmp_path: Path) -> None:
     result = run(["create-account", "Acme"], tmp_path)
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip()
-    assert key.startswith("clr_") and len(key) > 40
+    assert key.startswith("clr_")
+    assert len(key) > 40
     assert (tmp_path / "clarion.db").exists()
 
 

@@ -15,8 +15,9 @@ class EmailChannel(Owned, Base):
         enum_type(EmailChannelStatus), default=EmailChannelStatus.ACTIVE
     )
     daily_quota: Mapped[int] = mapped_column(Integer, default=1000)
-    # Messages per second across all workers; None means no limit.
-    rate_limit: Mapped[int | None] = mapped_column(Integer, default=10)
+    # Messages per second across all workers; None means no limit (so no column default:
+    # SQLAlchemy would apply it to an explicit None).
+    rate_limit: Mapped[int | None] = mapped_column(Integer)
     enable_engagement_tracking: Mapped[bool] = mapped_column(Boolean, default=False)
 
     smtp_host: Mapped[str] = mapped_column(String(255))

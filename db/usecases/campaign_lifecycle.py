@@ -16,6 +16,7 @@ from db.models.base import Id
 from db.queries import audience_members, count_audience, get_owned
 from db.state_machine import Action, allowed_from, next_status
 from db.usecases.campaigns import check_sender
+from db.validation import future_instant
 
 
 def _refuse(campaign: Campaign, action: Action) -> DomainError:
@@ -58,10 +59,9 @@ async def schedule_campaign(
         raise DomainError.one(
             ErrorCode.REQUIRED, "scheduled_at is required to schedule.", "scheduled_at"
         )
-    if when <= now:
-        raise DomainError.one(
-            ErrorCode.INVALID, "scheduled_at must be in the future.", "scheduled_at"
-        )
+    problem = future_instant(when, now, "scheduled_at")
+    if problem is not None:
+        raise DomainError([problem])
     _apply(campaign, Action.SCHEDULE)
     campaign.scheduled_at = when
     await _check_ready(session, campaign)

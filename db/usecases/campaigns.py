@@ -38,11 +38,7 @@ def check_campaign(fields: Mapping[str, Any], problems: v.Problems, now: datetim
     if "execution_duration_minutes" in fields:
         minutes = fields["execution_duration_minutes"]
         problems.add(v.in_range(minutes, *DURATION_RANGE, "execution_duration_minutes"))
-    scheduled_at = fields.get("scheduled_at")
-    if scheduled_at is not None and scheduled_at <= now:
-        problems.add(
-            Problem(ErrorCode.INVALID, "scheduled_at must be in the future.", ("scheduled_at",))
-        )
+    problems.add(v.future_instant(fields.get("scheduled_at"), now, "scheduled_at"))
 
 
 async def _resolve_refs(
@@ -166,6 +162,9 @@ async def create_email_campaign(
     Every input is validated before anything is written, so a refusal lists all problems.
     """
     fields = dict(fields)
+    fields["email_channel"] = fields["email_channel"].strip().lower()
+    for label in ("audience_name", "template_name"):
+        fields[label] = fields.get(label, "").strip()
     name = fields.pop("campaign_name")
     problems = v.Problems()
     problems.add(v.text(name, 255, "campaign_name", needed=True))
@@ -181,7 +180,7 @@ async def create_email_campaign(
     problems.raise_if_any()
 
     channel_id = await resolve_ref(
-        session, EmailChannel, account_id, fields.pop("email_channel").lower(), "email_channel"
+        session, EmailChannel, account_id, fields.pop("email_channel"), "email_channel"
     )
     audience = await create_audience(
         session,

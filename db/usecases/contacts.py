@@ -126,7 +126,8 @@ async def import_contacts(
     seen: set[str] = set()
     for index, row in enumerate(normalized):
         check_contact(row, problems, "contacts", str(index))
-        if row.get("email") in seen:
+        email = row.get("email", "")
+        if email and email in seen:
             problems.add(
                 Problem(
                     ErrorCode.DUPLICATE,
@@ -134,7 +135,7 @@ async def import_contacts(
                     ("contacts", str(index), "email"),
                 )
             )
-        seen.add(row.get("email", ""))
+        seen.add(email)
     problems.raise_if_any()
 
     created = 0

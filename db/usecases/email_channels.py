@@ -12,6 +12,7 @@ from db.queries import code_taken, get_owned, refuse_if_campaigns_use
 from db.usecases.accounts import check_sender_defaults
 
 RATE_LIMIT_RANGE = (1, 10_000)
+DEFAULT_RATE_LIMIT = 10
 DAILY_QUOTA_RANGE = (1, 100_000_000)
 
 
@@ -35,7 +36,11 @@ def check_channel(fields: Mapping[str, Any], problems: v.Problems) -> None:
 async def create_email_channel(
     session: AsyncSession, account_id: int, fields: Mapping[str, Any]
 ) -> EmailChannel:
-    fields = {**fields, "code": fields.get("code", "").strip().lower()}
+    fields = {
+        "rate_limit": DEFAULT_RATE_LIMIT,
+        **fields,
+        "code": fields.get("code", "").strip().lower(),
+    }
     problems = v.Problems()
     check_channel(fields, problems)
     problems.raise_if_any()

@@ -49,7 +49,9 @@ async def add_ltv(
     problems.raise_if_any()
     assert cents is not None
 
-    campaign = await get_owned(session, Campaign, account_id, campaign_id, "id", for_update=True)
+    campaign = await get_owned(
+        session, Campaign, account_id, campaign_id, "campaign_id", for_update=True
+    )
     contact = None
     if contact_email:
         contact = await session.scalar(
