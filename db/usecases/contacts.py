@@ -165,13 +165,14 @@ async def _upsert_chunk(
         by_shape.setdefault(frozenset(columns), []).append({**columns, "account_id": account_id})
     ids: dict[str, int] = {}
     for shape, values in by_shape.items():
-        stmt = insert_for(session, Contact).values(values)
+        # executemany form: compiled once and cached (a literal multi-row VALUES is not).
+        stmt = insert_for(session, Contact)
         updatable = {c: stmt.excluded[c] for c in shape if c != "email"}
         updatable["updated_at"] = stmt.excluded.updated_at
         stmt = stmt.on_conflict_do_update(
             index_elements=[Contact.account_id, Contact.email], set_=updatable
         ).returning(Contact.id, Contact.email)
-        for contact_id, email in await session.execute(stmt):
+        for contact_id, email in await session.execute(stmt, values):
             ids[email] = contact_id
     tag_rows = [
         {"contact_id": ids[row["email"]], "tag": tag, "account_id": account_id}
