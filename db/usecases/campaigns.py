@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
@@ -150,8 +151,9 @@ async def delete_campaign(session: AsyncSession, account_id: int, campaign_id: i
             "A running campaign cannot be deleted; pause or cancel it.",
             "id",
         )
-    await session.delete(campaign)
-    await session.flush()
+    # The database cascades to the execution, the ledger and the LTV entries.
+    await session.execute(delete(Campaign).where(Campaign.id == campaign.id))
+    session.expunge(campaign)
 
 
 async def create_email_campaign(
