@@ -3,13 +3,14 @@
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Insert, Select, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from db.enums import DeliveryStatus
 from db.errors import DomainError, ErrorCode, not_found
-from db.models import Audience, Campaign, Contact, ContactTag, EmailChannel, EmailTemplate
-from db.models.base import Owned
+from db.models import Audience, Campaign, Contact, ContactTag, Delivery, EmailChannel, EmailTemplate
+from db.models.base import Id, Owned
 from db.validation import slugify
 
 M = TypeVar("M", bound=Owned)
@@ -118,3 +119,21 @@ async def free_code(
         n += 1
         code = f"{base}-{n}"
     return code
+
+
+def materialise_ledger(account_id: int, campaign_id: int, tags: Sequence[str]) -> Insert:
+    """INSERT … SELECT of one pending delivery per audience member with email consent."""
+    members = select(
+        Contact.account_id,
+        literal(campaign_id, Id).label("campaign_id"),
+        Contact.id,
+        Contact.email,
+        literal(DeliveryStatus.PENDING.value).label("status"),
+    ).where(
+        Contact.account_id == account_id,
+        Contact.consent_email.is_(True),
+        Contact.id.in_(audience_members(account_id, tags)),
+    )
+    return insert(Delivery).from_select(
+        ["account_id", "campaign_id", "contact_id", "email", "status"], members
+    )

@@ -5,6 +5,7 @@ Set CLARION_TEST_DATABASE_URL (e.g. postgresql+asyncpg://...) to run against Pos
 """
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -38,10 +39,29 @@ OWNED_TABLES: list[type[Any]] = [
 ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def running_server(settings: Settings) -> AsyncIterator[None]:
+    """Clarion under uvicorn on `settings.port`, in this event loop, until the block ends."""
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
+    )
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve())
+    try:
+        while not uv.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        yield
+    finally:
+        uv.should_exit = True
+        await task
 
 
 @dataclass
@@ -56,29 +76,19 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     data_dir: Path = tmp_path_factory.mktemp("clarion")
     env = {
         "CLARION_DATA_DIR": str(data_dir),
-        "CLARION_PORT": str(_free_port()),
+        "CLARION_PORT": str(free_port()),
     }
     if os.environ.get("CLARION_TEST_DATABASE_URL"):
         env["CLARION_DATABASE_URL"] = os.environ["CLARION_TEST_DATABASE_URL"]
     if os.environ.get("CLARION_TEST_REDIS_URL"):
         env["CLARION_REDIS_URL"] = os.environ["CLARION_TEST_REDIS_URL"]
     settings = Settings.from_env(env)
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    db = connect(settings.database_url)
-    try:
-        yield Server(url=f"http://127.0.0.1:{settings.port}", db=db, settings=settings)
-    finally:
-        await db.dispose()
-        uv.should_exit = True
-        await task
+    async with running_server(settings):
+        db = connect(settings.database_url)
+        try:
+            yield Server(url=f"http://127.0.0.1:{settings.port}", db=db, settings=settings)
+        finally:
+            await db.dispose()
 
 
 class GraphQLClient:

@@ -6,14 +6,13 @@ transaction, and returns the campaign. The caller enqueues the send job after co
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import DeliveryStatus, EmailChannelStatus, ExecutionStatus
 from db.errors import DomainError, ErrorCode
-from db.models import Audience, Campaign, CampaignExecution, Contact, Delivery, EmailChannel
-from db.models.base import Id
-from db.queries import audience_members, count_audience, get_owned
+from db.models import Audience, Campaign, CampaignExecution, Delivery, EmailChannel
+from db.queries import count_audience, get_owned, materialise_ledger
 from db.state_machine import Action, allowed_from, next_status
 from db.usecases.campaigns import check_sender
 from db.validation import future_instant
@@ -125,22 +124,7 @@ async def begin_sending(session: AsyncSession, campaign: Campaign, now: datetime
     """
     channel, skipped = await _check_ready(session, campaign)
     audience = await session.get_one(Audience, campaign.audience_id)
-    members = select(
-        Contact.account_id,
-        literal(campaign.id, Id).label("campaign_id"),
-        Contact.id,
-        Contact.email,
-        literal(DeliveryStatus.PENDING.value).label("status"),
-    ).where(
-        Contact.account_id == campaign.account_id,
-        Contact.consent_email.is_(True),
-        Contact.id.in_(audience_members(campaign.account_id, audience.tags)),
-    )
-    await session.execute(
-        insert(Delivery).from_select(
-            ["account_id", "campaign_id", "contact_id", "email", "status"], members
-        )
-    )
+    await session.execute(materialise_ledger(campaign.account_id, campaign.id, audience.tags))
     total = (
         await session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id)) or 0
     )

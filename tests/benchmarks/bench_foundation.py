@@ -12,7 +12,6 @@ timings.
 import argparse
 import asyncio
 import resource
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -20,17 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import func, insert, select
 
 from db.engine import Database, connect
-from db.enums import DeliveryStatus
 from db.models import Audience, Campaign, Contact, ContactTag, Delivery
-from db.models.base import Id
-from db.queries import audience_members
+from db.queries import materialise_ledger
 from db.settings import Settings
 from db.usecases.accounts import create_account
-from graph.app import create_app
+from tests.support import free_port, running_server
 
 DEFAULT_CONTACTS = 100_000
 # importContacts accepts at most this many rows per call (db.usecases.contacts.IMPORT_LIMIT).
@@ -93,12 +89,6 @@ class Results:
     import_core: Timing = Timing(0.0, 0.0)
     start_api: Timing = Timing(0.0, 0.0)
     start_core: Timing = Timing(0.0, 0.0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def contact_rows(n: int) -> list[dict[str, Any]]:
@@ -195,20 +185,7 @@ async def start_via_core(db: Database, account_id: int, n: int) -> Timing:
         campaign = Campaign(account_id=account_id, name="Bench", audience_id=audience.id)
         session.add(campaign)
         await session.flush()
-    members = select(
-        Contact.account_id,
-        literal(campaign.id, Id).label("campaign_id"),
-        Contact.id,
-        Contact.email,
-        literal(DeliveryStatus.PENDING.value).label("status"),
-    ).where(
-        Contact.account_id == account_id,
-        Contact.consent_email.is_(True),
-        Contact.id.in_(audience_members(account_id, audience.tags)),
-    )
-    stmt = insert(Delivery).from_select(
-        ["account_id", "campaign_id", "contact_id", "email", "status"], members
-    )
+    stmt = materialise_ledger(account_id, campaign.id, audience.tags)
     watch = Stopwatch()
     async with db.engine.begin() as conn:
         await conn.execute(stmt)
@@ -245,17 +222,13 @@ def print_summary(r: Results) -> None:
 
 async def run(n: int, data_dir: Path) -> Results:
     settings = Settings.from_env(
-        {"CLARION_DATA_DIR": str(data_dir), "CLARION_PORT": str(_free_port())}
+        {"CLARION_DATA_DIR": str(data_dir), "CLARION_PORT": str(free_port())}
     )
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+    async with running_server(settings):
+        return await _measure(n, settings)
+
+
+async def _measure(n: int, settings: Settings) -> Results:
     db = connect(settings.database_url)
     results = Results(contacts=n)
     try:
@@ -276,8 +249,6 @@ async def run(n: int, data_dir: Path) -> Results:
             print(f"  baseline INSERT…SELECT: {_fmt(results.start_core)}")
     finally:
         await db.dispose()
-        uv.should_exit = True
-        await task
     return results
 
 
