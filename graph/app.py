@@ -16,6 +16,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from db.engine import Database, connect
 from db.migrate import upgrade
@@ -40,9 +43,22 @@ class ClarionGraphQL(GraphQL[Context, None]):
         return Context(
             db=state.db,
             queue=state.queue,
+            # HTTP: set by AuthGate. WebSocket: set by on_ws_connect before any operation.
             account_id=getattr(state, "account_id", 0),
             request=request,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticates a WebSocket from its `connection_init` payload, with the same keys
+        as HTTP: {"Authorization": "Bearer <key>"}. Without one it is closed (4403)."""
+        params = context.connection_params or {}
+        header = params.get("Authorization", params.get("authorization"))
+        account_id = await account_for(context.db, header if isinstance(header, str) else None)
+        if account_id is None:
+            raise ConnectionRejectionError()
+        context.account_id = account_id
+        no_ack_payload: UnsetType = UNSET
+        return no_ack_payload
 
 
 class AuthGate:
@@ -117,7 +133,11 @@ def create_app(settings: Settings) -> Starlette:
             log.info("Clarion ready: database %s, redis %s", db.engine.url, redis_url)
             yield {"db": db, "queue": queue}
 
-    graphql = ClarionGraphQL(schema, allowed_origins=settings.allowed_origins)
+    graphql = ClarionGraphQL(
+        schema,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        allowed_origins=settings.allowed_origins,
+    )
     return Starlette(
         routes=[
             Route("/graphql", AuthGate(graphql)),

@@ -17,6 +17,8 @@ class Context:
     queue: ArqRedis
     account_id: int
     request: Request | WebSocket
+    # The graphql-transport-ws `connection_init` payload (WebSockets only).
+    connection_params: dict[str, object] | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
