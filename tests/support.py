@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,10 @@ class GraphQLClient:
             )
             out["campaign_executions"] = sorted(tuple(r) for r in executions)
         return out
+
+
+# The `new_client` fixture's type: makes a client for a new account.
+NewClient = Callable[..., Awaitable["GraphQLClient"]]
 
 
 @pytest.fixture

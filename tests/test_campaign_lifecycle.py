@@ -6,7 +6,7 @@ the server's Redis are checked directly.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,14 +19,13 @@ from db.models import Delivery
 from graph.ids import encode_id
 from tests.support import (
     GraphQLClient,
+    NewClient,
     Server,
     import_contacts,
     make_channel,
     make_email_campaign,
     pk_of,
 )
-
-NewClient = Callable[..., Awaitable[GraphQLClient]]
 
 EXECUTION = """
     status startedAt completedAt expectedCompletionAt pausedAt resumedAt cancelledAt

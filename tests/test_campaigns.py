@@ -2,7 +2,7 @@
 updateCampaign, deleteCampaign, and the `campaign`, `node` and `campaigns` queries."""
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,13 +12,12 @@ import pytest
 from graph.ids import encode_id
 from tests.support import (
     GraphQLClient,
+    NewClient,
     import_contacts,
     make_channel,
     make_email_campaign,
     pk_of,
 )
-
-NewClient = Callable[..., Awaitable[GraphQLClient]]
 
 CAMPAIGN = """
     id name description channelType status scheduledAt executionDurationMinutes

@@ -1,7 +1,6 @@
 """addLtv through the HTTP API: revenue attributed to a campaign and, optionally, a contact."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,13 +11,12 @@ from db.models import LtvEntry
 from graph.ids import encode_id
 from tests.support import (
     GraphQLClient,
+    NewClient,
     import_contacts,
     make_channel,
     make_email_campaign,
     pk_of,
 )
-
-NewClient = Callable[..., Awaitable[GraphQLClient]]
 
 SELECTION = """
     campaign { id ltv ltvCurrency }
