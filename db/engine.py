@@ -33,10 +33,6 @@ class Database:
     # Sessions for work that only reads.
     reader: async_sessionmaker[AsyncSession]
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits on success, rolls back on any exception."""

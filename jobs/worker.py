@@ -1,6 +1,6 @@
 """The arq worker: standalone (`clarion worker`) or inside `clarion serve` (embedded)."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -14,15 +14,12 @@ JOBS: list[Callable[..., Any]] = []
 JOB_TIMEOUT_S = 120
 
 
-def build_worker(
-    redis: ArqRedis, db: Database, *, embedded: bool, jobs: Sequence[Callable[..., Any]] = ()
-) -> Worker | None:
+def build_worker(redis: ArqRedis, db: Database, *, embedded: bool) -> Worker | None:
     """An arq worker sharing `redis` and `db`, or None while no job is registered."""
-    functions = list(jobs or JOBS)
-    if not functions:
+    if not JOBS:
         return None
     return Worker(
-        functions=functions,
+        functions=JOBS,
         redis_pool=redis,
         ctx={"db": db},
         handle_signals=not embedded,

@@ -39,12 +39,6 @@ async def _campaign(session: AsyncSession, account_id: int, campaign_id: int) ->
     return await get_owned(session, Campaign, account_id, campaign_id, "id", for_update=True)
 
 
-async def _execution(session: AsyncSession, campaign_id: int) -> CampaignExecution | None:
-    return await session.scalar(
-        select(CampaignExecution).where(CampaignExecution.campaign_id == campaign_id)
-    )
-
-
 async def schedule_campaign(
     session: AsyncSession,
     account_id: int,

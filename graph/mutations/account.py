@@ -36,7 +36,7 @@ class UpdateAccountPayload(AccountPayload):
 class AccountMutations:
     @strawberry.mutation(description="Change the account's name and sender defaults.")
     async def update_account(self, info: Info, input: UpdateAccountInput) -> UpdateAccountPayload:
-        fields = {k: val for k, val in provided(input, skip=()).items() if val is not None}
+        fields = provided(input, skip=())
         result = await write(info, lambda s, a: uc.update_account(s, a, fields))
         if isinstance(result, list):
             return UpdateAccountPayload(user_errors=result)

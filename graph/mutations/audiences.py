@@ -64,7 +64,6 @@ class AudienceMutations:
         self, info: Info, input: CreateAudienceInput
     ) -> CreateAudiencePayload:
         fields = provided(input)
-        fields["code"] = fields["code"] or ""
         result = await write(info, lambda s, a: uc.create_audience(s, a, fields))
         if isinstance(result, list):
             return CreateAudiencePayload(user_errors=result)
@@ -74,7 +73,7 @@ class AudienceMutations:
     async def update_audience(
         self, info: Info, input: UpdateAudienceInput
     ) -> UpdateAudiencePayload:
-        fields = {k: val for k, val in provided(input).items() if val is not None}
+        fields = provided(input)
         result = await write(
             info, lambda s, a: uc.update_audience(s, a, pk(input.id, "Audience"), fields)
         )

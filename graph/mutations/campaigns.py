@@ -20,11 +20,11 @@ _REF_TYPES = {
     "email_template": "EmailTemplate",
 }
 # Fields where null is a value ("no schedule", "no spreading"), not "leave as is".
-_NULLABLE = {"scheduled_at", "execution_duration_minutes"}
+_NULLABLE = frozenset({"scheduled_at", "execution_duration_minutes"})
 
 
 def campaign_fields(data: Any) -> dict[str, Any]:
-    fields = {k: val for k, val in provided(data).items() if val is not None or k in _NULLABLE}
+    fields = provided(data, nullable=_NULLABLE)
     for name, type_name in _REF_TYPES.items():
         if fields.get(name) is not None:
             fields[name] = decode_ref(fields[name], type_name)

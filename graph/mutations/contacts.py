@@ -39,12 +39,11 @@ class ContactFields:
 
 def contact_fields(data: ContactFields) -> dict[str, Any]:
     """Input as model fields; null means "leave as is" for every field."""
-    fields = {k: val for k, val in provided(data).items() if val is not None}
+    fields = provided(data)
     consent = fields.pop("marketing_consent", None)
     if consent is not None:
         for channel, value in provided(consent).items():
-            if value is not None:
-                fields[f"consent_{channel}"] = value
+            fields[f"consent_{channel}"] = value
     return fields
 
 

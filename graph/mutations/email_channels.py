@@ -10,6 +10,9 @@ from graph.errors import UserError
 from graph.mutations.support import DeletePayload, pk, provided, write
 from graph.types.email_channel import EmailChannel
 
+# A null rate limit means "no limit"; null elsewhere means "leave as is".
+_NULLABLE = frozenset({"rate_limit"})
+
 
 @strawberry.input(description="Create an email channel: an SMTP server and its limits.")
 class CreateEmailChannelInput:
@@ -98,7 +101,7 @@ class EmailChannelMutations:
     async def create_email_channel(
         self, info: Info, input: CreateEmailChannelInput
     ) -> CreateEmailChannelPayload:
-        fields = provided(input)
+        fields = provided(input, nullable=_NULLABLE)
         result = await write(info, lambda s, a: uc.create_email_channel(s, a, fields))
         if isinstance(result, list):
             return CreateEmailChannelPayload(user_errors=result)
@@ -108,10 +111,7 @@ class EmailChannelMutations:
     async def update_email_channel(
         self, info: Info, input: UpdateEmailChannelInput
     ) -> UpdateEmailChannelPayload:
-        # Only rate_limit may be null (no limit); null elsewhere means "leave as is".
-        fields = {
-            k: val for k, val in provided(input).items() if val is not None or k == "rate_limit"
-        }
+        fields = provided(input, nullable=_NULLABLE)
         result = await write(
             info,
             lambda s, a: uc.update_email_channel(s, a, pk(input.id, "EmailChannel"), fields),

@@ -79,7 +79,7 @@ class EmailTemplateMutations:
     async def update_email_template(
         self, info: Info, input: UpdateEmailTemplateInput
     ) -> UpdateEmailTemplatePayload:
-        fields = {k: val for k, val in provided(input).items() if val is not None}
+        fields = provided(input)
         result = await write(
             info,
             lambda s, a: uc.update_email_template(s, a, pk(input.id, "EmailTemplate"), fields),

@@ -35,12 +35,16 @@ def pk(global_id: str, type_name: str, *field: str) -> int:
     return ident
 
 
-def provided(data: Any, *, skip: tuple[str, ...] = ("id",)) -> dict[str, Any]:
-    """An input's fields that the client set (UNSET left out), by their Python names."""
+def provided(
+    data: Any, *, nullable: frozenset[str] = frozenset(), skip: tuple[str, ...] = ("id",)
+) -> dict[str, Any]:
+    """An input's fields as Python names, without those that mean "leave as is": left out
+    (UNSET) or null. For `nullable` fields null is a value (e.g. "no rate limit") and kept."""
+    fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
     return {
-        f.name: getattr(data, f.name)
-        for f in dataclasses.fields(data)
-        if f.name not in skip and getattr(data, f.name) is not UNSET
+        name: value
+        for name, value in fields.items()
+        if name not in skip and value is not UNSET and (value is not None or name in nullable)
     }
 
 
