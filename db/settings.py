@@ -24,6 +24,9 @@ class Settings:
     # Run the arq worker inside the API process (the embedded default).
     embedded_worker: bool
     allowed_origins: tuple[str, ...]
+    # Where recipients reach this server (unsubscribe links); default http://HOST:PORT.
+    public_url: str
+    sending: "SendSettings"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -39,17 +42,60 @@ class Settings:
                 "CLARION_REDIS_URL must start with redis://, rediss:// or unix://, "
                 f"got {redis_url!r}"
             )
+        host = env.get("CLARION_HOST", "127.0.0.1")
+        port = _int(env, "CLARION_PORT", 8000, 1, 65535)
         return cls(
             database_url=database_url,
             redis_url=redis_url,
             data_dir=data_dir,
-            host=env.get("CLARION_HOST", "127.0.0.1"),
-            port=_int(env, "CLARION_PORT", 8000, 1, 65535),
+            host=host,
+            port=port,
             embedded_worker=_bool(env, "CLARION_EMBEDDED_WORKER", True),
             allowed_origins=tuple(
                 o.strip() for o in env.get("CLARION_ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),
+            public_url=_public_url(env, host, port),
+            sending=SendSettings(
+                lease_seconds=_int(env, "CLARION_SEND_LEASE_SECONDS", 60, 5, 3600),
+                retry_delays=_delays(env, "CLARION_SEND_RETRY_DELAYS", (60.0, 300.0, 1800.0)),
+                halt_seconds=_int(env, "CLARION_SEND_HALT_SECONDS", 60, 1, 86_400),
+                smtp_pool_size=_int(env, "CLARION_SMTP_POOL_SIZE", 4, 1, 32),
+            ),
         )
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    """How workers send; see the README's "Sending" section."""
+
+    # How long a claimed delivery stays its worker's; a dead worker's claims return then.
+    lease_seconds: int = 60
+    # Waits before each retry of a transient (4xx) failure; when they run out, it fails.
+    retry_delays: tuple[float, ...] = (60.0, 300.0, 1800.0)
+    # How long an execution halted by an unreachable or refusing SMTP server waits.
+    halt_seconds: int = 60
+    # SMTP connections per channel and worker process.
+    smtp_pool_size: int = 4
+
+
+def _public_url(env: Mapping[str, str], host: str, port: int) -> str:
+    url = env.get("CLARION_PUBLIC_URL") or f"http://{host}:{port}"
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        raise ConfigError(f"CLARION_PUBLIC_URL must be an http(s) URL, got {url!r}")
+    return url.rstrip("/")
+
+
+def _delays(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        delays = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be seconds separated by commas, got {raw!r}") from None
+    if any(not 0 <= d <= 86_400 for d in delays):
+        raise ConfigError(f"{name} must be between 0 and 86400 seconds each, got {raw!r}")
+    return delays
 
 
 def _check_database_url(url: str) -> None:

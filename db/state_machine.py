@@ -20,7 +20,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     BEGIN_SENDING = "begin_sending"  # a scheduled campaign's time came
     FINISH = "finish"  # every recipient attempted
-    FAIL = "fail"  # nothing could be sent
+    FAIL = "fail"  # nothing could be sent, or a scheduled start found the campaign unready
 
 
 TRANSITIONS: dict[tuple[S, Action], S] = {
@@ -38,6 +38,7 @@ TRANSITIONS: dict[tuple[S, Action], S] = {
     (S.PAUSED, Action.CANCEL): S.CANCELLED,
     (S.RUNNING, Action.FINISH): S.COMPLETED,
     (S.RUNNING, Action.FAIL): S.FAILED,
+    (S.SCHEDULED, Action.FAIL): S.FAILED,
 }
 
 FINAL_STATUSES = frozenset({S.COMPLETED, S.CANCELLED, S.FAILED})

@@ -28,6 +28,7 @@ from graph.context import Context
 from graph.schema import schema
 from jobs.embedded_redis import embedded_redis
 from jobs.worker import build_worker
+from jobs.worker import stop as stop_worker
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +127,11 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(db.dispose)
             queue = await create_pool(RedisSettings.from_dsn(redis_url))
             stack.push_async_callback(queue.aclose)
-            worker = build_worker(queue, db, embedded=True) if settings.embedded_worker else None
-            if worker is not None:
-                task = asyncio.create_task(worker.async_run())
-                stack.push_async_callback(_stop_worker, worker, task)
+            if settings.embedded_worker:
+                worker = build_worker(queue, db, settings)
+                stack.push_async_callback(
+                    stop_worker, worker, asyncio.create_task(worker.async_run())
+                )
             log.info("Clarion ready: database %s, redis %s", db.engine.url, redis_url)
             yield {"db": db, "queue": queue}
 
@@ -146,10 +148,3 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
-
-
-async def _stop_worker(worker: Any, task: "asyncio.Task[None]") -> None:
-    await worker.close()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

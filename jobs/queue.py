@@ -1,22 +1,36 @@
 """Enqueueing work. The queue is a hint: the database says what is due, and the sweeper
-re-enqueues anything a lost job left behind, so a failed enqueue loses nothing."""
+re-enqueues anything a lost job left behind, so a failed enqueue loses nothing.
+
+Send jobs get arq's random ids: a fixed id per campaign would stay taken for as long as a
+killed worker's job lingers in Redis, blocking the recovery. Instead a short-lived marker
+key says "a send job for this campaign is queued", so repeated enqueues (start, resume,
+every sweep) queue one job; the job clears the marker when it starts.
+"""
 
 import logging
 
 from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 
 SEND_CAMPAIGN = "send_campaign"
+# A queued job that has not started by then (or was lost) may be queued again.
+QUEUED_MARKER_TTL_S = 60
 log = logging.getLogger(__name__)
 
 
-def send_job_id(campaign_id: int) -> str:
-    # One queued send job per campaign at a time: arq drops a duplicate job id.
-    return f"send-campaign:{campaign_id}"
+def queued_marker(campaign_id: int) -> str:
+    return f"clarion:send-queued:{campaign_id}"
 
 
 async def enqueue_send(queue: ArqRedis, campaign_id: int) -> None:
     """Ask a worker to send the campaign's due deliveries (after the commit that made them)."""
+    marker = queued_marker(campaign_id)
     try:
-        await queue.enqueue_job(SEND_CAMPAIGN, campaign_id, _job_id=send_job_id(campaign_id))
-    except (OSError, ConnectionError) as exc:  # Redis down: the sweeper will pick it up.
+        if await queue.set(marker, b"1", nx=True, ex=QUEUED_MARKER_TTL_S):
+            try:
+                await queue.enqueue_job(SEND_CAMPAIGN, campaign_id)
+            except BaseException:
+                await queue.delete(marker)
+                raise
+    except (OSError, ConnectionError, RedisError) as exc:  # Redis down: the sweeper will retry.
         log.warning("could not enqueue campaign %s: %s", campaign_id, exc)

@@ -1,30 +1,96 @@
-"""The arq worker: standalone (`clarion worker`) or inside `clarion serve` (embedded)."""
+"""The arq worker: standalone (`clarion worker`) or inside `clarion serve` (embedded).
 
-from collections.abc import Callable
+Its jobs: `send_campaign` (jobs/send.py) and the sweeper cron (jobs/sweeper.py). Resources
+the jobs share (SMTP pools, the pacer, the unsubscribe signing key) are made at start-up
+and closed at shutdown.
+
+Stopping is graceful: `stop` stops taking jobs, asks running sends to finish their chunk,
+record it and hand over, waits for them, and only then closes the worker (arq's own close
+cancels whatever still runs, which could leave a message sent but unrecorded).
+"""
+
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
+from arq import cron, func
 from arq.connections import ArqRedis
 from arq.worker import Worker
 
 from db.engine import Database
+from db.settings import Settings
+from db.unsubscribe import signing_key
+from jobs.pacing import ChannelPacer
+from jobs.queue import SEND_CAMPAIGN
+from jobs.send import WorkerContext, send_campaign
+from jobs.smtp import SmtpPools
+from jobs.sweeper import SWEEP_EVERY_S, sweep
 
-# The jobs this worker performs; the send pipeline registers itself here.
-JOBS: list[Callable[..., Any]] = []
+log = logging.getLogger(__name__)
+
 # Keep job timeouts short: arq's in-progress lock lives as long as the longest timeout.
+# A send job hands over to a new one after jobs.send.SLICE_S, well within this.
 JOB_TIMEOUT_S = 120
+# Campaigns one worker process sends at once.
+MAX_JOBS = 10
+STOP_GRACE_S = 30.0
 
 
-def build_worker(redis: ArqRedis, db: Database, *, embedded: bool) -> Worker | None:
-    """An arq worker sharing `redis` and `db`, or None while no job is registered."""
-    if not JOBS:
-        return None
+def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
+    """An arq worker sharing `redis` and `db`. Signals are ours to handle (see `stop`)."""
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        async with db.write() as session:
+            key = await signing_key(session)
+        ctx["clarion"] = WorkerContext(
+            db=db,
+            redis=redis,
+            settings=settings.sending,
+            public_url=settings.public_url,
+            signing_key=key,
+            pools=SmtpPools(settings.sending.smtp_pool_size),
+            pacer=ChannelPacer(redis),
+        )
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if "clarion" in ctx:
+            await ctx["clarion"].pools.close()
+
     return Worker(
-        functions=JOBS,
+        functions=[func(send_campaign, name=SEND_CAMPAIGN)],
+        cron_jobs=[
+            cron(
+                sweep,
+                second=set(range(0, 60, SWEEP_EVERY_S)),
+                run_at_startup=True,
+                timeout=JOB_TIMEOUT_S,
+            )
+        ],
         redis_pool=redis,
-        ctx={"db": db},
-        handle_signals=not embedded,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        handle_signals=False,
         job_timeout=JOB_TIMEOUT_S,
-        # A kept result would block re-enqueueing the same job id (e.g. after a resume).
+        # A kept result is of no use: the ledger is the record.
         keep_result=0,
-        max_jobs=10,
+        max_jobs=MAX_JOBS,
+        poll_delay=0.2,
     )
+
+
+async def stop(worker: Worker, task: "asyncio.Task[None]", grace_s: float = STOP_GRACE_S) -> None:
+    """Stops taking jobs, lets running sends finish their chunk, then closes the worker."""
+    worker.allow_pick_jobs = False
+    wc: WorkerContext | None = worker.ctx.get("clarion")
+    if wc is not None:
+        wc.stopping.set()
+        if wc.running:
+            try:
+                await asyncio.wait_for(wc.idle.wait(), grace_s)
+            except TimeoutError:
+                log.warning("sends still running after %.0fs; stopping anyway", grace_s)
+    await worker.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -77,6 +77,9 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     env = {
         "CLARION_DATA_DIR": str(data_dir),
         "CLARION_PORT": str(free_port()),
+        # No worker: these tests check the state actions leave; sending has its own stack
+        # (tests/sending_stack.py).
+        "CLARION_EMBEDDED_WORKER": "false",
     }
     if os.environ.get("CLARION_TEST_DATABASE_URL"):
         env["CLARION_DATABASE_URL"] = os.environ["CLARION_TEST_DATABASE_URL"]

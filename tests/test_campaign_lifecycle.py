@@ -12,11 +12,14 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from arq.constants import default_queue_name, job_key_prefix
+from arq.jobs import deserialize_job
 from sqlalchemy import select
 
 from db.enums import DeliveryStatus
 from db.models import Delivery
 from graph.ids import encode_id
+from jobs.queue import SEND_CAMPAIGN
 from tests.support import (
     GraphQLClient,
     NewClient,
@@ -106,8 +109,15 @@ async def redis_client(server: Server) -> AsyncIterator[aioredis.Redis]:
 
 
 async def send_job_queued(redis_client: aioredis.Redis, campaign_id: str) -> bool:
-    key = f"arq:job:send-campaign:{pk_of(campaign_id, 'Campaign')}"
-    return bool(await redis_client.exists(key))
+    """A send job for the campaign waits in arq's queue (this server runs no worker)."""
+    ident = pk_of(campaign_id, "Campaign")
+    for job_id in await redis_client.zrange(default_queue_name, 0, -1):
+        data = await redis_client.get(job_key_prefix.encode() + job_id)
+        if data is not None:
+            job = deserialize_job(data)
+            if job.function == SEND_CAMPAIGN and job.args == (ident,):
+                return True
+    return False
 
 
 async def ready(client: GraphQLClient, **campaign: Any) -> dict[str, Any]:

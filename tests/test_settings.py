@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from db.settings import ConfigError, Settings
+from db.settings import ConfigError, SendSettings, Settings
 
 
 def test_defaults_are_the_embedded_setup() -> None:
@@ -13,6 +13,10 @@ def test_defaults_are_the_embedded_setup() -> None:
     assert settings.redis_url is None
     assert (settings.host, settings.port, settings.embedded_worker) == ("127.0.0.1", 8000, True)
     assert settings.data_dir == Path(".clarion")
+    assert settings.public_url == "http://127.0.0.1:8000"
+    assert settings.sending == SendSettings(
+        lease_seconds=60, retry_delays=(60.0, 300.0, 1800.0), halt_seconds=60, smtp_pool_size=4
+    )
 
 
 @pytest.mark.parametrize(
@@ -24,6 +28,13 @@ def test_defaults_are_the_embedded_setup() -> None:
         ({"CLARION_PORT": "eighty"}, "CLARION_PORT"),
         ({"CLARION_PORT": "70000"}, "CLARION_PORT"),
         ({"CLARION_EMBEDDED_WORKER": "maybe"}, "CLARION_EMBEDDED_WORKER"),
+        ({"CLARION_PUBLIC_URL": "ftp://x"}, "CLARION_PUBLIC_URL"),
+        ({"CLARION_PUBLIC_URL": "example.com"}, "CLARION_PUBLIC_URL"),
+        ({"CLARION_SEND_LEASE_SECONDS": "1"}, "CLARION_SEND_LEASE_SECONDS"),
+        ({"CLARION_SEND_RETRY_DELAYS": "1,soon"}, "CLARION_SEND_RETRY_DELAYS"),
+        ({"CLARION_SEND_RETRY_DELAYS": "-1"}, "CLARION_SEND_RETRY_DELAYS"),
+        ({"CLARION_SEND_HALT_SECONDS": "0"}, "CLARION_SEND_HALT_SECONDS"),
+        ({"CLARION_SMTP_POOL_SIZE": "100"}, "CLARION_SMTP_POOL_SIZE"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:
@@ -39,7 +50,16 @@ def test_explicit_values() -> None:
             "CLARION_PORT": "9000",
             "CLARION_EMBEDDED_WORKER": "false",
             "CLARION_ALLOWED_ORIGINS": "https://a.test, https://b.test",
+            "CLARION_PUBLIC_URL": "https://mail.acme.test/",
+            "CLARION_SEND_LEASE_SECONDS": "30",
+            "CLARION_SEND_RETRY_DELAYS": "0.5, 2",
+            "CLARION_SEND_HALT_SECONDS": "5",
+            "CLARION_SMTP_POOL_SIZE": "8",
         }
+    )
+    assert settings.public_url == "https://mail.acme.test"
+    assert settings.sending == SendSettings(
+        lease_seconds=30, retry_delays=(0.5, 2.0), halt_seconds=5, smtp_pool_size=8
     )
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.port == 9000

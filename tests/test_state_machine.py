@@ -22,7 +22,7 @@ EXPECTED: dict[Action, dict[S, S]] = {
         S.PAUSED: S.CANCELLED,
     },
     Action.FINISH: {S.RUNNING: S.COMPLETED},
-    Action.FAIL: {S.RUNNING: S.FAILED},
+    Action.FAIL: {S.RUNNING: S.FAILED, S.SCHEDULED: S.FAILED},
 }
 
 

@@ -4,11 +4,13 @@ from db.models.account import Account, ApiKey
 from db.models.audience import Audience
 from db.models.base import Base
 from db.models.campaign import Campaign, CampaignExecution
+from db.models.channel_usage import EmailChannelUsage
 from db.models.contact import Contact, ContactTag
 from db.models.delivery import Delivery
 from db.models.email_channel import EmailChannel
 from db.models.email_template import EmailTemplate
 from db.models.ltv import LtvEntry
+from db.models.server_secret import ServerSecret
 
 __all__ = [
     "Account",
@@ -21,6 +23,8 @@ __all__ = [
     "ContactTag",
     "Delivery",
     "EmailChannel",
+    "EmailChannelUsage",
     "EmailTemplate",
     "LtvEntry",
+    "ServerSecret",
 ]

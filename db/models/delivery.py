@@ -29,8 +29,13 @@ class Delivery(Base):
         enum_type(DeliveryStatus), default=DeliveryStatus.PENDING
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # A claimed row is ours until then; after it, the sweeper may hand it to another worker.
+    # A claimed row (status sending) is its claimer's until then; after it, the next claim
+    # of the campaign takes it back and marks it a possible duplicate.
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # Names the claim that holds the row, so only that claim records its result.
+    claim_token: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # A pending row that failed transiently is not claimed again before this time.
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     message_id: Mapped[str] = mapped_column(String(255), default="")
     error_message: Mapped[str] = mapped_column(Text, default="")
     # Set when a lease expired mid-send: the contact may have received two copies.

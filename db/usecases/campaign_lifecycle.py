@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.enums import DeliveryStatus, EmailChannelStatus, ExecutionStatus
+from db.enums import CampaignStatus, DeliveryStatus, EmailChannelStatus, ExecutionStatus
 from db.errors import DomainError, ErrorCode
 from db.models import Audience, Campaign, CampaignExecution, Delivery, EmailChannel
 from db.queries import count_audience, get_owned, materialise_ledger
@@ -140,6 +140,39 @@ async def begin_sending(session: AsyncSession, campaign: Campaign, now: datetime
     )
 
 
+async def begin_due(session: AsyncSession, campaign_id: int, now: datetime) -> bool:
+    """The sweeper's start of a scheduled campaign whose time came; False if it is no
+    longer scheduled and due. A campaign that cannot start then (its channel suspended,
+    nobody left to email, …) fails, with the reason as the execution's error."""
+    campaign = await session.get(Campaign, campaign_id, with_for_update=True)
+    if (
+        campaign is None
+        or campaign.scheduled_at is None
+        or campaign.scheduled_at > now
+        or next_status(campaign.status, Action.BEGIN_SENDING) is None
+    ):
+        return False
+    try:
+        async with session.begin_nested():
+            await begin_sending(session, campaign, now)
+            _apply(campaign, Action.BEGIN_SENDING)
+    except DomainError as exc:
+        _apply(campaign, Action.FAIL)
+        session.add(
+            CampaignExecution(
+                campaign_id=campaign.id,
+                status=ExecutionStatus.FAILED,
+                started_at=now,
+                completed_at=now,
+                error_message=f"Could not start at the scheduled time: {exc}",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    await session.flush()
+    return campaign.status is CampaignStatus.RUNNING
+
+
 async def pause_campaign(
     session: AsyncSession, account_id: int, campaign_id: int, now: datetime
 ) -> Campaign:
@@ -157,13 +190,21 @@ async def pause_campaign(
 async def resume_campaign(
     session: AsyncSession, account_id: int, campaign_id: int, now: datetime
 ) -> Campaign:
+    """Sending continues with the rows not yet sent. A spread campaign's window moves by
+    the time it was paused, so the rest keeps its pace rather than rushing."""
     campaign = await _campaign(session, account_id, campaign_id)
     _apply(campaign, Action.RESUME)
-    await session.execute(
-        update(CampaignExecution)
-        .where(CampaignExecution.campaign_id == campaign.id)
-        .values(status=ExecutionStatus.PROCESSING, resumed_at=now, next_run_at=None, updated_at=now)
+    execution = await session.scalar(
+        select(CampaignExecution).where(CampaignExecution.campaign_id == campaign.id)
     )
+    assert execution is not None
+    if campaign.execution_duration_minutes and execution.expected_completion_at:
+        paused_for = now - (execution.paused_at or now)
+        execution.expected_completion_at += max(paused_for, timedelta(0))
+    execution.status = ExecutionStatus.PROCESSING
+    execution.resumed_at = now
+    execution.next_run_at = None
+    execution.updated_at = now
     await session.flush()
     return campaign
 

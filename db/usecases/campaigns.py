@@ -1,6 +1,7 @@
 """Campaigns: create (plain and the one-step email create), update, delete."""
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -54,7 +55,35 @@ async def _resolve_refs(
     return out
 
 
-async def check_sender(session: AsyncSession, campaign: Campaign) -> None:
+@dataclass(frozen=True)
+class Sender:
+    """The addresses a campaign's messages carry, after falling back to channel and account."""
+
+    from_email: str
+    from_name: str
+    reply_to_email: str
+    reply_to_name: str
+
+
+def resolve_sender(campaign: Campaign, channel: EmailChannel | None, account: Account) -> Sender:
+    """Each field: the campaign's, else the channel's default, else the account's ("" if none)."""
+
+    def first(field: str) -> str:
+        values = [getattr(campaign, field)]
+        if channel is not None:
+            values.append(getattr(channel, f"default_{field}"))
+        values.append(getattr(account, f"default_{field}"))
+        return next((value for value in values if value), "")
+
+    return Sender(
+        from_email=first("from_email"),
+        from_name=first("from_name"),
+        reply_to_email=first("reply_to_email"),
+        reply_to_name=first("reply_to_name"),
+    )
+
+
+async def check_sender(session: AsyncSession, campaign: Campaign) -> Sender:
     """From and reply-to addresses must resolve: campaign, then channel, then account."""
     account = await session.get_one(Account, campaign.account_id)
     channel = (
@@ -62,13 +91,10 @@ async def check_sender(session: AsyncSession, campaign: Campaign) -> None:
         if campaign.email_channel_id
         else None
     )
+    sender = resolve_sender(campaign, channel, account)
     problems = v.Problems()
     for field in ("from_email", "reply_to_email"):
-        fallbacks = [getattr(campaign, field)]
-        if channel is not None:
-            fallbacks.append(getattr(channel, f"default_{field}"))
-        fallbacks.append(getattr(account, f"default_{field}"))
-        if not any(fallbacks):
+        if not getattr(sender, field):
             problems.add(
                 Problem(
                     ErrorCode.MISSING_SENDER,
@@ -77,6 +103,7 @@ async def check_sender(session: AsyncSession, campaign: Campaign) -> None:
                 )
             )
     problems.raise_if_any()
+    return sender
 
 
 async def create_campaign(

@@ -1,0 +1,78 @@
+"""Pacing: the channel's rate limit, shared by every worker process through Redis, and the
+spreading of a campaign over its execution window.
+
+The rate limit is a promise that no second sees more than `rate_limit` messages. A token
+bucket would allow twice that across a window boundary, so slots are handed out evenly
+spaced (GCRA without burst): a Lua script keeps the channel's next free slot and gives a
+caller `n` consecutive slots `WINDOW_S / rate` apart, telling it how long to wait for the
+first. The window is a little longer than a second, to absorb the jitter between when a
+worker sends and when the server sees it; chunks are small (a fiftieth of the rate) for
+the same reason.
+"""
+
+import math
+from datetime import datetime
+
+from redis.asyncio import Redis
+
+WINDOW_S = 1.05
+CHUNK_FRACTION = 0.02
+
+# KEYS[1]: the channel's next free slot (microseconds, Redis clock).
+# ARGV[1]: microseconds per message; ARGV[2]: messages wanted.
+# Returns microseconds to wait before sending them.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+if slot < now then slot = now end
+local after = slot + tonumber(ARGV[1]) * tonumber(ARGV[2])
+redis.call('SET', KEYS[1], string.format('%d', after), 'PX', math.ceil((after - now) / 1000) + 1000)
+return slot - now
+"""
+
+
+class ChannelPacer:
+    """The shared per-channel slot reservations."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._reserve = redis.register_script(_RESERVE)
+
+    async def reserve(self, channel_id: int, rate_limit: int, n: int) -> float:
+        """Reserves `n` messages on the channel; returns the seconds to wait before sending."""
+        interval_us = math.ceil(WINDOW_S * 1_000_000 / rate_limit)
+        wait_us = await self._reserve(keys=[f"clarion:pace:{channel_id}"], args=[interval_us, n])
+        return max(0, int(wait_us)) / 1_000_000
+
+
+def chunk_size(rate: float | None, batch_max: int) -> int:
+    """Messages to send together at `rate` per second (None: unlimited)."""
+    if rate is None:
+        return batch_max
+    return max(1, min(batch_max, int(rate * CHUNK_FRACTION)))
+
+
+def spread_rate(left: int, deadline: datetime | None, now: datetime) -> float | None:
+    """Messages per second that make the last of `left` go out at `deadline`.
+
+    None when there is no deadline or it has passed (then: as fast as the channel allows).
+    """
+    if deadline is None or left <= 0:
+        return None
+    seconds = (deadline - now).total_seconds()
+    return left / seconds if seconds > 0 else None
+
+
+def spread_wait(left: int, n: int, deadline: datetime | None, now: datetime) -> float:
+    """Seconds to wait before the next `n` of `left` so sends end evenly at `deadline`.
+
+    Waiting the chunk's share of the time left before each chunk makes the last chunk go
+    out at the deadline itself; recomputed each time, it absorbs delays and resumes.
+    """
+    rate = spread_rate(left, deadline, now)
+    return n / rate if rate else 0.0
+
+
+def effective_rate(rate_limit: int | None, spread: float | None) -> float | None:
+    candidates = [r for r in (rate_limit, spread) if r is not None]
+    return min(candidates) if candidates else None

@@ -1,0 +1,293 @@
+"""The send job: one run of a campaign, in chunks from the delivery ledger.
+
+Each chunk: wait for its turn (the campaign's spreading, then the channel's shared rate
+limit), claim due rows under a lease in a short transaction, render and send them outside
+any transaction, record the results in another. Between chunks the run checks that the
+campaign may still send, so a pause or cancel stops it within a chunk (well under a
+second at any rate). A run lasts at most `SLICE_S`, then hands over to a fresh job, so
+arq's job timeout stays short; a run that has nothing due ends, and the sweeper queues
+the campaign again when something is.
+"""
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from db.engine import Database
+from db.settings import SendSettings
+from db.types import utcnow
+from db.unsubscribe import make_token
+from db.usecases import sending as ledger
+from jobs.mime import Envelope, MessageFactory, domain_of
+from jobs.pacing import ChannelPacer, chunk_size, effective_rate, spread_rate, spread_wait
+from jobs.queue import enqueue_send, queued_marker
+from jobs.render import CampaignTemplate, compiled, contact_context
+from jobs.runner_lock import RunnerLock, campaign_runner
+from jobs.smtp import Outcome, SendResult, SmtpPools
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 200
+SLICE_S = 60.0
+CONTROL_INTERVAL_S = 0.5
+# Failed or deferred deliveries in a row that halt the execution rather than burn through
+# the audience (a server refusing everything, or throttling us).
+ERRORS_IN_A_ROW = 20
+
+
+@dataclass
+class WorkerContext:
+    """What send jobs share in one worker process; made at worker start-up."""
+
+    db: Database
+    redis: ArqRedis
+    settings: SendSettings
+    public_url: str
+    signing_key: bytes
+    pools: SmtpPools
+    pacer: ChannelPacer
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    running: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def unsubscribe_url(self, delivery_id: int) -> str:
+        return f"{self.public_url}/unsubscribe/{make_token(self.signing_key, delivery_id)}"
+
+
+class RunEnd(StrEnum):
+    NOT_RUNNING = "not running"  # paused, cancelled, halted or never started
+    SETTLED = "settled"  # every recipient attempted: the execution is final
+    HALTED = "halted"  # quota, unreachable server or errors in a row: see next_run_at
+    WAITING = "waiting"  # only retries or others' leases left, not due in this run
+    HANDOVER = "handover"  # the slice is over or the worker stops: a new job continues
+
+
+async def send_campaign(ctx: dict[str, Any], campaign_id: int) -> str:
+    """The arq job. Idempotent: any number of them, on any workers, send each row once."""
+    wc: WorkerContext = ctx["clarion"]
+    await wc.redis.delete(queued_marker(campaign_id))
+    wc.running += 1
+    wc.idle.clear()
+    try:
+        async with campaign_runner(wc.redis, campaign_id) as lock:
+            if lock is None:
+                return "another runner has the campaign"
+            end = await CampaignRun(wc, campaign_id, lock).run()
+        if end is RunEnd.HANDOVER:
+            await enqueue_send(wc.redis, campaign_id)
+        return end.value
+    finally:
+        wc.running -= 1
+        if wc.running == 0:
+            wc.idle.set()
+
+
+class CampaignRun:
+    def __init__(self, wc: WorkerContext, campaign_id: int, lock: RunnerLock) -> None:
+        self.wc = wc
+        self.campaign_id = campaign_id
+        self.lock = lock
+        self.slice_end = time.monotonic() + SLICE_S
+
+    async def run(self) -> RunEnd:
+        async with self.wc.db.write() as session:
+            plan = await ledger.start_run(session, self.campaign_id, utcnow())
+        if plan is None:
+            return RunEnd.NOT_RUNNING
+        try:
+            return await self._chunks(plan)
+        finally:
+            async with self.wc.db.write() as session:
+                await ledger.end_run(session, self.campaign_id, utcnow())
+
+    async def _chunks(self, plan: ledger.SendPlan) -> RunEnd:
+        t = plan.template
+        unsubscribe_prefix = f"{self.wc.public_url}/unsubscribe/"
+        template = compiled(t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix)
+        factory = MessageFactory(plan.sender, multipart=bool(t.body_text))
+        domain = domain_of(plan.sender.from_email)
+        pool = self.wc.pools.get(plan.smtp)
+        lease = timedelta(seconds=self.wc.settings.lease_seconds)
+        async with self.wc.db.read() as session:
+            left = (await ledger.backlog(session, self.campaign_id)).left
+        started, sent_in_run, errors_in_a_row = time.monotonic(), 0, 0
+
+        while True:
+            if (end := self._must_end()) is not None:
+                return end
+            now = utcnow()
+            rate = effective_rate(plan.rate_limit, spread_rate(left, plan.deadline, now))
+            n = chunk_size(rate, BATCH_MAX)
+            if (end := await self._wait(spread_wait(left, n, plan.deadline, now))) is not None:
+                return end
+
+            token = secrets.token_hex(8)
+            async with self.wc.db.write() as session:
+                claim = await ledger.claim(session, plan, n, utcnow(), lease, token, domain)
+            start_by = time.monotonic() + lease.total_seconds() / 2
+            if claim.stop is ledger.Stop.NOT_RUNNING:
+                return RunEnd.NOT_RUNNING
+            if claim.stop is ledger.Stop.QUOTA:
+                return await self._halt(_next_midnight(utcnow()), _quota_reason(plan))
+            if claim.stop is ledger.Stop.NOTHING_DUE:
+                end, left = await self._settle_or_wait()
+                if end is not None:
+                    return end
+                continue
+
+            if plan.rate_limit is not None:
+                slot = await self.wc.pacer.reserve(
+                    plan.channel_id, plan.rate_limit, len(claim.rows)
+                )
+                await asyncio.sleep(slot)
+            envelopes = await self._messages(plan, claim.rows, template, factory)
+            results, unavailable = await pool.send(
+                [e for e in envelopes if isinstance(e, Envelope)], _before(start_by)
+            )
+            outcome, per_row = _results(claim.rows, envelopes, results)
+            sent_in_run += len(outcome.sent)
+            left -= len(outcome.sent) + len(outcome.failed)
+            eta = None
+            if plan.deadline is None and sent_in_run:
+                per_second = sent_in_run / max(time.monotonic() - started, 1e-3)
+                eta = utcnow() + timedelta(seconds=max(left, 0) / per_second)
+            async with self.wc.db.write() as session:
+                await ledger.record(
+                    session, plan, token, outcome, utcnow(), self.wc.settings.retry_delays, eta
+                )
+            if unavailable is not None:
+                return await self._halt(self._after_halt(), str(unavailable))
+            errors_in_a_row, last_error = _errors_in_a_row(errors_in_a_row, per_row)
+            if errors_in_a_row >= ERRORS_IN_A_ROW:
+                reason = f"{errors_in_a_row} deliveries in a row failed or were deferred"
+                return await self._halt(self._after_halt(), f"{reason}; last: {last_error}")
+
+    async def _messages(
+        self,
+        plan: ledger.SendPlan,
+        rows: list[ledger.Claimed],
+        template: CampaignTemplate,
+        factory: MessageFactory,
+    ) -> list[Envelope | SendResult]:
+        """Each row's message, or the reason it has none (its template failed to render)."""
+        async with self.wc.db.read() as session:
+            contacts = await ledger.recipients(session, [row.contact_id for row in rows])
+        now = utcnow()
+        out: list[Envelope | SendResult] = []
+        for row in rows:
+            contact = contacts.get(row.contact_id)
+            if contact is None:  # deleted since the claim (its ledger row is gone with it)
+                out.append(SendResult(Outcome.FAILED, "contact deleted"))
+                continue
+            link = self.wc.unsubscribe_url(row.id)
+            try:
+                rendered = template.render(contact_context(contact, link))
+            except Exception as exc:  # a template error is the campaign's, not ours
+                out.append(SendResult(Outcome.FAILED, f"template error: {exc}"))
+                continue
+            out.append(
+                factory.build(
+                    recipient=row.email,
+                    subject=rendered.subject,
+                    html=rendered.html,
+                    text=rendered.text,
+                    message_id=row.message_id,
+                    unsubscribe_url=link,
+                    date=now,
+                )
+            )
+        return out
+
+    def _must_end(self) -> RunEnd | None:
+        if self.wc.stopping.is_set() or not self.lock.held or time.monotonic() > self.slice_end:
+            return RunEnd.HANDOVER
+        return None
+
+    async def _wait(self, seconds: float) -> RunEnd | None:
+        """Sleeps, checking at least every CONTROL_INTERVAL_S that sending may go on."""
+        give_up = time.monotonic() + seconds
+        while (left := give_up - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, CONTROL_INTERVAL_S))
+            if (end := self._must_end()) is not None:
+                return end
+            async with self.wc.db.read() as session:
+                if not await ledger.may_send(session, self.campaign_id):
+                    return RunEnd.NOT_RUNNING
+        return None
+
+    async def _settle_or_wait(self) -> tuple[RunEnd | None, int]:
+        """Nothing was due: settle the execution, or wait for the next due row if it comes
+        within this run. Returns how to end (None: go on) and the rows left."""
+        async with self.wc.db.write() as session:
+            if await ledger.settle(session, self.campaign_id, utcnow()) is not None:
+                return RunEnd.SETTLED, 0
+        async with self.wc.db.read() as session:
+            backlog = await ledger.backlog(session, self.campaign_id)
+        if backlog.left == 0:  # settled by someone else, or cancelled meanwhile
+            return RunEnd.NOT_RUNNING, 0
+        wait = (backlog.next_at - utcnow()).total_seconds() if backlog.next_at else 0.5
+        if time.monotonic() + wait > self.slice_end:
+            return RunEnd.WAITING, backlog.left
+        return await self._wait(max(wait, 0.05)), backlog.left
+
+    def _after_halt(self) -> datetime:
+        return utcnow() + timedelta(seconds=self.wc.settings.halt_seconds)
+
+    async def _halt(self, until: datetime, reason: str) -> RunEnd:
+        log.warning("campaign %s halted until %s: %s", self.campaign_id, until, reason)
+        async with self.wc.db.write() as session:
+            await ledger.halt(session, self.campaign_id, utcnow(), until, reason)
+        return RunEnd.HALTED
+
+
+def _results(
+    rows: list[ledger.Claimed],
+    envelopes: list[Envelope | SendResult],
+    sent: list[SendResult],
+) -> tuple[ledger.Results, list[SendResult]]:
+    """The claim's rows sorted by what happened to them, and each row's result in order."""
+    delivered = iter(sent)
+    out = ledger.Results()
+    per_row = [next(delivered) if isinstance(p, Envelope) else p for p in envelopes]
+    for row, result in zip(rows, per_row, strict=True):
+        if result.outcome is Outcome.SENT:
+            out.sent.append(row.id)
+        elif result.outcome is Outcome.FAILED:
+            out.failed.append((row.id, result.reason))
+        elif result.outcome is Outcome.RETRY:
+            out.retry.append((row.id, result.reason))
+        else:
+            out.released.append(row.id)
+    return out, per_row
+
+
+def _before(deadline: float) -> Callable[[], bool]:
+    """Sends may start until `deadline` (monotonic): half the lease, so that none is still
+    under way when the lease runs out and another run could take the row back."""
+    return lambda: time.monotonic() < deadline
+
+
+def _errors_in_a_row(count: int, results: list[SendResult]) -> tuple[int, str]:
+    last = ""
+    for result in results:
+        if result.outcome is Outcome.SENT:
+            count = 0
+        elif result.outcome in (Outcome.FAILED, Outcome.RETRY):
+            count, last = count + 1, result.reason
+    return count, last
+
+
+def _next_midnight(now: datetime) -> datetime:
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _quota_reason(plan: ledger.SendPlan) -> str:
+    return f"The channel's daily quota of {plan.daily_quota} messages is used up for today (UTC)."

@@ -1,0 +1,162 @@
+"""SMTP delivery over a small pool of reused connections per channel (aiosmtplib).
+
+`SmtpPool.send` sends a batch over the pool's connections at once and says, per message,
+what happened: sent; failed for good (a 5xx for the recipient); worth a retry (a 4xx, or
+the connection broke during the transaction); or not attempted (no connection could be
+made, or the caller's deadline for starting sends passed).
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import aiosmtplib
+
+from db.enums import SmtpSecurity
+from db.usecases.sending import SmtpConfig
+from jobs.mime import Envelope
+
+log = logging.getLogger(__name__)
+
+SMTP_TIMEOUT_S = 30.0
+# A connection idle this long may have been dropped by the server: reconnect first.
+IDLE_RECONNECT_S = 20.0
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    RETRY = "retry"
+    UNSENT = "unsent"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    reason: str = ""
+
+
+_NOT_REACHED = SendResult(Outcome.UNSENT, "not attempted")
+
+
+class _Connection:
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self.smtp: aiosmtplib.SMTP | None = None
+        self.last_used = 0.0
+
+    async def ready(self) -> aiosmtplib.SMTP:
+        if self.smtp is not None and (
+            not self.smtp.is_connected or time.monotonic() - self.last_used > IDLE_RECONNECT_S
+        ):
+            await self.close()
+        if self.smtp is None:
+            c = self.config
+            smtp = aiosmtplib.SMTP(
+                hostname=c.host,
+                port=c.port,
+                use_tls=c.security is SmtpSecurity.TLS,
+                start_tls=c.security is SmtpSecurity.STARTTLS,
+                timeout=SMTP_TIMEOUT_S,
+            )
+            await smtp.connect()
+            if c.username:
+                await smtp.login(c.username, c.password)
+            self.smtp = smtp
+        return self.smtp
+
+    async def send(self, envelope: Envelope) -> SendResult:
+        smtp = await self.ready()
+        try:
+            await smtp.sendmail(envelope.sender, [envelope.recipient], envelope.data)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients[0]
+            return _by_code(refused.code, refused.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code == 421:  # the server is closing this connection
+                await self.close()
+            return _by_code(exc.code, exc.message)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            # The connection broke mid-transaction: no 250 came, so the message was not
+            # accepted; try it again later.
+            await self.close()
+            return SendResult(Outcome.RETRY, f"connection lost: {exc}")
+        finally:
+            self.last_used = time.monotonic()
+        return SendResult(Outcome.SENT)
+
+    async def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None and smtp.is_connected:
+            try:
+                await asyncio.wait_for(smtp.quit(), 2)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                smtp.close()
+
+
+def _by_code(code: int, message: str) -> SendResult:
+    reason = f"{code} {message}".strip()
+    return SendResult(Outcome.FAILED if 500 <= code < 600 else Outcome.RETRY, reason)
+
+
+class SmtpUnavailable(Exception):
+    """No connection to the channel's SMTP server could be made (or logged in)."""
+
+
+class SmtpPool:
+    """Up to `size` connections to one server, each sending one message at a time."""
+
+    def __init__(self, config: SmtpConfig, size: int) -> None:
+        self._connections = [_Connection(config) for _ in range(size)]
+        self._lock = asyncio.Lock()  # one batch at a time: the connections are shared
+
+    async def send(
+        self, envelopes: Sequence[Envelope], may_start: Callable[[], bool]
+    ) -> tuple[list[SendResult], SmtpUnavailable | None]:
+        """A result per envelope, and why the server could not be reached, if it couldn't."""
+        results = [_NOT_REACHED] * len(envelopes)
+        next_index = iter(range(len(envelopes)))
+        unavailable: list[SmtpUnavailable] = []
+
+        async def work(connection: _Connection) -> None:
+            for i in next_index:
+                if not may_start():
+                    return
+                try:
+                    await connection.ready()
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    unavailable.append(SmtpUnavailable(f"SMTP server unavailable: {exc}"))
+                    results[i] = SendResult(Outcome.UNSENT, str(exc))
+                    return
+                results[i] = await connection.send(envelopes[i])
+
+        async with self._lock:
+            busy = self._connections[: max(1, min(len(self._connections), len(envelopes)))]
+            await asyncio.gather(*(work(c) for c in busy))
+        # Every connection failing means the server is unreachable; one failing is noise.
+        down = unavailable[0] if len(unavailable) == len(busy) else None
+        return results, down
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self._connections))
+
+
+class SmtpPools:
+    """One pool per distinct SMTP configuration, for the life of a worker process."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._pools: dict[SmtpConfig, SmtpPool] = {}
+
+    def get(self, config: SmtpConfig) -> SmtpPool:
+        pool = self._pools.get(config)
+        if pool is None:
+            pool = self._pools[config] = SmtpPool(config, self._size)
+        return pool
+
+    async def close(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        await asyncio.gather(*(pool.close() for pool in pools))

@@ -1,0 +1,47 @@
+"""The sweeper: a periodic arq cron job (on whichever worker takes the tick) that repairs
+what a lost job, a restart or a dead worker left behind, from the database's truth.
+
+- scheduled campaigns whose time came begin sending;
+- halted executions whose `next_run_at` passed continue;
+- running campaigns with rows due (including a dead worker's expired claims) and no live
+  runner get a send job.
+"""
+
+import logging
+from typing import Any
+
+from db.types import utcnow
+from db.usecases import sending as ledger
+from db.usecases.campaign_lifecycle import begin_due
+from jobs.queue import enqueue_send
+from jobs.runner_lock import runner_key
+from jobs.send import WorkerContext
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY_S = 2
+
+
+async def sweep(ctx: dict[str, Any]) -> int:
+    """Returns how many campaigns it queued."""
+    wc: WorkerContext = ctx["clarion"]
+    now = utcnow()
+    async with wc.db.read() as session:
+        scheduled = await ledger.due_scheduled(session, now)
+    started = []
+    for campaign_id in scheduled:
+        async with wc.db.write() as session:
+            if await begin_due(session, campaign_id, now):
+                started.append(campaign_id)
+    async with wc.db.write() as session:
+        continued = await ledger.continue_halted(session, now)
+    async with wc.db.read() as session:
+        runnable = await ledger.runnable(session, now)
+    queued = 0
+    for campaign_id in dict.fromkeys([*started, *continued, *runnable]):
+        if not await wc.redis.exists(runner_key(campaign_id)):
+            await enqueue_send(wc.redis, campaign_id)
+            queued += 1
+    if queued:
+        log.info("sweeper queued %d campaign(s)", queued)
+    return queued
