@@ -54,9 +54,8 @@ class WorkerContext:
     signing_key: bytes
     pools: SmtpPools
     pacer: ChannelPacer
+    # Set when the worker stops: runs end after their chunk and hand over.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    running: int = 0
-    idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     def unsubscribe_url(self, delivery_id: int) -> str:
         return f"{self.public_url}/unsubscribe/{make_token(self.signing_key, delivery_id)}"
@@ -74,20 +73,13 @@ async def send_campaign(ctx: dict[str, Any], campaign_id: int) -> str:
     """The arq job. Idempotent: any number of them, on any workers, send each row once."""
     wc: WorkerContext = ctx["clarion"]
     await wc.redis.delete(queued_marker(campaign_id))
-    wc.running += 1
-    wc.idle.clear()
-    try:
-        async with campaign_runner(wc.redis, campaign_id) as lock:
-            if lock is None:
-                return "another runner has the campaign"
-            end = await CampaignRun(wc, campaign_id, lock).run()
-        if end is RunEnd.HANDOVER:
-            await enqueue_send(wc.redis, campaign_id)
-        return end.value
-    finally:
-        wc.running -= 1
-        if wc.running == 0:
-            wc.idle.set()
+    async with campaign_runner(wc.redis, campaign_id) as lock:
+        if lock is None:
+            return "another runner has the campaign"
+        end = await CampaignRun(wc, campaign_id, lock).run()
+    if end is RunEnd.HANDOVER:
+        await enqueue_send(wc.redis, campaign_id)
+    return end.value
 
 
 class CampaignRun:

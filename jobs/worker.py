@@ -80,16 +80,17 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
 
 
 async def stop(worker: Worker, task: "asyncio.Task[None]", grace_s: float = STOP_GRACE_S) -> None:
-    """Stops taking jobs, lets running sends finish their chunk, then closes the worker."""
+    """Stops taking jobs, lets running jobs finish (sends end after their chunk), then
+    closes the worker."""
     worker.allow_pick_jobs = False
     wc: WorkerContext | None = worker.ctx.get("clarion")
     if wc is not None:
         wc.stopping.set()
-        if wc.running:
-            try:
-                await asyncio.wait_for(wc.idle.wait(), grace_s)
-            except TimeoutError:
-                log.warning("sends still running after %.0fs; stopping anyway", grace_s)
+    running = [job for job in worker.tasks.values() if not job.done()]
+    if running:
+        _, late = await asyncio.wait(running, timeout=grace_s)
+        if late:
+            log.warning("%d job(s) still running after %.0fs; cancelling", len(late), grace_s)
     await worker.close()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

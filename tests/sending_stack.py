@@ -148,7 +148,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[SendingStack]:
 
 
 async def channel_for(client: GraphQLClient, sink: SmtpSink, **overrides: Any) -> str:
-    """A channel that sends to `sink`, with no rate limit unless told; returns its code."""
+    """A channel that sends to `sink`, with no rate limit and a quota no test reaches unless
+    told; returns its code."""
     input = {
         "code": "main",
         "channelType": "MARKETING",
@@ -156,6 +157,7 @@ async def channel_for(client: GraphQLClient, sink: SmtpSink, **overrides: Any) -
         "smtpPort": sink.port,
         "smtpSecurity": "NONE",
         "rateLimit": None,
+        "dailyQuota": 1_000_000,
         **overrides,
     }
     payload = await client.mutate("createEmailChannel", input, "emailChannel { code }")
@@ -220,13 +222,17 @@ async def act(client: GraphQLClient, action: str, campaign_id: str) -> dict[str,
 async def wait_until(
     client: GraphQLClient, campaign_id: str, *statuses: str, within: float = 60
 ) -> dict[str, Any]:
-    """Polls until the execution's status is one of `statuses`; returns the campaign."""
+    """Polls until the execution's status is one of `statuses`; returns the campaign.
+
+    Read once more after that: the campaign and its execution load in separate sessions,
+    so one read can catch the campaign just before the write that ended both.
+    """
     loop = asyncio.get_running_loop()
     give_up = loop.time() + within
     while True:
         campaign = await execution(client, campaign_id)
         if campaign["execution"] and campaign["execution"]["status"] in statuses:
-            return campaign
+            return await execution(client, campaign_id)
         if loop.time() > give_up:
             raise AssertionError(f"execution never reached {statuses}: {campaign}")
         await asyncio.sleep(0.1)

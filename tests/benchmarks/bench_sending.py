@@ -1,0 +1,472 @@
+"""Sending benchmark: a campaign through a real `clarion worker` vs aiosmtplib alone.
+
+Run: .venv/bin/python -m tests.benchmarks.bench_sending [--contacts 20000 100000]
+
+For each N: a fresh sending stack (tests/sending_stack.py: its own SQLite database,
+embedded Redis and the API in this process), an account, a channel to a counting SMTP
+sink in another process (tests.smtp_sink.SinkProcess) with no rate limit, N contacts and
+a draft campaign. `startCampaign` goes through the API, then one `clarion worker`
+process starts and sends the campaign. The sink's first/last arrival times give the
+sending rate; the database gives the time from startCampaign to COMPLETED; /proc gives
+the worker's peak RSS (VmHWM) and CPU time just before it is stopped.
+
+Then, never at the same time (the machine has 2 cores), the baseline: one realistic
+message, built once by the engine's own renderer and MIME builder, sent N times to a
+fresh sink with aiosmtplib alone over as many connections as the worker's SMTP pool.
+
+Each measurement gets a sink of its own: the sink stamps `first_at` on the first message
+it ever receives and cannot be reset. Prints figures only; asserts correctness (every
+message arrived once, the execution COMPLETED with totalSent == N), never timings.
+"""
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import aiosmtplib
+from sqlalchemy import select
+
+from db.engine import Database
+from db.enums import ContactSource, ExecutionStatus
+from db.models import CampaignExecution, Contact
+from db.settings import Settings
+from db.types import utcnow
+from db.unsubscribe import make_token
+from db.usecases.campaigns import Sender
+from jobs.mime import Envelope, MessageFactory
+from jobs.render import CampaignTemplate, contact_context
+from tests.sending_stack import campaign_for, execution, sending_stack, stop_process
+from tests.smtp_sink import HOST, SinkProcess
+from tests.support import pk_of
+
+DEFAULT_CONTACTS = (20_000, 100_000)
+POLL_S = 0.2
+TARGET_RATIO = 0.60
+MIB = 1024 * 1024
+
+# The campaign (the same as campaign_for's default, spelled out so that the baseline's
+# message renders from the same template).
+SUBJECT = "Hello {{ first_name }}"
+BODY_HTML = (
+    '<p>Hi {{ first_name }}</p><a href="https://shop.test/sale?x=1">Sale</a>'
+    '<a href="{{ unsubscribe_link }}">Unsubscribe</a>'
+)
+BODY_TEXT = "Hi {{ first_name }}, see https://shop.test/sale"
+UTM_CODE = "spring"
+# What SendingStack.client() gives the account; the channel sets no sender of its own.
+SENDER = Sender(
+    from_email="news@acme.test",
+    from_name="Acme News",
+    reply_to_email="help@acme.test",
+    reply_to_name="",
+)
+# The worker with production's lease (the stack's default is a short one, for tests).
+WORKER_ENV = {"CLARION_SEND_LEASE_SECONDS": "60"}
+FAILED_STATUSES = {
+    ExecutionStatus.FAILED,
+    ExecutionStatus.CANCELLED,
+    ExecutionStatus.PARTIALLY_COMPLETED,
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    """N messages at the sink, the first at `first_at`, the last at `last_at` (time.time())."""
+
+    messages: int
+    first_at: float
+    last_at: float
+
+    @property
+    def seconds(self) -> float:
+        return self.last_at - self.first_at
+
+    @property
+    def rate(self) -> float:
+        """Messages a second: N - 1 intervals between the first arrival and the last."""
+        return (self.messages - 1) / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    contacts: int
+    setup_s: float  # channel, contacts and campaign through the API
+    start_s: float  # the startCampaign mutation
+    span: Span
+    first_after_s: float  # startCampaign issued → first message at the sink (worker boot)
+    total_s: float  # startCampaign issued → execution COMPLETED
+    peak_rss: int  # bytes (VmHWM)
+    cpu_per_message_s: float  # the worker's CPU per message while sending
+    pool_size: int
+    message: Envelope  # the baseline's message, built like the engine builds one
+
+
+@dataclass(frozen=True)
+class RawRun:
+    span: Span
+    wall_s: float  # connect + every sendmail done
+    cpu_per_message_s: float  # this process' CPU per message (client side only)
+    connections: int
+    message_bytes: int
+
+
+@dataclass(frozen=True)
+class Row:
+    engine: EngineRun
+    raw: RawRun
+
+    @property
+    def ratio(self) -> float:
+        return self.engine.span.rate / self.raw.span.rate if self.raw.span.rate else 0.0
+
+
+def sink_span(sink: SinkProcess, n: int) -> Span:
+    """The sink's span, once it holds exactly the `n` messages sent to it."""
+    assert sink.count == n, f"the sink received {sink.count} messages, not {n}"
+    first_at, last_at = sink.first_at, sink.last_at
+    assert first_at is not None
+    assert last_at is not None
+    return Span(n, first_at, last_at)
+
+
+# --- /proc --------------------------------------------------------------------------------
+
+
+def peak_rss(pid: int) -> int:
+    """The process' peak resident set (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # "VmHWM:   123456 kB"
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; state is fields[0]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- the baseline's message -------------------------------------------------------------
+
+
+def sample_message(public_url: str) -> Envelope:
+    """One message of the campaign, rendered and assembled by the engine's own code
+    (jobs.render, jobs.mime) for the first contact of `campaign_for`'s audience."""
+    unsubscribe_prefix = f"{public_url}/unsubscribe/"
+    template = CampaignTemplate(SUBJECT, BODY_HTML, BODY_TEXT, UTM_CODE, unsubscribe_prefix)
+    contact = Contact(
+        email="c000000@example.test",
+        first_name="Name0",
+        last_name="",
+        phone="",
+        whatsapp="",
+        country="",
+        source=ContactSource.UNKNOWN,
+    )
+    link = unsubscribe_prefix + make_token(secrets.token_bytes(32), 1)
+    rendered = template.render(contact_context(contact, link))
+    return MessageFactory(SENDER, multipart=True).build(
+        recipient=contact.email,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        message_id=f"<1.{secrets.token_hex(8)}@acme.test>",
+        unsubscribe_url=link,
+        date=utcnow(),
+    )
+
+
+# --- the engine ---------------------------------------------------------------------------
+
+
+class Profiler:
+    """py-spy recording a process until stopped (--py-spy): collapsed stacks, one a line."""
+
+    def __init__(self, pid: int, output: Path) -> None:
+        self.output = output
+        self._process = subprocess.Popen(
+            [
+                *("py-spy", "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
+                *("--rate", "100", "--output", str(output)),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)  # py-spy writes its output on ^C
+        try:
+            self._process.wait(30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+class ExecutionReader:
+    """Reads an execution's status and completion time straight from the database."""
+
+    def __init__(self, db: Database, campaign_pk: int) -> None:
+        self._db = db
+        self._query = select(CampaignExecution.status, CampaignExecution.completed_at).where(
+            CampaignExecution.campaign_id == campaign_pk
+        )
+
+    async def __call__(self) -> tuple[ExecutionStatus | None, datetime | None]:
+        async with self._db.read() as session:
+            row = (await session.execute(self._query)).one_or_none()
+        return (row.status, row.completed_at) if row is not None else (None, None)
+
+
+async def wait_completed(
+    read_execution: ExecutionReader,
+    worker: "subprocess.Popen[bytes]",
+    sink: SinkProcess,
+    timeout: float,  # noqa: ASYNC109 - the loop checks the worker too, asyncio.timeout cannot
+) -> tuple[float, float]:
+    """Polls until the execution is COMPLETED; returns when (time.time()) it completed, as
+    the database has it, and the worker's CPU seconds per message from the first poll that
+    saw a message at the sink to completion."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + timeout
+    cpu_from: tuple[float, int] | None = None  # (worker CPU, messages) when sending started
+    halted_seen = False
+    while True:
+        if cpu_from is None and (arrived := sink.count) > 0:
+            cpu_from = (cpu_seconds(worker.pid), arrived)
+        status, completed_at = await read_execution()
+        if status is ExecutionStatus.COMPLETED:
+            cpu = cpu_seconds(worker.pid)
+            done_at = completed_at.timestamp() if completed_at else time.time()
+            if cpu_from is None:
+                return done_at, 0.0
+            sent_since = sink.count - cpu_from[1]
+            return done_at, (cpu - cpu_from[0]) / sent_since if sent_since else 0.0
+        if status in FAILED_STATUSES:
+            raise AssertionError(f"execution ended {status}")
+        if status is ExecutionStatus.HALTED and not halted_seen:
+            halted_seen = True
+            print("  (the execution halted; waiting for it to continue)")
+        if worker.poll() is not None:
+            raise AssertionError(f"the worker exited with {worker.returncode}")
+        if loop.time() > give_up:
+            raise AssertionError(f"no COMPLETED within {timeout:.0f} s (status {status})")
+        await asyncio.sleep(POLL_S)
+
+
+async def run_engine(n: int, data_dir: Path, py_spy: Path | None) -> EngineRun:
+    with SinkProcess() as sink:
+        async with sending_stack(data_dir, workers=0) as stack:
+            client = await stack.client()
+            try:
+                began = time.perf_counter()
+                campaign_id = await campaign_for(
+                    client,
+                    sink,  # type: ignore[arg-type] # it only needs the port
+                    n,
+                    subject=SUBJECT,
+                    bodyHtml=BODY_HTML,
+                    bodyText=BODY_TEXT,
+                    utmCode=UTM_CODE,
+                )
+                setup_s = time.perf_counter() - began
+                print(f"  setup (channel, {n} contacts, campaign): {setup_s:.1f} s")
+
+                started_at = time.time()
+                began = time.perf_counter()
+                payload = await client.mutate(
+                    "startCampaign",
+                    {"id": campaign_id},
+                    "campaign { status execution { totalContacts } }",
+                )
+                start_s = time.perf_counter() - began
+                assert payload["userErrors"] == [], payload
+                total = payload["campaign"]["execution"]["totalContacts"]
+                assert total == n, f"totalContacts {total} != {n}"
+                print(f"  startCampaign: {start_s:.1f} s, {payload['campaign']['status']}")
+
+                worker = stack.start_worker(**WORKER_ENV)
+                profiler = None
+                if py_spy is not None:
+                    profiler = Profiler(worker.pid, py_spy / f"worker-{n}.txt")
+                try:
+                    reader = ExecutionReader(stack.server.db, pk_of(campaign_id, "Campaign"))
+                    completed_at, cpu_per_message = await wait_completed(
+                        reader, worker, sink, timeout=60 + n / 20
+                    )
+                    peak = peak_rss(worker.pid)
+                except BaseException:
+                    print(f"  execution: {(await execution(client, campaign_id))['execution']}")
+                    print("  the worker's log (last 60 lines):")
+                    print("\n".join(stack.worker_log().splitlines()[-60:]))
+                    raise
+                finally:
+                    if profiler is not None:
+                        profiler.stop()
+                        print(f"  py-spy: {profiler.output}")
+                    code = await stop_process(worker)
+                if code != 0:
+                    print(f"  (the worker exited with {code}; its log:)")
+                    print(stack.worker_log())
+
+                campaign = await execution(client, campaign_id)
+                assert campaign["execution"]["status"] == "COMPLETED", campaign
+                sent = campaign["execution"]["totalSent"]
+                assert sent == n, f"totalSent {sent} != {n}"
+                await asyncio.sleep(0.5)  # nothing more arrives after COMPLETED
+                span = sink_span(sink, n)
+                env = {**os.environ, **stack.env, **WORKER_ENV}
+                return EngineRun(
+                    contacts=n,
+                    setup_s=setup_s,
+                    start_s=start_s,
+                    span=span,
+                    first_after_s=span.first_at - started_at,
+                    total_s=completed_at - started_at,
+                    peak_rss=peak,
+                    cpu_per_message_s=cpu_per_message,
+                    pool_size=Settings.from_env(env).sending.smtp_pool_size,
+                    message=sample_message(stack.server.settings.public_url),
+                )
+            finally:
+                await client.http.aclose()
+
+
+# --- the baseline -------------------------------------------------------------------------
+
+
+async def run_raw(n: int, message: Envelope, connections: int) -> RawRun:
+    """`message` n times with aiosmtplib alone: `connections` connections, each sending its
+    share one message after another."""
+    shares = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
+    shares = [share for share in shares if share]
+    with SinkProcess() as sink:
+        clients = [
+            aiosmtplib.SMTP(
+                hostname=HOST,
+                port=sink.port,
+                use_tls=False,
+                start_tls=False,
+                timeout=30,
+            )
+            for _ in shares
+        ]
+
+        async def blast(smtp: aiosmtplib.SMTP, count: int) -> None:
+            for _ in range(count):
+                await smtp.sendmail(message.sender, [message.recipient], message.data)
+
+        began, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(smtp.connect() for smtp in clients))
+        await asyncio.gather(
+            *(blast(smtp, share) for smtp, share in zip(clients, shares, strict=True))
+        )
+        wall_s, cpu = time.perf_counter() - began, time.process_time() - cpu
+        await asyncio.gather(*(smtp.quit() for smtp in clients))
+        assert await sink.wait_for(n, 10), f"the sink received {sink.count} of {n}"
+        await asyncio.sleep(0.5)
+        span = sink_span(sink, n)
+        return RawRun(
+            span=span,
+            wall_s=wall_s,
+            cpu_per_message_s=cpu / n,
+            connections=len(shares),
+            message_bytes=len(message.data),
+        )
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+async def measure(n: int, py_spy: Path | None) -> Row:
+    print(f"\nN = {n}: engine")
+    with tempfile.TemporaryDirectory(prefix="clarion-bench-send-", dir="/tmp") as tmp:
+        engine = await run_engine(n, Path(tmp), py_spy)
+    print(
+        f"  sent in {engine.span.seconds:.2f} s at the sink ({engine.span.rate:.0f} msg/s); "
+        f"first message {engine.first_after_s:.2f} s after startCampaign, "
+        f"COMPLETED {engine.total_s:.2f} s after it"
+    )
+    print(f"N = {n}: baseline, aiosmtplib alone over {engine.pool_size} connections")
+    raw = await run_raw(n, engine.message, engine.pool_size)
+    print(
+        f"  {raw.message_bytes} bytes a message; sent in {raw.span.seconds:.2f} s at the sink "
+        f"({raw.span.rate:.0f} msg/s), {raw.wall_s:.2f} s wall"
+    )
+    return Row(engine, raw)
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    print()
+    header = (
+        f"{'N':>7} | {'engine msg/s':>12} | {'raw msg/s':>9} | {'engine/raw':>10} | "
+        f"{'worker peak RSS':>15} | {'start→COMPLETED':>15} | {'raw wall':>8} | "
+        f"{'CPU µs/msg worker':>17} | {'CPU µs/msg raw client':>21}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        e, r = row.engine, row.raw
+        mark = "" if row.ratio >= TARGET_RATIO else " *"
+        print(
+            f"{e.contacts:>7} | {e.span.rate:>12.0f} | {r.span.rate:>9.0f} | "
+            f"{row.ratio:>10.2f}{mark:2}| {e.peak_rss / MIB:>11.1f} MiB | "
+            f"{e.total_s:>13.2f} s | {r.wall_s:>6.2f} s | "
+            f"{e.cpu_per_message_s * 1e6:>17.0f} | {r.cpu_per_message_s * 1e6:>21.0f}"
+        )
+    print(
+        f"(msg/s: N - 1 over the sink's first..last arrival; target engine/raw ≥ "
+        f"{TARGET_RATIO:.2f}, * below it; {rows[0].engine.pool_size} SMTP connections; "
+        f"{rows[0].raw.message_bytes} bytes a message)"
+    )
+    smallest = min(rows, key=lambda row: row.engine.contacts).engine
+    largest = max(rows, key=lambda row: row.engine.contacts).engine
+    growth = (largest.peak_rss - smallest.peak_rss) / smallest.peak_rss * 100
+    print(
+        f"worker peak RSS: {smallest.peak_rss / MIB:.1f} MiB at N={smallest.contacts}, "
+        f"{largest.peak_rss / MIB:.1f} MiB at N={largest.contacts} ({growth:+.1f}%; target: flat)"
+    )
+
+
+async def run(contacts: Sequence[int], py_spy: Path | None) -> list[Row]:
+    return [await measure(n, py_spy) for n in contacts]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--contacts",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_CONTACTS),
+        metavar="N",
+        help="campaign sizes, run one after another (default: 20000 100000)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="DIR",
+        help="record the worker with py-spy (on PATH) into DIR/worker-N.txt, collapsed stacks",
+    )
+    args = parser.parse_args(argv)
+    if any(n < 2 for n in args.contacts):
+        parser.error("--contacts must be at least 2")
+    if args.py_spy is not None:
+        args.py_spy.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    rows = asyncio.run(run(args.contacts, args.py_spy))
+    print_table(rows)
+    print(f"benchmark wall time: {time.perf_counter() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
