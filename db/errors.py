@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     MISSING_SENDER = "missing_sender"
     IN_USE = "in_use"
     TOO_MANY = "too_many"
+    SEND_FAILED = "send_failed"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.dialect import insert_for
-from db.models import ServerSecret
+from db.models import Account, Contact, Delivery, ServerSecret
 
 _KEY_NAME = "unsubscribe_signing_key"
 _MAC_BYTES = 16
@@ -44,3 +44,27 @@ def read_token(key: bytes, token: str) -> int | None:
         return None
     delivery_id = int(ident)
     return delivery_id if hmac.compare_digest(mac, _mac(key, delivery_id)) else None
+
+
+async def recipient(session: AsyncSession, delivery_id: int) -> tuple[str, str] | None:
+    """(the contact's address, the sending account's name) of a delivery, if it exists."""
+    found = (
+        await session.execute(
+            select(Contact.email, Account.name)
+            .join(Delivery, Delivery.contact_id == Contact.id)
+            .join(Account, Account.id == Delivery.account_id)
+            .where(Delivery.id == delivery_id)
+        )
+    ).one_or_none()
+    return None if found is None else (found[0], found[1])
+
+
+async def unsubscribe(session: AsyncSession, delivery_id: int) -> str | None:
+    """Withdraws the email consent of the delivery's contact; its address, if it exists.
+    Campaigns started later leave it out; the ledgers of running ones are not changed."""
+    contact_id = await session.scalar(select(Delivery.contact_id).where(Delivery.id == delivery_id))
+    if contact_id is None:
+        return None
+    contact = await session.get_one(Contact, contact_id, with_for_update=True)
+    contact.consent_email = False
+    return contact.email

@@ -23,9 +23,11 @@ from strawberry.types.unset import UNSET, UnsetType
 from db.engine import Database, connect
 from db.migrate import upgrade
 from db.settings import Settings
+from db.unsubscribe import signing_key
 from graph.auth import account_for
 from graph.context import Context
 from graph.schema import schema
+from graph.unsubscribe import unsubscribe_page
 from jobs.embedded_redis import embedded_redis
 from jobs.worker import build_worker
 from jobs.worker import stop as stop_worker
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 class State(TypedDict):
     db: Database
     queue: ArqRedis
+    # Verifies unsubscribe links (made by workers with the same key).
+    signing_key: bytes
 
 
 class ClarionGraphQL(GraphQL[Context, None]):
@@ -132,8 +136,10 @@ def create_app(settings: Settings) -> Starlette:
                 stack.push_async_callback(
                     stop_worker, worker, asyncio.create_task(worker.async_run())
                 )
+            async with db.write() as session:
+                key = await signing_key(session)
             log.info("Clarion ready: database %s, redis %s", db.engine.url, redis_url)
-            yield {"db": db, "queue": queue}
+            yield {"db": db, "queue": queue, "signing_key": key}
 
     graphql = ClarionGraphQL(
         schema,
@@ -145,6 +151,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", AuthGate(graphql)),
             WebSocketRoute("/graphql", graphql),
             Route("/health", health),
+            Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )

@@ -111,6 +111,8 @@ expose(
         "not_editable": "The field cannot change in the campaign's current status.",
         "empty_audience": "The audience has no contact that may be emailed.",
         "template_syntax": "The text is not a valid Jinja2 template.",
+        "send_failed": "The message could not be sent (SMTP server refused or unreachable, "
+        "or no worker answered).",
         "currency_mismatch": "Revenue in another currency than the one already recorded.",
         "missing_sender": "No from or reply-to address on the campaign, channel or account.",
         "in_use": "Campaigns still use the object.",

@@ -18,6 +18,7 @@ from graph.mutations.email_channels import EmailChannelMutations
 from graph.mutations.email_templates import EmailTemplateMutations
 from graph.mutations.lifecycle import LifecycleMutations
 from graph.mutations.ltv import LtvMutations
+from graph.mutations.test_email import TestEmailMutations
 from graph.query import Query
 from graph.types.account import Account
 from graph.types.audience import Audience
@@ -36,6 +37,7 @@ Mutation = merge_types(
     (
         CampaignMutations,
         LifecycleMutations,
+        TestEmailMutations,
         LtvMutations,
         ContactMutations,
         AudienceMutations,

@@ -13,6 +13,9 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 SEND_CAMPAIGN = "send_campaign"
+SEND_TEST_EMAIL = "send_test_email"
+# How long sendTestEmail waits for a worker to take its job and the SMTP server to answer.
+TEST_EMAIL_WAIT_S = 45.0
 # A queued job that has not started by then (or was lost) may be queued again.
 QUEUED_MARKER_TTL_S = 60
 log = logging.getLogger(__name__)
@@ -34,3 +37,20 @@ async def enqueue_send(queue: ArqRedis, campaign_id: int) -> None:
                 raise
     except (OSError, ConnectionError, RedisError) as exc:  # Redis down: the sweeper will retry.
         log.warning("could not enqueue campaign %s: %s", campaign_id, exc)
+
+
+async def request_test_email(
+    queue: ArqRedis, account_id: int, campaign_id: int, to: str
+) -> dict[str, str]:
+    """Has a worker send a campaign's test email; waits for its answer:
+    {"message_id": …} or {"error": why}."""
+    job = await queue.enqueue_job(SEND_TEST_EMAIL, account_id, campaign_id, to)
+    assert job is not None  # random job ids never collide
+    try:
+        answer: dict[str, str] = await job.result(timeout=TEST_EMAIL_WAIT_S, poll_delay=0.1)
+    except TimeoutError:
+        await job.abort(timeout=0)
+        return {
+            "error": f"No worker sent it within {TEST_EMAIL_WAIT_S:.0f} seconds; is one running?"
+        }
+    return answer

@@ -1,6 +1,7 @@
 """The arq worker: standalone (`clarion worker`) or inside `clarion serve` (embedded).
 
-Its jobs: `send_campaign` (jobs/send.py) and the sweeper cron (jobs/sweeper.py). Resources
+Its jobs: `send_campaign` (jobs/send.py), `send_test_email` (jobs/test_email.py) and the
+sweeper cron (jobs/sweeper.py). Resources
 the jobs share (SMTP pools, the pacer, the unsubscribe signing key) are made at start-up
 and closed at shutdown.
 
@@ -22,10 +23,11 @@ from db.engine import Database
 from db.settings import Settings
 from db.unsubscribe import signing_key
 from jobs.pacing import ChannelPacer
-from jobs.queue import SEND_CAMPAIGN
+from jobs.queue import SEND_CAMPAIGN, SEND_TEST_EMAIL
 from jobs.send import WorkerContext, send_campaign
 from jobs.smtp import SmtpPools
 from jobs.sweeper import SWEEP_EVERY_S, sweep
+from jobs.test_email import send_test_email
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,11 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
             await ctx["clarion"].pools.close()
 
     return Worker(
-        functions=[func(send_campaign, name=SEND_CAMPAIGN)],
+        functions=[
+            func(send_campaign, name=SEND_CAMPAIGN),
+            # Its caller waits for the answer, so it is kept for a while.
+            func(send_test_email, name=SEND_TEST_EMAIL, keep_result=60, max_tries=1),
+        ],
         cron_jobs=[
             cron(
                 sweep,

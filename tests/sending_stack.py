@@ -198,6 +198,7 @@ async def campaign_for(
     return campaign_id
 
 
+FINAL_STATUSES = ("COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED")
 EXECUTION_FIELDS = """
     status startedAt completedAt expectedCompletionAt pausedAt resumedAt cancelledAt
     lastRunAt nextRunAt totalContacts totalSent totalFailed errorMessage

@@ -15,6 +15,7 @@ from db.enums import DeliveryStatus
 from db.models import Contact, Delivery
 from jobs.send import BATCH_MAX
 from tests.sending_stack import (
+    FINAL_STATUSES,
     SendingStack,
     act,
     audience,
@@ -29,7 +30,7 @@ from tests.support import GraphQLClient, pk_of
 
 __all__ = ["stack"]
 
-FINAL = ("COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED")
+FINAL = FINAL_STATUSES
 
 
 async def ledger(client: GraphQLClient, campaign_id: str) -> dict[str, tuple[str, str, bool]]:

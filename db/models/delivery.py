@@ -32,12 +32,12 @@ class Delivery(Base):
     # A claimed row (status sending) is its claimer's until then; after it, the next claim
     # of the campaign takes it back and marks it a possible duplicate.
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
-    # Names the claim that holds the row, so only that claim records its result.
-    claim_token: Mapped[str] = mapped_column(String(32), default="", server_default="")
-    # A pending row that failed transiently is not claimed again before this time.
-    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     message_id: Mapped[str] = mapped_column(String(255), default="")
     error_message: Mapped[str] = mapped_column(Text, default="")
     # Set when a lease expired mid-send: the contact may have received two copies.
     possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # Names the claim that holds the row, so only that claim records its result.
+    claim_token: Mapped[str | None] = mapped_column(String(32), default=None)
+    # A pending row that failed transiently is not claimed again before this time.
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, String, case, cast, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import validation as v
 from db.dialect import insert_for
 from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus, SmtpSecurity
 from db.models import (
@@ -27,8 +28,9 @@ from db.models import (
     EmailChannelUsage,
     EmailTemplate,
 )
+from db.queries import get_owned
 from db.state_machine import Action, next_status
-from db.usecases.campaigns import Sender, resolve_sender
+from db.usecases.campaigns import Sender, check_sender, resolve_sender
 
 ACTIVE_EXECUTION = (ExecutionStatus.PENDING, ExecutionStatus.PROCESSING)
 
@@ -121,6 +123,13 @@ async def start_run(session: AsyncSession, campaign_id: int, now: datetime) -> S
     if execution.status is ExecutionStatus.PENDING:
         execution.status = ExecutionStatus.PROCESSING
         execution.updated_at = now
+    spread = campaign.execution_duration_minutes is not None
+    return await plan_for(session, campaign, execution.expected_completion_at if spread else None)
+
+
+async def plan_for(
+    session: AsyncSession, campaign: Campaign, deadline: datetime | None
+) -> SendPlan:
     assert campaign.email_channel_id is not None
     assert campaign.email_template_id is not None
     channel = await session.get_one(EmailChannel, campaign.email_channel_id)
@@ -148,8 +157,24 @@ async def start_run(session: AsyncSession, campaign_id: int, now: datetime) -> S
         ),
         sender=resolve_sender(campaign, channel, account),
         utm_code=campaign.utm_code,
-        deadline=execution.expected_completion_at if campaign.execution_duration_minutes else None,
+        deadline=deadline,
     )
+
+
+async def test_email_plan(
+    session: AsyncSession, account_id: int, campaign_id: int, to: str
+) -> tuple[SendPlan, Contact | None]:
+    """What `sendTestEmail` sends (any status; nothing is changed): the campaign's plan, and
+    the account's contact with address `to`, whose fields fill the template if there is one."""
+    problems = v.Problems()
+    problems.add(v.email(to, "email", needed=True))
+    problems.raise_if_any()
+    campaign = await get_owned(session, Campaign, account_id, campaign_id, "campaign_id")
+    await check_sender(session, campaign)
+    contact = await session.scalar(
+        select(Contact).where(Contact.account_id == account_id, Contact.email == to.lower())
+    )
+    return await plan_for(session, campaign, None), contact
 
 
 async def may_send(session: AsyncSession, campaign_id: int) -> bool:
@@ -288,7 +313,7 @@ async def record(
     delays run out: then it fails. Rows never attempted return the quota they took.
     """
     mine = (Delivery.claim_token == token, Delivery.status == DeliveryStatus.SENDING)
-    done = {"lease_expires_at": None, "claim_token": ""}
+    done = {"lease_expires_at": None, "claim_token": None}
     sent = 0
     if results.sent:
         outcome = await session.execute(

@@ -25,6 +25,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -190,13 +191,16 @@ def sample_message(public_url: str) -> Envelope:
 
 
 class Profiler:
-    """py-spy recording a process until stopped (--py-spy): collapsed stacks, one a line."""
+    """py-spy (the venv's, else on PATH) recording a process until stopped (--py-spy):
+    collapsed stacks, one a line."""
 
     def __init__(self, pid: int, output: Path) -> None:
         self.output = output
+        beside = Path(sys.executable).parent / "py-spy"  # installed into the venv
+        py_spy = str(beside) if beside.exists() else "py-spy"
         self._process = subprocess.Popen(
             [
-                *("py-spy", "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
+                *(py_spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
                 *("--rate", "100", "--output", str(output)),
             ],
             stdout=subprocess.DEVNULL,
@@ -387,8 +391,13 @@ async def run_raw(n: int, message: Envelope, connections: int) -> RawRun:
 # --- the run ------------------------------------------------------------------------------
 
 
+def load_average() -> str:
+    """The 1-minute load average: other work on the machine skews every figure here."""
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
 async def measure(n: int, py_spy: Path | None) -> Row:
-    print(f"\nN = {n}: engine")
+    print(f"\nN = {n}: engine (load average {load_average()})")
     with tempfile.TemporaryDirectory(prefix="clarion-bench-send-", dir="/tmp") as tmp:
         engine = await run_engine(n, Path(tmp), py_spy)
     print(
@@ -396,7 +405,10 @@ async def measure(n: int, py_spy: Path | None) -> Row:
         f"first message {engine.first_after_s:.2f} s after startCampaign, "
         f"COMPLETED {engine.total_s:.2f} s after it"
     )
-    print(f"N = {n}: baseline, aiosmtplib alone over {engine.pool_size} connections")
+    print(
+        f"N = {n}: baseline, aiosmtplib alone over {engine.pool_size} connections "
+        f"(load average {load_average()})"
+    )
     raw = await run_raw(n, engine.message, engine.pool_size)
     print(
         f"  {raw.message_bytes} bytes a message; sent in {raw.span.seconds:.2f} s at the sink "
@@ -416,7 +428,7 @@ def print_table(rows: Sequence[Row]) -> None:
     print("-" * len(header))
     for row in rows:
         e, r = row.engine, row.raw
-        mark = "" if row.ratio >= TARGET_RATIO else " *"
+        mark = "" if round(row.ratio, 2) >= TARGET_RATIO else " *"  # as printed
         print(
             f"{e.contacts:>7} | {e.span.rate:>12.0f} | {r.span.rate:>9.0f} | "
             f"{row.ratio:>10.2f}{mark:2}| {e.peak_rss / MIB:>11.1f} MiB | "
@@ -455,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
         "--py-spy",
         type=Path,
         metavar="DIR",
-        help="record the worker with py-spy (on PATH) into DIR/worker-N.txt, collapsed stacks",
+        help="record the worker with py-spy into DIR/worker-N.txt (collapsed stacks)",
     )
     args = parser.parse_args(argv)
     if any(n < 2 for n in args.contacts):

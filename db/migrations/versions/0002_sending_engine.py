@@ -38,9 +38,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("channel_id", "day", name=op.f("pk_email_channel_usage")),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("claim_token", sa.String(length=32), nullable=False, server_default="")
-        )
+        batch_op.add_column(sa.Column("claim_token", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True))
 
 

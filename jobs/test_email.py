@@ -1,0 +1,58 @@
+"""`sendTestEmail`'s job: the campaign rendered for one address and sent over a connection
+of its own. It reads the campaign and changes nothing: no ledger row, no quota, no pacing.
+
+The subject is prefixed with "[Test] " so a test never passes for the real thing. The
+template sees the contact with that address if the account has one, else just the address.
+"""
+
+import secrets
+from typing import Any
+
+from db.errors import DomainError
+from db.types import utcnow
+from db.usecases.sending import test_email_plan
+from jobs.mime import MessageFactory, domain_of
+from jobs.render import compiled, contact_context
+from jobs.send import WorkerContext
+from jobs.smtp import Outcome, SmtpPool
+
+TEST_SUBJECT_PREFIX = "[Test] "
+
+
+async def send_test_email(
+    ctx: dict[str, Any], account_id: int, campaign_id: int, to: str
+) -> dict[str, str]:
+    """{"message_id": …} once the server accepted it, else {"error": why}."""
+    wc: WorkerContext = ctx["clarion"]
+    try:
+        async with wc.db.read() as session:
+            plan, contact = await test_email_plan(session, account_id, campaign_id, to)
+    except DomainError as exc:  # changed since the API checked it
+        return {"error": str(exc)}
+    t = plan.template
+    unsubscribe_prefix = f"{wc.public_url}/unsubscribe/"
+    template = compiled(t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix)
+    link = f"{unsubscribe_prefix}test"
+    fields = contact_context(contact, link) if contact else {"email": to, "unsubscribe_link": link}
+    try:
+        rendered = template.render(fields)
+    except Exception as exc:  # the campaign's template is at fault
+        return {"error": f"The template failed to render: {exc}"}
+    message_id = f"<test.{secrets.token_hex(8)}@{domain_of(plan.sender.from_email)}>"
+    envelope = MessageFactory(plan.sender, multipart=bool(t.body_text)).build(
+        recipient=to,
+        subject=TEST_SUBJECT_PREFIX + rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        message_id=message_id,
+        unsubscribe_url=link,
+        date=utcnow(),
+    )
+    pool = SmtpPool(plan.smtp, 1)
+    try:
+        (result,), unavailable = await pool.send([envelope], lambda: True)
+    finally:
+        await pool.close()
+    if result.outcome is Outcome.SENT:
+        return {"message_id": message_id}
+    return {"error": str(unavailable) if unavailable else f"The server refused it: {result.reason}"}
