@@ -85,7 +85,7 @@ class MessageFactory:
             )
         else:
             headers.append(_part_headers("html"))
-            body = _quoted_printable(html) + CRLF
+            body = _quoted_printable(html)  # the SMTP client ends the data with CRLF
         data = (CRLF.join(headers) + CRLF + CRLF + body).encode("ascii")
         return Envelope(self._sender, recipient, data)
 
@@ -100,8 +100,11 @@ def _part_headers(subtype: str) -> str:
 
 
 def _quoted_printable(body: str) -> str:
-    crlf = body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", CRLF)
-    return binascii.b2a_qp(crlf.encode("utf-8"), istext=True).decode("ascii")
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    # b2a_qp's soft line breaks follow the input's first line end, so work in LF throughout
+    # and turn every line end into CRLF at the end (the encoding leaves no bare CR or LF).
+    encoded = binascii.b2a_qp(lines, istext=True).decode("ascii")
+    return encoded.replace("\n", CRLF)
 
 
 def header_value(value: str) -> str:

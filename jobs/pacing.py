@@ -5,9 +5,9 @@ The rate limit is a promise that no second sees more than `rate_limit` messages.
 bucket would allow twice that across a window boundary, so slots are handed out evenly
 spaced (GCRA without burst): a Lua script keeps the channel's next free slot and gives a
 caller `n` consecutive slots `WINDOW_S / rate` apart, telling it how long to wait for the
-first. The window is a little longer than a second, to absorb the jitter between when a
-worker sends and when the server sees it; chunks are small (a fiftieth of the rate) for
-the same reason.
+first. The window is a little longer than a second (1.1 s), to absorb up to 100 ms of jitter
+between when a worker means to send and when the server sees it (a busy event loop, the
+SMTP transaction itself); chunks are small (a fiftieth of the rate) for the same reason.
 """
 
 import math
@@ -15,7 +15,7 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
-WINDOW_S = 1.05
+WINDOW_S = 1.1
 CHUNK_FRACTION = 0.02
 
 # KEYS[1]: the channel's next free slot (microseconds, Redis clock).

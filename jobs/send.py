@@ -25,7 +25,8 @@ from db.engine import Database
 from db.settings import SendSettings
 from db.types import utcnow
 from db.unsubscribe import make_token
-from db.usecases import sending as ledger
+from db.usecases import executions, ledger
+from db.usecases.send_plan import SendPlan, may_send, start_run
 from jobs.mime import Envelope, MessageFactory, domain_of
 from jobs.pacing import ChannelPacer, chunk_size, effective_rate, spread_rate, spread_wait
 from jobs.queue import enqueue_send, queued_marker
@@ -91,16 +92,16 @@ class CampaignRun:
 
     async def run(self) -> RunEnd:
         async with self.wc.db.write() as session:
-            plan = await ledger.start_run(session, self.campaign_id, utcnow())
+            plan = await start_run(session, self.campaign_id, utcnow())
         if plan is None:
             return RunEnd.NOT_RUNNING
         try:
             return await self._chunks(plan)
         finally:
             async with self.wc.db.write() as session:
-                await ledger.end_run(session, self.campaign_id, utcnow())
+                await executions.end_run(session, self.campaign_id, utcnow())
 
-    async def _chunks(self, plan: ledger.SendPlan) -> RunEnd:
+    async def _chunks(self, plan: SendPlan) -> RunEnd:
         t = plan.template
         unsubscribe_prefix = f"{self.wc.public_url}/unsubscribe/"
         template = compiled(t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix)
@@ -109,7 +110,7 @@ class CampaignRun:
         pool = self.wc.pools.get(plan.smtp)
         lease = timedelta(seconds=self.wc.settings.lease_seconds)
         async with self.wc.db.read() as session:
-            left = (await ledger.backlog(session, self.campaign_id)).left
+            left = (await executions.backlog(session, self.campaign_id)).left
         started, sent_in_run, errors_in_a_row = time.monotonic(), 0, 0
 
         while True:
@@ -135,12 +136,12 @@ class CampaignRun:
                     return end
                 continue
 
-            if plan.rate_limit is not None:
+            envelopes = await self._messages(plan, claim.rows, template, factory)
+            if plan.rate_limit is not None:  # the last thing before sending: its slot is now
                 slot = await self.wc.pacer.reserve(
                     plan.channel_id, plan.rate_limit, len(claim.rows)
                 )
                 await asyncio.sleep(slot)
-            envelopes = await self._messages(plan, claim.rows, template, factory)
             results, unavailable = await pool.send(
                 [e for e in envelopes if isinstance(e, Envelope)], _before(start_by)
             )
@@ -164,7 +165,7 @@ class CampaignRun:
 
     async def _messages(
         self,
-        plan: ledger.SendPlan,
+        plan: SendPlan,
         rows: list[ledger.Claimed],
         template: CampaignTemplate,
         factory: MessageFactory,
@@ -211,7 +212,7 @@ class CampaignRun:
             if (end := self._must_end()) is not None:
                 return end
             async with self.wc.db.read() as session:
-                if not await ledger.may_send(session, self.campaign_id):
+                if not await may_send(session, self.campaign_id):
                     return RunEnd.NOT_RUNNING
         return None
 
@@ -219,10 +220,10 @@ class CampaignRun:
         """Nothing was due: settle the execution, or wait for the next due row if it comes
         within this run. Returns how to end (None: go on) and the rows left."""
         async with self.wc.db.write() as session:
-            if await ledger.settle(session, self.campaign_id, utcnow()) is not None:
+            if await executions.settle(session, self.campaign_id, utcnow()) is not None:
                 return RunEnd.SETTLED, 0
         async with self.wc.db.read() as session:
-            backlog = await ledger.backlog(session, self.campaign_id)
+            backlog = await executions.backlog(session, self.campaign_id)
         if backlog.left == 0:  # settled by someone else, or cancelled meanwhile
             return RunEnd.NOT_RUNNING, 0
         wait = (backlog.next_at - utcnow()).total_seconds() if backlog.next_at else 0.5
@@ -236,7 +237,7 @@ class CampaignRun:
     async def _halt(self, until: datetime, reason: str) -> RunEnd:
         log.warning("campaign %s halted until %s: %s", self.campaign_id, until, reason)
         async with self.wc.db.write() as session:
-            await ledger.halt(session, self.campaign_id, utcnow(), until, reason)
+            await executions.halt(session, self.campaign_id, utcnow(), until, reason)
         return RunEnd.HALTED
 
 
@@ -281,5 +282,5 @@ def _next_midnight(now: datetime) -> datetime:
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _quota_reason(plan: ledger.SendPlan) -> str:
+def _quota_reason(plan: SendPlan) -> str:
     return f"The channel's daily quota of {plan.daily_quota} messages is used up for today (UTC)."

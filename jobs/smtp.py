@@ -16,7 +16,7 @@ from enum import StrEnum
 import aiosmtplib
 
 from db.enums import SmtpSecurity
-from db.usecases.sending import SmtpConfig
+from db.usecases.send_plan import SmtpConfig
 from jobs.mime import Envelope
 
 log = logging.getLogger(__name__)

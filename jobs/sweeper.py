@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from db.types import utcnow
-from db.usecases import sending as ledger
+from db.usecases import executions
 from db.usecases.campaign_lifecycle import begin_due
 from jobs.queue import enqueue_send
 from jobs.runner_lock import runner_key
@@ -27,16 +27,16 @@ async def sweep(ctx: dict[str, Any]) -> int:
     wc: WorkerContext = ctx["clarion"]
     now = utcnow()
     async with wc.db.read() as session:
-        scheduled = await ledger.due_scheduled(session, now)
+        scheduled = await executions.due_scheduled(session, now)
     started = []
     for campaign_id in scheduled:
         async with wc.db.write() as session:
             if await begin_due(session, campaign_id, now):
                 started.append(campaign_id)
     async with wc.db.write() as session:
-        continued = await ledger.continue_halted(session, now)
+        continued = await executions.continue_halted(session, now)
     async with wc.db.read() as session:
-        runnable = await ledger.runnable(session, now)
+        runnable = await executions.runnable(session, now)
     queued = 0
     for campaign_id in dict.fromkeys([*started, *continued, *runnable]):
         if not await wc.redis.exists(runner_key(campaign_id)):

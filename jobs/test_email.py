@@ -10,7 +10,7 @@ from typing import Any
 
 from db.errors import DomainError
 from db.types import utcnow
-from db.usecases.sending import test_email_plan
+from db.usecases.send_plan import test_email_plan
 from jobs.mime import MessageFactory, domain_of
 from jobs.render import compiled, contact_context
 from jobs.send import WorkerContext

@@ -4,7 +4,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.errors import DomainError, ErrorCode
-from db.usecases.sending import test_email_plan
+from db.usecases.send_plan import test_email_plan
 from graph.context import Info
 from graph.errors import UserError, user_errors
 from graph.mutations.support import pk, write

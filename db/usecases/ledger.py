@@ -1,0 +1,260 @@
+"""The delivery ledger's claims: a batch of due rows leased to one claim (in a short
+transaction of the caller's), and the results that claim records after sending outside
+any transaction. Only a row's current claim (its `claim_token`) can record it, so a late
+writer whose lease was taken over changes nothing. Claims also count the channel's daily
+quota.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, String, case, cast, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.dialect import insert_for
+from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus
+from db.models import (
+    Campaign,
+    CampaignExecution,
+    Contact,
+    Delivery,
+    EmailChannelUsage,
+)
+from db.usecases.send_plan import SendPlan
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    contact_id: int
+    email: str
+    message_id: str
+
+
+class Stop(StrEnum):
+    """Why a claim returned nothing to send."""
+
+    NOT_RUNNING = "not_running"  # paused, cancelled, halted or finished meanwhile
+    QUOTA = "quota"  # the channel's daily quota is used up
+    NOTHING_DUE = "nothing_due"  # no row is due now (see `next_due`)
+
+
+@dataclass(frozen=True)
+class Claim:
+    rows: list[Claimed]
+    stop: Stop | None = None
+
+
+@dataclass
+class Results:
+    """What happened to the rows of one claim."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # permanent: (id, reason)
+    retry: list[tuple[int, str]] = field(default_factory=list)  # transient: (id, reason)
+    released: list[int] = field(default_factory=list)  # not attempted: back to pending
+
+
+def is_due(now: datetime) -> ColumnElement[bool]:
+    """A ledger row to send now: pending and past its retry time, or claimed by a claim
+    whose lease ran out (its claimer died or hung mid-send)."""
+    return or_(
+        (Delivery.status == DeliveryStatus.PENDING)
+        & or_(Delivery.retry_at.is_(None), Delivery.retry_at <= now),
+        (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_expires_at <= now),
+    )
+
+
+async def claim(
+    session: AsyncSession,
+    plan: SendPlan,
+    limit: int,
+    now: datetime,
+    lease: timedelta,
+    token: str,
+    message_id_domain: str,
+) -> Claim:
+    """Up to `limit` due rows, in ledger order, leased to `token` until now + lease.
+
+    Due: pending rows past their `retry_at`, and rows whose claim's lease expired (their
+    claimer died mid-send: they may have been sent, so they are marked possible duplicates).
+    Each row gets a fresh Message-ID, recorded before anything is sent.
+    """
+    # Locks the campaign's rows (FOR SHARE on PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    # serialises writers), so a pause or cancel commits wholly before or after this claim.
+    state = (
+        await session.execute(
+            select(Campaign.status, CampaignExecution.status)
+            .join(CampaignExecution, CampaignExecution.campaign_id == Campaign.id)
+            .where(Campaign.id == plan.campaign_id)
+            .with_for_update(read=True, of=Campaign)
+        )
+    ).one_or_none()
+    if state is None or (state[0], state[1]) != (
+        CampaignStatus.RUNNING,
+        ExecutionStatus.PROCESSING,
+    ):
+        return Claim([], Stop.NOT_RUNNING)
+    quota_left = plan.daily_quota - await _used_today(session, plan.channel_id, now.date())
+    if quota_left <= 0:
+        return Claim([], Stop.QUOTA)
+
+    due = (
+        select(Delivery.id)
+        .where(Delivery.campaign_id == plan.campaign_id, is_due(now))
+        .order_by(Delivery.id)
+        .limit(min(limit, quota_left))
+        .with_for_update(skip_locked=True)
+    )
+    message_id = (
+        literal("<") + cast(Delivery.id, String) + literal(f".{token}@{message_id_domain}>")
+    )
+    rows = (
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(due.scalar_subquery()))
+            .values(
+                possible_duplicate=case(
+                    (Delivery.status == DeliveryStatus.SENDING, True),
+                    else_=Delivery.possible_duplicate,
+                ),
+                status=DeliveryStatus.SENDING,
+                lease_expires_at=now + lease,
+                claim_token=token,
+                message_id=message_id,
+            )
+            .returning(Delivery.id, Delivery.contact_id, Delivery.email, Delivery.message_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+    if not claimed:
+        return Claim([], Stop.NOTHING_DUE)
+    await _use_quota(session, plan.channel_id, now.date(), len(claimed))
+    return Claim(claimed)
+
+
+async def _used_today(session: AsyncSession, channel_id: int, day: date) -> int:
+    await session.execute(
+        insert_for(session, EmailChannelUsage)
+        .values(channel_id=channel_id, day=day, used=0)
+        .on_conflict_do_nothing()
+    )
+    used = await session.scalar(
+        select(EmailChannelUsage.used)
+        .where(EmailChannelUsage.channel_id == channel_id, EmailChannelUsage.day == day)
+        .with_for_update()
+    )
+    return used or 0
+
+
+async def _use_quota(session: AsyncSession, channel_id: int, day: date, n: int) -> None:
+    await session.execute(
+        update(EmailChannelUsage)
+        .where(EmailChannelUsage.channel_id == channel_id, EmailChannelUsage.day == day)
+        .values(used=EmailChannelUsage.used + n)
+    )
+
+
+async def recipients(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, Contact]:
+    """The contacts of a claim, by id, for rendering."""
+    found = await session.scalars(select(Contact).where(Contact.id.in_(list(contact_ids))))
+    return {contact.id: contact for contact in found}
+
+
+async def record(
+    session: AsyncSession,
+    plan: SendPlan,
+    token: str,
+    results: Results,
+    now: datetime,
+    retry_delays: Sequence[float],
+    expected_completion_at: datetime | None,
+) -> None:
+    """Writes a claim's results; rows no longer held by `token` are left alone.
+
+    A transient failure goes back to pending with a growing `retry_at`, until the retry
+    delays run out: then it fails. Rows never attempted return the quota they took.
+    """
+    mine = (Delivery.claim_token == token, Delivery.status == DeliveryStatus.SENDING)
+    done = {"lease_expires_at": None, "claim_token": None}
+    sent = 0
+    if results.sent:
+        outcome = await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(results.sent), *mine)
+            .values(status=DeliveryStatus.SENT, sent_at=now, error_message="", **done)
+            .execution_options(synchronize_session=False)
+        )
+        sent = rowcount(outcome)
+    attempts = dict(
+        (
+            await session.execute(
+                select(Delivery.id, Delivery.attempts).where(
+                    Delivery.id.in_([i for i, _ in results.retry])
+                )
+            )
+        )
+        .tuples()
+        .all()
+        if results.retry
+        else []
+    )
+    failed = list(results.failed)
+    for delivery_id, reason in results.retry:
+        tried = attempts.get(delivery_id, 0) + 1
+        if tried > len(retry_delays):
+            failed.append((delivery_id, f"{reason} (gave up after {tried} attempts)"))
+            continue
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, *mine)
+            .values(
+                status=DeliveryStatus.PENDING,
+                attempts=tried,
+                retry_at=now + timedelta(seconds=retry_delays[tried - 1]),
+                error_message=reason,
+                **done,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    failed_count = 0
+    for delivery_id, reason in failed:
+        outcome = await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, *mine)
+            .values(
+                status=DeliveryStatus.FAILED,
+                attempts=Delivery.attempts + 1,
+                error_message=reason[:2000],
+                **done,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        failed_count += rowcount(outcome)
+    if results.released:
+        outcome = await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(results.released), *mine)
+            .values(status=DeliveryStatus.PENDING, **done)
+            .execution_options(synchronize_session=False)
+        )
+        await _use_quota(session, plan.channel_id, now.date(), -rowcount(outcome))
+    await session.execute(
+        update(CampaignExecution)
+        .where(CampaignExecution.campaign_id == plan.campaign_id)
+        .values(
+            total_sent=CampaignExecution.total_sent + sent,
+            total_failed=CampaignExecution.total_failed + failed_count,
+            expected_completion_at=expected_completion_at
+            or CampaignExecution.expected_completion_at,
+            updated_at=now,
+        )
+    )
+
+
+def rowcount(result: object) -> int:
+    count = getattr(result, "rowcount", 0)
+    return int(count) if isinstance(count, int) and count > 0 else 0

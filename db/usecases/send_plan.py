@@ -1,0 +1,147 @@
+"""What a run of a campaign needs, loaded once: channel, template, sender (`SendPlan`);
+and the check, between batches, that the campaign may still send."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import validation as v
+from db.enums import CampaignStatus, ExecutionStatus, SmtpSecurity
+from db.models import (
+    Account,
+    Campaign,
+    CampaignExecution,
+    Contact,
+    EmailChannel,
+    EmailTemplate,
+)
+from db.queries import get_owned
+from db.usecases.campaigns import Sender, check_sender, resolve_sender
+
+ACTIVE_EXECUTION = (ExecutionStatus.PENDING, ExecutionStatus.PROCESSING)
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    security: SmtpSecurity
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    id: int
+    version: datetime  # updated_at: a cache of compiled templates is keyed by (id, version)
+    subject: str
+    body_html: str
+    body_text: str
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """Everything a run needs that does not change while the campaign runs."""
+
+    campaign_id: int
+    account_id: int
+    channel_id: int
+    smtp: SmtpConfig
+    rate_limit: int | None
+    daily_quota: int
+    template: TemplateSource
+    sender: Sender
+    utm_code: str
+    # Spread the sends so the last goes at `deadline` (None: as fast as allowed).
+    deadline: datetime | None
+
+
+async def start_run(session: AsyncSession, campaign_id: int, now: datetime) -> SendPlan | None:
+    """The plan of a running campaign whose execution may send; marks it processing.
+
+    None when the campaign is not running or its execution is paused, halted or final.
+    """
+    found = (
+        await session.execute(
+            select(Campaign, CampaignExecution)
+            .join(CampaignExecution, CampaignExecution.campaign_id == Campaign.id)
+            .where(Campaign.id == campaign_id)
+            .with_for_update(of=Campaign)
+        )
+    ).one_or_none()
+    if found is None:
+        return None
+    campaign, execution = found
+    if campaign.status is not CampaignStatus.RUNNING or execution.status not in ACTIVE_EXECUTION:
+        return None
+    if execution.status is ExecutionStatus.PENDING:
+        execution.status = ExecutionStatus.PROCESSING
+        execution.updated_at = now
+    spread = campaign.execution_duration_minutes is not None
+    return await plan_for(session, campaign, execution.expected_completion_at if spread else None)
+
+
+async def plan_for(
+    session: AsyncSession, campaign: Campaign, deadline: datetime | None
+) -> SendPlan:
+    assert campaign.email_channel_id is not None
+    assert campaign.email_template_id is not None
+    channel = await session.get_one(EmailChannel, campaign.email_channel_id)
+    template = await session.get_one(EmailTemplate, campaign.email_template_id)
+    account = await session.get_one(Account, campaign.account_id)
+    return SendPlan(
+        campaign_id=campaign.id,
+        account_id=campaign.account_id,
+        channel_id=channel.id,
+        smtp=SmtpConfig(
+            host=channel.smtp_host,
+            port=channel.smtp_port,
+            security=channel.smtp_security,
+            username=channel.smtp_username,
+            password=channel.smtp_password,
+        ),
+        rate_limit=channel.rate_limit,
+        daily_quota=channel.daily_quota,
+        template=TemplateSource(
+            id=template.id,
+            version=template.updated_at,
+            subject=template.subject,
+            body_html=template.body_html,
+            body_text=template.body_text,
+        ),
+        sender=resolve_sender(campaign, channel, account),
+        utm_code=campaign.utm_code,
+        deadline=deadline,
+    )
+
+
+async def test_email_plan(
+    session: AsyncSession, account_id: int, campaign_id: int, to: str
+) -> tuple[SendPlan, Contact | None]:
+    """What `sendTestEmail` sends (any status; nothing is changed): the campaign's plan, and
+    the account's contact with address `to`, whose fields fill the template if there is one."""
+    problems = v.Problems()
+    problems.add(v.email(to, "email", needed=True))
+    problems.raise_if_any()
+    campaign = await get_owned(session, Campaign, account_id, campaign_id, "campaign_id")
+    await check_sender(session, campaign)
+    contact = await session.scalar(
+        select(Contact).where(Contact.account_id == account_id, Contact.email == to.lower())
+    )
+    return await plan_for(session, campaign, None), contact
+
+
+async def may_send(session: AsyncSession, campaign_id: int) -> bool:
+    """True while the campaign is running and its execution is processing."""
+    found = (
+        await session.execute(
+            select(Campaign.status, CampaignExecution.status)
+            .join(CampaignExecution, CampaignExecution.campaign_id == Campaign.id)
+            .where(Campaign.id == campaign_id)
+        )
+    ).one_or_none()
+    return found is not None and (
+        found[0] is CampaignStatus.RUNNING and found[1] is ExecutionStatus.PROCESSING
+    )

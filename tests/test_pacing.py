@@ -1,0 +1,119 @@
+"""Pacing: the pure arithmetic by tables, and the shared slot reservations on a real Redis,
+from several clients at once, checked for the rate limit's promise (no second above it)."""
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis.asyncio import Redis
+
+from jobs.embedded_redis import EmbeddedRedis
+from jobs.pacing import (
+    WINDOW_S,
+    ChannelPacer,
+    chunk_size,
+    effective_rate,
+    spread_rate,
+    spread_wait,
+)
+from tests.smtp_sink import max_in_window
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"),
+    [(None, 200), (1, 1), (10, 1), (49, 1), (50, 1), (100, 2), (1000, 20), (10_000, 200)],
+)
+def test_chunk_size(rate: float | None, expected: int) -> None:
+    assert chunk_size(rate, 200) == expected
+
+
+@pytest.mark.parametrize(
+    ("left", "seconds", "expected"),
+    [(300, 60, 5.0), (1, 10, 0.1), (0, 60, None), (10, 0, None), (10, -5, None)],
+)
+def test_spread_rate(left: int, seconds: float, expected: float | None) -> None:
+    assert spread_rate(left, NOW + timedelta(seconds=seconds), NOW) == expected
+    assert spread_rate(left, None, NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("left", "n", "seconds", "expected"),
+    [(300, 1, 60, 0.2), (1, 1, 7, 7.0), (10, 5, 10, 5.0), (10, 1, -1, 0.0)],
+)
+def test_spread_wait_puts_the_last_at_the_deadline(
+    left: int, n: int, seconds: float, expected: float
+) -> None:
+    assert spread_wait(left, n, NOW + timedelta(seconds=seconds), NOW) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("limit", "spread", "expected"),
+    [(None, None, None), (10, None, 10), (None, 2.5, 2.5), (10, 2.5, 2.5), (1, 2.5, 1)],
+)
+def test_effective_rate(limit: int | None, spread: float | None, expected: float | None) -> None:
+    assert effective_rate(limit, spread) == expected
+
+
+@pytest.fixture(scope="module")
+async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("pacing-redis"))
+    server.spawn()
+    await asyncio.to_thread(server.wait_ready)
+    try:
+        yield server.url
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def test_slots_are_evenly_spaced(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        pacer = ChannelPacer(redis)
+        waits = [await pacer.reserve(1, 10, 1) for _ in range(5)]
+    finally:
+        await redis.aclose()
+    step = WINDOW_S / 10
+    for i, wait in enumerate(waits):
+        assert wait == pytest.approx(i * step, abs=0.02)
+
+
+async def test_shared_budget_never_exceeds_the_limit_in_any_second(redis_url: str) -> None:
+    """Three 'workers' with their own connections reserve chunks of random size for 3 s of
+    traffic at 40/s; the send times they are given never put more than 40 in a second."""
+    rng = random.Random(7)
+    clients = [Redis.from_url(redis_url) for _ in range(3)]
+    loop = asyncio.get_running_loop()
+    planned: list[float] = []
+
+    async def worker(redis: Redis) -> None:
+        pacer = ChannelPacer(redis)
+        for _ in range(20):
+            n = rng.choice([1, 1, 2])
+            wait = await pacer.reserve(2, 40, n)
+            planned.extend([loop.time() + wait] * n)
+            await asyncio.sleep(rng.random() * 0.01)
+
+    try:
+        await asyncio.gather(*(worker(r) for r in clients))
+    finally:
+        for redis in clients:
+            await redis.aclose()
+    assert len(planned) >= 60
+    assert max_in_window(planned, 1.0) <= 40
+    # ... and it is not over-cautious: the planned span is what 40/s needs, and no more.
+    span = max(planned) - min(planned)
+    assert span == pytest.approx((len(planned) - 1) * WINDOW_S / 40, abs=0.3)
+
+
+async def test_channels_do_not_share_a_budget(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        pacer = ChannelPacer(redis)
+        await pacer.reserve(3, 1, 5)  # channel 3 is booked for 5 seconds
+        assert await pacer.reserve(4, 1, 1) == pytest.approx(0, abs=0.02)
+    finally:
+        await redis.aclose()
