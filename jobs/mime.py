@@ -12,8 +12,6 @@ import binascii
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import format_datetime
 
 from db.usecases.campaigns import Sender
 
@@ -46,6 +44,8 @@ class MessageFactory:
             shared.append(f"Reply-To: {address(sender.reply_to_name, sender.reply_to_email)}")
         self._shared = CRLF.join(shared)
         self._multipart = multipart
+        # One boundary serves every message: quoted-printable bodies never contain "=_".
+        self._boundary = "=_" + secrets.token_hex(12)
 
     def build(
         self,
@@ -56,18 +56,20 @@ class MessageFactory:
         text: str,
         message_id: str,
         unsubscribe_url: str,
-        date: datetime,
+        date: str,
     ) -> Envelope:
+        """`date`: the Date header's value (email.utils.format_datetime), made once per
+        batch by the caller."""
         headers = [
             self._shared,
             f"To: {recipient}",
             f"Subject: {header_value(subject)}",
-            f"Date: {format_datetime(date)}",
+            f"Date: {date}",
             f"Message-ID: {message_id}",
             f"List-Unsubscribe: <{unsubscribe_url}>",
         ]
         if self._multipart:
-            boundary = "=_" + secrets.token_hex(12)
+            boundary = self._boundary
             headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
             body = CRLF.join(
                 [

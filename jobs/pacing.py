@@ -45,11 +45,20 @@ class ChannelPacer:
         return max(0, int(wait_us)) / 1_000_000
 
 
-def chunk_size(rate: float | None, batch_max: int) -> int:
-    """Messages to send together at `rate` per second (None: unlimited)."""
-    if rate is None:
-        return batch_max
-    return max(1, min(batch_max, int(rate * CHUNK_FRACTION)))
+BATCH_MAX = 500
+# A batch holds at most this long's worth of what the server has been taking, so a pause
+# or cancel (checked between batches) takes effect within a second on any server.
+BATCH_SECONDS = 0.5
+FIRST_BATCH = 50
+
+
+def batch_size(rate: float | None, throughput: float | None) -> int:
+    """Messages to claim and send together: a fiftieth of a second's worth at `rate` (None:
+    unlimited), and no more than BATCH_SECONDS of the measured `throughput` (messages per
+    second; None before the first batch)."""
+    by_rate = BATCH_MAX if rate is None else int(rate * CHUNK_FRACTION)
+    by_server = FIRST_BATCH if throughput is None else int(throughput * BATCH_SECONDS)
+    return max(1, min(by_rate, by_server, BATCH_MAX))
 
 
 def spread_rate(left: int, deadline: datetime | None, now: datetime) -> float | None:

@@ -15,8 +15,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
 
-from db.models import Contact
-
 UTM_SOURCE = "clarion"
 UTM_MEDIUM = "email"
 
@@ -71,17 +69,9 @@ def compiled(
     return CampaignTemplate(subject, body_html, body_text, utm_code, untagged)
 
 
-def contact_context(contact: Contact, unsubscribe_link: str) -> dict[str, Any]:
-    """The variables a template sees: the contact's fields, flat and as `contact`."""
-    fields = {
-        "email": contact.email,
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "phone": contact.phone,
-        "whatsapp": contact.whatsapp,
-        "country": contact.country,
-        "source": contact.source.value,
-    }
+def contact_context(fields: Mapping[str, str], unsubscribe_link: str) -> dict[str, Any]:
+    """The variables a template sees: the contact's fields (db.usecases.ledger.recipients),
+    flat and as `contact`, and its `unsubscribe_link`."""
     return {**fields, "contact": fields, "unsubscribe_link": unsubscribe_link}
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 from enum import StrEnum
 from typing import Any
 
@@ -28,7 +29,7 @@ from db.unsubscribe import make_token
 from db.usecases import executions, ledger
 from db.usecases.send_plan import SendPlan, may_send, start_run
 from jobs.mime import Envelope, MessageFactory, domain_of
-from jobs.pacing import ChannelPacer, chunk_size, effective_rate, spread_rate, spread_wait
+from jobs.pacing import ChannelPacer, batch_size, effective_rate, spread_rate, spread_wait
 from jobs.queue import enqueue_send, queued_marker
 from jobs.render import CampaignTemplate, compiled, contact_context
 from jobs.runner_lock import RunnerLock, campaign_runner
@@ -36,7 +37,6 @@ from jobs.smtp import Outcome, SendResult, SmtpPools
 
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 200
 SLICE_S = 60.0
 CONTROL_INTERVAL_S = 0.5
 # Failed or deferred deliveries in a row that halt the execution rather than burn through
@@ -112,13 +112,14 @@ class CampaignRun:
         async with self.wc.db.read() as session:
             left = (await executions.backlog(session, self.campaign_id)).left
         started, sent_in_run, errors_in_a_row = time.monotonic(), 0, 0
+        throughput: float | None = None  # messages per second the server took, last batch
 
         while True:
             if (end := self._must_end()) is not None:
                 return end
             now = utcnow()
             rate = effective_rate(plan.rate_limit, spread_rate(left, plan.deadline, now))
-            n = chunk_size(rate, BATCH_MAX)
+            n = batch_size(rate, throughput)
             if (end := await self._wait(spread_wait(left, n, plan.deadline, now))) is not None:
                 return end
 
@@ -142,9 +143,11 @@ class CampaignRun:
                     plan.channel_id, plan.rate_limit, len(claim.rows)
                 )
                 await asyncio.sleep(slot)
+            sending = time.monotonic()
             results, unavailable = await pool.send(
                 [e for e in envelopes if isinstance(e, Envelope)], _before(start_by)
             )
+            throughput = len(results) / max(time.monotonic() - sending, 1e-3)
             outcome, per_row = _results(claim.rows, envelopes, results)
             sent_in_run += len(outcome.sent)
             left -= len(outcome.sent) + len(outcome.failed)
@@ -173,7 +176,7 @@ class CampaignRun:
         """Each row's message, or the reason it has none (its template failed to render)."""
         async with self.wc.db.read() as session:
             contacts = await ledger.recipients(session, [row.contact_id for row in rows])
-        now = utcnow()
+        date = format_datetime(utcnow())
         out: list[Envelope | SendResult] = []
         for row in rows:
             contact = contacts.get(row.contact_id)
@@ -194,7 +197,7 @@ class CampaignRun:
                     text=rendered.text,
                     message_id=row.message_id,
                     unsubscribe_url=link,
-                    date=now,
+                    date=date,
                 )
             )
         return out

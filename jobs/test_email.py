@@ -6,10 +6,12 @@ template sees the contact with that address if the account has one, else just th
 """
 
 import secrets
+from email.utils import format_datetime
 from typing import Any
 
 from db.errors import DomainError
 from db.types import utcnow
+from db.usecases.ledger import recipients
 from db.usecases.send_plan import test_email_plan
 from jobs.mime import MessageFactory, domain_of
 from jobs.render import compiled, contact_context
@@ -26,16 +28,17 @@ async def send_test_email(
     wc: WorkerContext = ctx["clarion"]
     try:
         async with wc.db.read() as session:
-            plan, contact = await test_email_plan(session, account_id, campaign_id, to)
+            plan, contact_id = await test_email_plan(session, account_id, campaign_id, to)
+            known = await recipients(session, [contact_id] if contact_id else [])
     except DomainError as exc:  # changed since the API checked it
         return {"error": str(exc)}
     t = plan.template
     unsubscribe_prefix = f"{wc.public_url}/unsubscribe/"
     template = compiled(t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix)
     link = f"{unsubscribe_prefix}test"
-    fields = contact_context(contact, link) if contact else {"email": to, "unsubscribe_link": link}
+    fields = known.get(contact_id or 0, {"email": to})
     try:
-        rendered = template.render(fields)
+        rendered = template.render(contact_context(fields, link))
     except Exception as exc:  # the campaign's template is at fault
         return {"error": f"The template failed to render: {exc}"}
     message_id = f"<test.{secrets.token_hex(8)}@{domain_of(plan.sender.from_email)}>"
@@ -46,7 +49,7 @@ async def send_test_email(
         text=rendered.text,
         message_id=message_id,
         unsubscribe_url=link,
-        date=utcnow(),
+        date=format_datetime(utcnow()),
     )
     pool = SmtpPool(plan.smtp, 1)
     try:

@@ -5,6 +5,7 @@ import email
 import email.policy
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime
 
 import pytest
 
@@ -23,7 +24,7 @@ def build(sender: Sender = SENDER, *, multipart: bool = True, **parts: str) -> E
         text=parts.get("text", "Hi Ann"),
         message_id="<42.abc@acme.test>",
         unsubscribe_url="https://clarion.test/unsubscribe/42.xyz",
-        date=DATE,
+        date=format_datetime(DATE),
     )
     assert envelope.sender == "news@acme.test"
     assert envelope.recipient == "ann@example.test"

@@ -13,7 +13,7 @@ from jobs.embedded_redis import EmbeddedRedis
 from jobs.pacing import (
     WINDOW_S,
     ChannelPacer,
-    chunk_size,
+    batch_size,
     effective_rate,
     spread_rate,
     spread_wait,
@@ -24,11 +24,22 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
-    ("rate", "expected"),
-    [(None, 200), (1, 1), (10, 1), (49, 1), (50, 1), (100, 2), (1000, 20), (10_000, 200)],
+    ("rate", "throughput", "expected"),
+    [
+        (None, None, 50),  # the first batch, before the server's pace is known
+        (None, 3000.0, 500),
+        (None, 40.0, 20),  # a slow server: half a second's worth
+        (None, 0.5, 1),
+        (1, 3000.0, 1),
+        (49, 3000.0, 1),
+        (100, 3000.0, 2),
+        (1000, 3000.0, 20),
+        (10_000, 3000.0, 200),
+        (10_000, 100.0, 50),
+    ],
 )
-def test_chunk_size(rate: float | None, expected: int) -> None:
-    assert chunk_size(rate, 200) == expected
+def test_batch_size(rate: float | None, throughput: float | None, expected: int) -> None:
+    assert batch_size(rate, throughput) == expected
 
 
 @pytest.mark.parametrize(

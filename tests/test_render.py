@@ -3,16 +3,23 @@
 import pytest
 from jinja2.exceptions import SecurityError
 
-from db.enums import ContactSource
-from db.models import Contact
 from jobs.render import CampaignTemplate, Rendered, contact_context
 
 UNSUBSCRIBE = "https://clarion.test/unsubscribe/"
 
 
-def contact(**fields: str) -> Contact:
-    values = {"email": "ann@example.test", "first_name": "Ann", "last_name": "Lee", **fields}
-    return Contact(phone="", whatsapp="", country="GB", source=ContactSource.PURCHASE, **values)
+def contact(**fields: str) -> dict[str, str]:
+    """A contact's template fields, as db.usecases.ledger.recipients gives them."""
+    return {
+        "email": "ann@example.test",
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "phone": "",
+        "whatsapp": "",
+        "country": "GB",
+        "source": "purchase",
+        **fields,
+    }
 
 
 def render(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.enums import DeliveryStatus
 from db.models import Contact, Delivery
-from jobs.send import BATCH_MAX
+from jobs.pacing import BATCH_MAX
 from tests.sending_stack import (
     FINAL_STATUSES,
     SendingStack,

@@ -16,7 +16,7 @@ from db.models import (
     Delivery,
 )
 from db.state_machine import Action, next_status
-from db.usecases.ledger import is_due, rowcount
+from db.usecases.ledger import due_kinds, rowcount
 from db.usecases.send_plan import ACTIVE_EXECUTION
 
 
@@ -162,7 +162,7 @@ async def runnable(session: AsyncSession, now: datetime) -> list[int]:
             Campaign.status == CampaignStatus.RUNNING,
             CampaignExecution.status.in_(ACTIVE_EXECUTION),
             or_(
-                exists().where(Delivery.campaign_id == Campaign.id, is_due(now)),
+                *(exists().where(Delivery.campaign_id == Campaign.id, k) for k in due_kinds(now)),
                 ~exists().where(
                     Delivery.campaign_id == Campaign.id,
                     Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),

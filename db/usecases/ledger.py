@@ -57,10 +57,12 @@ class Results:
     released: list[int] = field(default_factory=list)  # not attempted: back to pending
 
 
-def is_due(now: datetime) -> ColumnElement[bool]:
-    """A ledger row to send now: pending and past its retry time, or claimed by a claim
-    whose lease ran out (its claimer died or hung mid-send)."""
-    return or_(
+def due_kinds(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The two kinds of row to send now: pending past its retry time, and claimed by a
+    claim whose lease ran out (its claimer died or hung mid-send). Kept apart rather than
+    OR-ed, so each is a range of the (campaign_id, status, id) index: an OR makes the
+    database read and sort the campaign's whole ledger for every batch."""
+    return (
         (Delivery.status == DeliveryStatus.PENDING)
         & or_(Delivery.retry_at.is_(None), Delivery.retry_at <= now),
         (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_expires_at <= now),
@@ -101,21 +103,26 @@ async def claim(
     if quota_left <= 0:
         return Claim([], Stop.QUOTA)
 
-    due = (
-        select(Delivery.id)
-        .where(Delivery.campaign_id == plan.campaign_id, is_due(now))
-        .order_by(Delivery.id)
-        .limit(min(limit, quota_left))
-        .with_for_update(skip_locked=True)
-    )
     message_id = (
         literal("<") + cast(Delivery.id, String) + literal(f".{token}@{message_id_domain}>")
     )
-    rows = (
-        await session.execute(
+    rows: list[Claimed] = []
+    wanted = min(limit, quota_left)
+    for kind in due_kinds(now):
+        if len(rows) == wanted:
+            break
+        due = (
+            select(Delivery.id)
+            .where(Delivery.campaign_id == plan.campaign_id, kind)
+            .order_by(Delivery.id)
+            .limit(wanted - len(rows))
+            .with_for_update(skip_locked=True)
+        )
+        found = await session.execute(
             update(Delivery)
             .where(Delivery.id.in_(due.scalar_subquery()))
             .values(
+                # A row taken back from an expired lease may have reached its recipient.
                 possible_duplicate=case(
                     (Delivery.status == DeliveryStatus.SENDING, True),
                     else_=Delivery.possible_duplicate,
@@ -128,8 +135,8 @@ async def claim(
             .returning(Delivery.id, Delivery.contact_id, Delivery.email, Delivery.message_id)
             .execution_options(synchronize_session=False)
         )
-    ).all()
-    claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+        rows += [Claimed(*row) for row in found]
+    claimed = sorted(rows, key=lambda c: c.id)
     if not claimed:
         return Claim([], Stop.NOTHING_DUE)
     await _use_quota(session, plan.channel_id, now.date(), len(claimed))
@@ -158,10 +165,35 @@ async def _use_quota(session: AsyncSession, channel_id: int, day: date, n: int) 
     )
 
 
-async def recipients(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, Contact]:
-    """The contacts of a claim, by id, for rendering."""
-    found = await session.scalars(select(Contact).where(Contact.id.in_(list(contact_ids))))
-    return {contact.id: contact for contact in found}
+async def recipients(
+    session: AsyncSession, contact_ids: Sequence[int]
+) -> dict[int, dict[str, str]]:
+    """The fields templates see of each contact, by id (plain columns: a batch is hundreds
+    of rows, and ORM objects would cost more than the rendering)."""
+    found = await session.execute(
+        select(
+            Contact.id,
+            Contact.email,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.phone,
+            Contact.whatsapp,
+            Contact.country,
+            Contact.source,
+        ).where(Contact.id.in_(list(contact_ids)))
+    )
+    return {
+        row.id: {
+            "email": row.email,
+            "first_name": row.first_name,
+            "last_name": row.last_name,
+            "phone": row.phone,
+            "whatsapp": row.whatsapp,
+            "country": row.country,
+            "source": row.source.value,
+        }
+        for row in found
+    }
 
 
 async def record(

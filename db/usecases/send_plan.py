@@ -119,16 +119,17 @@ async def plan_for(
 
 async def test_email_plan(
     session: AsyncSession, account_id: int, campaign_id: int, to: str
-) -> tuple[SendPlan, Contact | None]:
+) -> tuple[SendPlan, int | None]:
     """What `sendTestEmail` sends (any status; nothing is changed): the campaign's plan, and
-    the account's contact with address `to`, whose fields fill the template if there is one."""
+    the id of the account's contact with address `to`, whose fields fill the template if
+    there is one."""
     problems = v.Problems()
     problems.add(v.email(to, "email", needed=True))
     problems.raise_if_any()
     campaign = await get_owned(session, Campaign, account_id, campaign_id, "campaign_id")
     await check_sender(session, campaign)
     contact = await session.scalar(
-        select(Contact).where(Contact.account_id == account_id, Contact.email == to.lower())
+        select(Contact.id).where(Contact.account_id == account_id, Contact.email == to.lower())
     )
     return await plan_for(session, campaign, None), contact
 
