@@ -83,6 +83,57 @@ async def send_campaign(ctx: dict[str, Any], campaign_id: int) -> str:
     return end.value
 
 
+@dataclass
+class Progress:
+    """A run's figures: what is left, how fast the server takes messages, errors in a row."""
+
+    left: int  # rows neither sent nor failed
+    sent: int = 0
+    started: float = field(default_factory=time.monotonic)
+    throughput: float | None = None  # messages per second the server took, last batch
+    errors_in_a_row: int = 0  # failed or deferred deliveries since the last one sent
+    last_error: str = ""
+
+    def count(
+        self,
+        rows: list[ledger.Claimed],
+        prepared: list[Envelope | SendResult],
+        results: list[SendResult],
+        seconds: float,
+    ) -> ledger.Results:
+        """Takes in a batch's results; returns its rows sorted by what happened to them.
+
+        `prepared` has a row's message, or its result when it had none to send (its
+        template failed); `results` are those of the messages, in order.
+        """
+        self.throughput = len(results) / max(seconds, 1e-3)
+        delivered = iter(results)
+        out = ledger.Results()
+        for row, ready in zip(rows, prepared, strict=True):
+            result = next(delivered) if isinstance(ready, Envelope) else ready
+            if result.outcome is Outcome.SENT:
+                out.sent.append(row.id)
+                self.errors_in_a_row = 0
+            elif result.outcome is Outcome.UNSENT:
+                out.released.append(row.id)
+                continue
+            else:
+                bucket = out.failed if result.outcome is Outcome.FAILED else out.retry
+                bucket.append((row.id, result.reason))
+                self.errors_in_a_row += 1
+                self.last_error = result.reason
+        self.sent += len(out.sent)
+        self.left -= len(out.sent) + len(out.failed)
+        return out
+
+    def eta(self) -> datetime | None:
+        """When the rest should be sent at this run's pace so far."""
+        if not self.sent:
+            return None
+        per_second = self.sent / max(time.monotonic() - self.started, 1e-3)
+        return utcnow() + timedelta(seconds=max(self.left, 0) / per_second)
+
+
 class CampaignRun:
     def __init__(self, wc: WorkerContext, campaign_id: int, lock: RunnerLock) -> None:
         self.wc = wc
@@ -107,20 +158,18 @@ class CampaignRun:
         template = compiled(t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix)
         factory = MessageFactory(plan.sender, multipart=bool(t.body_text))
         domain = domain_of(plan.sender.from_email)
-        pool = self.wc.pools.get(plan.smtp)
         lease = timedelta(seconds=self.wc.settings.lease_seconds)
         async with self.wc.db.read() as session:
-            left = (await executions.backlog(session, self.campaign_id)).left
-        started, sent_in_run, errors_in_a_row = time.monotonic(), 0, 0
-        throughput: float | None = None  # messages per second the server took, last batch
+            progress = Progress((await executions.backlog(session, self.campaign_id)).left)
 
         while True:
             if (end := self._must_end()) is not None:
                 return end
             now = utcnow()
-            rate = effective_rate(plan.rate_limit, spread_rate(left, plan.deadline, now))
-            n = batch_size(rate, throughput)
-            if (end := await self._wait(spread_wait(left, n, plan.deadline, now))) is not None:
+            rate = effective_rate(plan.rate_limit, spread_rate(progress.left, plan.deadline, now))
+            n = batch_size(rate, progress.throughput)
+            wait = spread_wait(progress.left, n, plan.deadline, now)
+            if (end := await self._wait(wait)) is not None:
                 return end
 
             token = secrets.token_hex(8)
@@ -132,7 +181,7 @@ class CampaignRun:
             if claim.stop is ledger.Stop.QUOTA:
                 return await self._halt(_next_midnight(utcnow()), _quota_reason(plan))
             if claim.stop is ledger.Stop.NOTHING_DUE:
-                end, left = await self._settle_or_wait()
+                end, progress.left = await self._settle_or_wait()
                 if end is not None:
                     return end
                 continue
@@ -144,27 +193,27 @@ class CampaignRun:
                 )
                 await asyncio.sleep(slot)
             sending = time.monotonic()
-            results, unavailable = await pool.send(
+            results, unavailable = await self.wc.pools.get(plan.smtp).send(
                 [e for e in envelopes if isinstance(e, Envelope)], _before(start_by)
             )
-            throughput = len(results) / max(time.monotonic() - sending, 1e-3)
-            outcome, per_row = _results(claim.rows, envelopes, results)
-            sent_in_run += len(outcome.sent)
-            left -= len(outcome.sent) + len(outcome.failed)
-            eta = None
-            if plan.deadline is None and sent_in_run:
-                per_second = sent_in_run / max(time.monotonic() - started, 1e-3)
-                eta = utcnow() + timedelta(seconds=max(left, 0) / per_second)
+            outcome = progress.count(claim.rows, envelopes, results, time.monotonic() - sending)
             async with self.wc.db.write() as session:
                 await ledger.record(
-                    session, plan, token, outcome, utcnow(), self.wc.settings.retry_delays, eta
+                    session,
+                    plan,
+                    token,
+                    outcome,
+                    utcnow(),
+                    self.wc.settings.retry_delays,
+                    None if plan.deadline else progress.eta(),
                 )
             if unavailable is not None:
                 return await self._halt(self._after_halt(), str(unavailable))
-            errors_in_a_row, last_error = _errors_in_a_row(errors_in_a_row, per_row)
-            if errors_in_a_row >= ERRORS_IN_A_ROW:
-                reason = f"{errors_in_a_row} deliveries in a row failed or were deferred"
-                return await self._halt(self._after_halt(), f"{reason}; last: {last_error}")
+            if progress.errors_in_a_row >= ERRORS_IN_A_ROW:
+                reason = f"{progress.errors_in_a_row} deliveries in a row failed or were deferred"
+                return await self._halt(
+                    self._after_halt(), f"{reason}; last: {progress.last_error}"
+                )
 
     async def _messages(
         self,
@@ -244,41 +293,10 @@ class CampaignRun:
         return RunEnd.HALTED
 
 
-def _results(
-    rows: list[ledger.Claimed],
-    envelopes: list[Envelope | SendResult],
-    sent: list[SendResult],
-) -> tuple[ledger.Results, list[SendResult]]:
-    """The claim's rows sorted by what happened to them, and each row's result in order."""
-    delivered = iter(sent)
-    out = ledger.Results()
-    per_row = [next(delivered) if isinstance(p, Envelope) else p for p in envelopes]
-    for row, result in zip(rows, per_row, strict=True):
-        if result.outcome is Outcome.SENT:
-            out.sent.append(row.id)
-        elif result.outcome is Outcome.FAILED:
-            out.failed.append((row.id, result.reason))
-        elif result.outcome is Outcome.RETRY:
-            out.retry.append((row.id, result.reason))
-        else:
-            out.released.append(row.id)
-    return out, per_row
-
-
 def _before(deadline: float) -> Callable[[], bool]:
     """Sends may start until `deadline` (monotonic): half the lease, so that none is still
     under way when the lease runs out and another run could take the row back."""
     return lambda: time.monotonic() < deadline
-
-
-def _errors_in_a_row(count: int, results: list[SendResult]) -> tuple[int, str]:
-    last = ""
-    for result in results:
-        if result.outcome is Outcome.SENT:
-            count = 0
-        elif result.outcome in (Outcome.FAILED, Outcome.RETRY):
-            count, last = count + 1, result.reason
-    return count, last
 
 
 def _next_midnight(now: datetime) -> datetime:

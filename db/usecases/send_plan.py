@@ -34,8 +34,6 @@ class SmtpConfig:
 
 @dataclass(frozen=True)
 class TemplateSource:
-    id: int
-    version: datetime  # updated_at: a cache of compiled templates is keyed by (id, version)
     subject: str
     body_html: str
     body_text: str
@@ -46,7 +44,6 @@ class SendPlan:
     """Everything a run needs that does not change while the campaign runs."""
 
     campaign_id: int
-    account_id: int
     channel_id: int
     smtp: SmtpConfig
     rate_limit: int | None
@@ -93,7 +90,6 @@ async def plan_for(
     account = await session.get_one(Account, campaign.account_id)
     return SendPlan(
         campaign_id=campaign.id,
-        account_id=campaign.account_id,
         channel_id=channel.id,
         smtp=SmtpConfig(
             host=channel.smtp_host,
@@ -105,8 +101,6 @@ async def plan_for(
         rate_limit=channel.rate_limit,
         daily_quota=channel.daily_quota,
         template=TemplateSource(
-            id=template.id,
-            version=template.updated_at,
             subject=template.subject,
             body_html=template.body_html,
             body_text=template.body_text,
