@@ -106,7 +106,11 @@ async def own_database(data_dir: Path) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def sending_stack(data_dir: Path, workers: int = 1) -> AsyncIterator[SendingStack]:
+async def sending_stack(
+    data_dir: Path, workers: int = 1, *, embedded_worker: bool = False
+) -> AsyncIterator[SendingStack]:
+    """The stack with `workers` worker processes, and a worker inside the API process too
+    if `embedded_worker` (as `clarion serve` runs by default)."""
     async with own_database(data_dir) as database_url:
         redis = EmbeddedRedis(data_dir / "redis")
         redis.spawn()
@@ -118,7 +122,7 @@ async def sending_stack(data_dir: Path, workers: int = 1) -> AsyncIterator[Sendi
                 "CLARION_DATABASE_URL": database_url,
                 "CLARION_REDIS_URL": redis.url,
                 "CLARION_PORT": str(port),
-                "CLARION_EMBEDDED_WORKER": "false",
+                "CLARION_EMBEDDED_WORKER": str(embedded_worker).lower(),
                 **WORKER_ENV,
             }
             settings = Settings.from_env(env)

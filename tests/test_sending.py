@@ -6,6 +6,7 @@ import signal
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,6 +22,7 @@ from tests.sending_stack import (
     audience,
     campaign_for,
     execution,
+    sending_stack,
     stack,
     stop_process,
     wait_until,
@@ -107,6 +109,17 @@ async def test_every_contact_gets_exactly_one_rendered_message(
         assert body(message, "plain").strip() == (
             f"Hi {names[recipient]}, see https://shop.test/sale"
         )
+
+
+async def test_the_embedded_worker_sends(tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    """`clarion serve`'s default: the worker runs inside the API process."""
+    async with sending_stack(tmp_path, workers=0, embedded_worker=True) as embedded:
+        client = await embedded.client()
+        campaign_id = await campaign_for(client, smtp_sink, 30)
+        await act(client, "startCampaign", campaign_id)
+        done = await wait_until(client, campaign_id, *FINAL)
+    assert done["execution"]["status"] == "COMPLETED"
+    assert smtp_sink.recipients() == Counter({r["email"]: 1 for r in audience(30)})
 
 
 async def test_pause_and_resume_send_each_contact_once(

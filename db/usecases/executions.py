@@ -60,9 +60,7 @@ async def settle(session: AsyncSession, campaign_id: int, now: datetime) -> Exec
                 .where(Delivery.campaign_id == campaign_id)
                 .group_by(Delivery.status)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     if counts.get(DeliveryStatus.PENDING) or counts.get(DeliveryStatus.SENDING):
         return None

@@ -221,19 +221,14 @@ async def record(
             .execution_options(synchronize_session=False)
         )
         sent = rowcount(outcome)
-    attempts = dict(
-        (
-            await session.execute(
-                select(Delivery.id, Delivery.attempts).where(
-                    Delivery.id.in_([i for i, _ in results.retry])
-                )
+    attempts: dict[int, int] = {}
+    if results.retry:
+        tried_before = await session.execute(
+            select(Delivery.id, Delivery.attempts).where(
+                Delivery.id.in_([i for i, _ in results.retry])
             )
         )
-        .tuples()
-        .all()
-        if results.retry
-        else []
-    )
+        attempts = dict(tried_before.all())
     failed = list(results.failed)
     for delivery_id, reason in results.retry:
         tried = attempts.get(delivery_id, 0) + 1
