@@ -26,6 +26,7 @@ from db.settings import Settings
 from db.unsubscribe import signing_key
 from graph.auth import account_for
 from graph.context import Context
+from graph.progress_hub import ProgressHub
 from graph.schema import schema
 from graph.unsubscribe import unsubscribe_page
 from jobs.embedded_redis import embedded_redis
@@ -34,12 +35,16 @@ from jobs.worker import stop as stop_worker
 
 log = logging.getLogger(__name__)
 
+# A dashboard needs a handful; the limit keeps one socket from tying up the process.
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
+
 
 class State(TypedDict):
     db: Database
     queue: ArqRedis
     # Verifies unsubscribe links (made by workers with the same key).
     signing_key: bytes
+    hub: ProgressHub
 
 
 class ClarionGraphQL(GraphQL[Context, None]):
@@ -48,6 +53,7 @@ class ClarionGraphQL(GraphQL[Context, None]):
         return Context(
             db=state.db,
             queue=state.queue,
+            hub=state.hub,
             # HTTP: set by AuthGate. WebSocket: set by on_ws_connect before any operation.
             account_id=getattr(state, "account_id", 0),
             request=request,
@@ -138,13 +144,17 @@ def create_app(settings: Settings) -> Starlette:
                 )
             async with db.write() as session:
                 key = await signing_key(session)
+            hub = ProgressHub(queue)
+            await hub.start()
+            stack.push_async_callback(hub.stop)
             log.info("Clarion ready: database %s, redis %s", db.engine.url, redis_url)
-            yield {"db": db, "queue": queue, "signing_key": key}
+            yield {"db": db, "queue": queue, "signing_key": key, "hub": hub}
 
     graphql = ClarionGraphQL(
         schema,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allowed_origins=settings.allowed_origins,
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
     )
     return Starlette(
         routes=[

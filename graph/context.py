@@ -9,12 +9,15 @@ from strawberry.types import Info as StrawberryInfo
 
 from db.engine import Database
 from graph.loaders import Loaders
+from graph.progress_hub import ProgressHub
 
 
 @dataclass
 class Context:
     db: Database
     queue: ArqRedis
+    # Live progress for subscriptions (one Redis subscription per process).
+    hub: ProgressHub
     account_id: int
     request: Request | WebSocket
     # The graphql-transport-ws `connection_init` payload (WebSockets only).

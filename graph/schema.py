@@ -20,6 +20,7 @@ from graph.mutations.lifecycle import LifecycleMutations
 from graph.mutations.ltv import LtvMutations
 from graph.mutations.test_email import TestEmailMutations
 from graph.query import Query
+from graph.subscription import Subscription
 from graph.types.account import Account
 from graph.types.audience import Audience
 from graph.types.campaign import Campaign
@@ -53,6 +54,7 @@ Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[Account, Audience, Campaign, Contact, EmailChannel, EmailTemplate],
     extensions=[
         lambda: MaskErrors(should_mask_error=should_mask),

@@ -30,6 +30,7 @@ from db.usecases import executions, ledger
 from db.usecases.send_plan import SendPlan, may_send, start_run
 from jobs.mime import Envelope, MessageFactory, domain_of
 from jobs.pacing import ChannelPacer, batch_size, effective_rate, spread_rate, spread_wait
+from jobs.progress import count_sent, publish
 from jobs.queue import enqueue_send, queued_marker
 from jobs.render import CampaignTemplate, compiled, contact_context
 from jobs.runner_lock import RunnerLock, campaign_runner
@@ -146,11 +147,13 @@ class CampaignRun:
             plan = await start_run(session, self.campaign_id, utcnow())
         if plan is None:
             return RunEnd.NOT_RUNNING
+        await publish(self.wc.db, self.wc.redis, self.campaign_id)
         try:
             return await self._chunks(plan)
         finally:
             async with self.wc.db.write() as session:
                 await executions.end_run(session, self.campaign_id, utcnow())
+            await publish(self.wc.db, self.wc.redis, self.campaign_id)
 
     async def _chunks(self, plan: SendPlan) -> RunEnd:
         t = plan.template
@@ -207,6 +210,8 @@ class CampaignRun:
                     self.wc.settings.retry_delays,
                     None if plan.deadline else progress.eta(),
                 )
+            await count_sent(self.wc.redis, self.campaign_id, len(outcome.sent))
+            await publish(self.wc.db, self.wc.redis, self.campaign_id)
             if unavailable is not None:
                 return await self._halt(self._after_halt(), str(unavailable))
             if progress.errors_in_a_row >= ERRORS_IN_A_ROW:

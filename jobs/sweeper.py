@@ -13,6 +13,7 @@ from typing import Any
 from db.types import utcnow
 from db.usecases import executions
 from db.usecases.campaign_lifecycle import begin_due
+from jobs.progress import publish
 from jobs.queue import enqueue_send
 from jobs.runner_lock import runner_key
 from jobs.send import WorkerContext
@@ -37,6 +38,8 @@ async def sweep(ctx: dict[str, Any]) -> int:
         continued = await executions.continue_halted(session, now)
     async with wc.db.read() as session:
         runnable = await executions.runnable(session, now)
+    for campaign_id in [*scheduled, *continued]:  # their status changed (or failed to)
+        await publish(wc.db, wc.redis, campaign_id)
     queued = 0
     for campaign_id in dict.fromkeys([*started, *continued, *runnable]):
         if not await wc.redis.exists(runner_key(campaign_id)):

@@ -129,6 +129,10 @@ async def test_pause_and_resume_send_each_contact_once(
     campaign_id = await campaign_for(client, smtp_sink, 300, channel={"rateLimit": 50})
     await act(client, "startCampaign", campaign_id)
     assert await smtp_sink.wait_for(60, timeout=30)
+    # The estimate follows the pace: about 240 left at 50/s (45/s with the jitter margin).
+    running = (await execution(client, campaign_id))["execution"]
+    eta = datetime.fromisoformat(running["expectedCompletionAt"]) - datetime.now(UTC)
+    assert timedelta(seconds=2) < eta < timedelta(seconds=10)
     await act(client, "pauseCampaign", campaign_id)
     paused = await execution(client, campaign_id)
     assert paused["execution"]["status"] == "PAUSED"

@@ -179,3 +179,17 @@ async def due_scheduled(session: AsyncSession, now: datetime) -> list[int]:
         )
     )
     return list(rows.all())
+
+
+async def current(
+    session: AsyncSession, campaign_id: int
+) -> tuple[Campaign, CampaignExecution | None] | None:
+    """A campaign and its execution (None before it starts), as they are now."""
+    found = (
+        await session.execute(
+            select(Campaign, CampaignExecution)
+            .outerjoin(CampaignExecution, CampaignExecution.campaign_id == Campaign.id)
+            .where(Campaign.id == campaign_id)
+        )
+    ).one_or_none()
+    return None if found is None else (found[0], found[1])

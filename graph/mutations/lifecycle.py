@@ -14,6 +14,7 @@ from graph.errors import UserError
 from graph.mutations.campaigns import CampaignPayload
 from graph.mutations.support import pk, write
 from graph.types.campaign import Campaign
+from jobs.progress import publish
 from jobs.queue import enqueue_send
 
 
@@ -78,12 +79,14 @@ class ScheduleCampaignInput:
 P = TypeVar("P", bound=CampaignPayload)
 
 
-async def _enqueue_if_running(
+async def _after_commit(
     info: Info, result: models.Campaign | list[UserError], payload: type[P]
 ) -> P:
-    """The payload; a campaign left running gets its send job, now that the commit is done."""
+    """The payload, once subscribers know of the change and a campaign left running has its
+    send job (both only now that the commit is done)."""
     if isinstance(result, list):
         return payload(user_errors=result)
+    await publish(info.context.db, info.context.queue, result.id)
     if result.status is CampaignStatus.RUNNING:
         await enqueue_send(info.context.queue, result.id)
     return payload(campaign=Campaign.from_model(result))
@@ -103,7 +106,7 @@ class LifecycleMutations:
                 s, a, pk(input.id, "Campaign"), input.scheduled_at, utcnow()
             ),
         )
-        return await _enqueue_if_running(info, result, ScheduleCampaignPayload)
+        return await _after_commit(info, result, ScheduleCampaignPayload)
 
     @strawberry.mutation(
         description="Allowed from draft or scheduled. Sends now, or at scheduledAt if that is "
@@ -113,14 +116,14 @@ class LifecycleMutations:
         result = await write(
             info, lambda s, a: uc.start_campaign(s, a, pk(input.id, "Campaign"), utcnow())
         )
-        return await _enqueue_if_running(info, result, StartCampaignPayload)
+        return await _after_commit(info, result, StartCampaignPayload)
 
     @strawberry.mutation(description="Allowed from running. Nothing more is sent until resumed.")
     async def pause_campaign(self, info: Info, input: PauseCampaignInput) -> PauseCampaignPayload:
         result = await write(
             info, lambda s, a: uc.pause_campaign(s, a, pk(input.id, "Campaign"), utcnow())
         )
-        return await _enqueue_if_running(info, result, PauseCampaignPayload)
+        return await _after_commit(info, result, PauseCampaignPayload)
 
     @strawberry.mutation(
         description="Allowed from paused. Continues with exactly the recipients not yet sent."
@@ -131,7 +134,7 @@ class LifecycleMutations:
         result = await write(
             info, lambda s, a: uc.resume_campaign(s, a, pk(input.id, "Campaign"), utcnow())
         )
-        return await _enqueue_if_running(info, result, ResumeCampaignPayload)
+        return await _after_commit(info, result, ResumeCampaignPayload)
 
     @strawberry.mutation(
         description="Allowed from draft, scheduled, running or paused. Final: unsent "
@@ -143,4 +146,4 @@ class LifecycleMutations:
         result = await write(
             info, lambda s, a: uc.cancel_campaign(s, a, pk(input.id, "Campaign"), utcnow())
         )
-        return await _enqueue_if_running(info, result, CancelCampaignPayload)
+        return await _after_commit(info, result, CancelCampaignPayload)

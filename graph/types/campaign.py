@@ -20,13 +20,14 @@ class CampaignExecution:
     started_at: datetime | None = strawberry.field(description="When sending was started.")
     completed_at: datetime | None = strawberry.field(description="When the run ended.")
     expected_completion_at: datetime | None = strawberry.field(
-        description="When the last message should go, from executionDurationMinutes."
+        description="When the last message should go: the end of executionDurationMinutes, "
+        "else an estimate from the pace so far."
     )
     paused_at: datetime | None = strawberry.field(description="When last paused.")
     resumed_at: datetime | None = strawberry.field(description="When last resumed.")
     cancelled_at: datetime | None = strawberry.field(description="When cancelled.")
     last_run_at: datetime | None = strawberry.field(
-        description="When the last send batch finished (for the send rate)."
+        description="When a worker's last run of it ended (a run sends for at most a minute)."
     )
     next_run_at: datetime | None = strawberry.field(
         description="When a halted run continues by itself."

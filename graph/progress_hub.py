@@ -1,0 +1,101 @@
+"""One Redis pub/sub subscription per API process, fanned out to the WebSocket subscribers
+of each account: a thousand dashboards cost one Redis connection, not a thousand.
+
+Each subscriber has a mailbox that keeps only the latest snapshot per campaign, so a slow
+subscriber gets the newest state when it is ready, never a growing backlog.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from jobs.progress import CHANNEL_PATTERN, Snapshot, account_of
+
+log = logging.getLogger(__name__)
+
+RECONNECT_S = 1.0
+
+
+class Mailbox:
+    """The latest snapshot of each campaign not yet taken (of one campaign, if given)."""
+
+    def __init__(self, campaign_id: int | None) -> None:
+        self.campaign_id = campaign_id
+        self._latest: dict[int, Snapshot] = {}
+        self._ready = asyncio.Event()
+
+    def put(self, snapshot: Snapshot) -> None:
+        if self.campaign_id not in (None, snapshot.campaign_id):
+            return
+        held = self._latest.get(snapshot.campaign_id)
+        if held is None or held.at <= snapshot.at:  # publishers' messages may cross
+            self._latest[snapshot.campaign_id] = snapshot
+            self._ready.set()
+
+    async def take(self) -> list[Snapshot]:
+        """Waits for news; returns each changed campaign's latest snapshot."""
+        await self._ready.wait()
+        self._ready.clear()
+        news, self._latest = list(self._latest.values()), {}
+        return news
+
+
+class ProgressHub:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._boxes: defaultdict[int, set[Mailbox]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._pump())
+        await asyncio.wait_for(self._subscribed.wait(), 10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @contextlib.asynccontextmanager
+    async def mailbox(self, account_id: int, campaign_id: int | None) -> AsyncIterator[Mailbox]:
+        """A mailbox for the account's snapshots while the block runs. Entered before the
+        caller reads its first snapshot, so no change between the two is missed."""
+        box = Mailbox(campaign_id)
+        self._boxes[account_id].add(box)
+        try:
+            yield box
+        finally:
+            self._boxes[account_id].discard(box)
+            if not self._boxes[account_id]:
+                del self._boxes[account_id]
+
+    async def _pump(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.psubscribe(CHANNEL_PATTERN)
+                    self._subscribed.set()
+                    async for message in pubsub.listen():
+                        if message["type"] == "pmessage":
+                            self._deliver(message["channel"], message["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("progress subscription lost (%s); resubscribing", exc)
+                await asyncio.sleep(RECONNECT_S)
+
+    def _deliver(self, channel: bytes, data: bytes) -> None:
+        boxes = self._boxes.get(account_of(channel))
+        if not boxes:
+            return
+        try:
+            snapshot = Snapshot.from_json(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("unreadable progress message: %s", exc)
+            return
+        for box in boxes:
+            box.put(snapshot)

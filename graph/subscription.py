@@ -1,0 +1,60 @@
+"""Subscriptions (graphql-transport-ws): live progress, from the Redis pub/sub that workers
+and API processes publish on (jobs/progress.py), through this process's ProgressHub."""
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from db import models
+from graph.context import Info
+from graph.errors import ClientError
+from graph.ids import decode_as
+from graph.types.progress import ExecutionProgress
+from jobs.progress import snapshot
+
+# At most this many updates a second per subscription: changes in between are coalesced,
+# and the one delivered is the latest.
+UPDATES_PER_SECOND = 4
+
+
+@strawberry.type(description="Live updates over WebSocket (graphql-transport-ws).")
+class Subscription:
+    @strawberry.subscription(
+        description="The campaign's progress now, then each change (at most 4 a second, "
+        "always the latest), until its execution ends (completed, partially completed, "
+        "failed or cancelled)."
+    )
+    async def execution_progress(
+        self, info: Info, campaign_id: strawberry.ID
+    ) -> AsyncGenerator[ExecutionProgress, None]:
+        ctx = info.context
+        ident = decode_as(campaign_id, "Campaign")
+        async with ctx.db.read() as session:
+            campaign = await session.get(models.Campaign, ident) if ident else None
+        if campaign is None or campaign.account_id != ctx.account_id:
+            raise ClientError("Campaign not found.", "NOT_FOUND")
+        async with ctx.hub.mailbox(ctx.account_id, campaign.id) as mailbox:
+            first = await snapshot(ctx.db, ctx.queue, campaign.id)
+            if first is None:  # deleted just now
+                raise ClientError("Campaign not found.", "NOT_FOUND")
+            yield ExecutionProgress.from_snapshot(first)
+            last, done = first.at, first.final
+            while not done:
+                for update in await mailbox.take():
+                    if update.at > last:
+                        yield ExecutionProgress.from_snapshot(update)
+                        last, done = update.at, update.final
+                await asyncio.sleep(1 / UPDATES_PER_SECOND)
+
+    @strawberry.subscription(
+        description="Every change to any of the account's campaigns (started, progress, "
+        "paused, ended, …), at most 4 a second per campaign, for list views. Never ends."
+    )
+    async def campaign_updates(self, info: Info) -> AsyncGenerator[ExecutionProgress, None]:
+        ctx = info.context
+        async with ctx.hub.mailbox(ctx.account_id, None) as mailbox:
+            while True:
+                for update in await mailbox.take():
+                    yield ExecutionProgress.from_snapshot(update)
+                await asyncio.sleep(1 / UPDATES_PER_SECOND)

@@ -1,0 +1,165 @@
+"""Live progress: a campaign's execution as it is now, published on Redis pub/sub whenever
+it changes, for the subscribers of any API process.
+
+Workers publish after every recorded batch and when a run ends; the API publishes after
+the actions that change a campaign. A message carries the whole snapshot, so delivering
+it to a thousand subscribers costs no database read.
+
+The send rate is counted in Redis per campaign and second by whichever worker recorded
+the messages: messages per minute over the last minute.
+"""
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from db.engine import Database
+from db.enums import CampaignStatus, ExecutionStatus
+from db.types import utcnow
+from db.usecases.executions import current
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_S = 60
+FINAL_EXECUTION = frozenset(
+    {
+        ExecutionStatus.COMPLETED,
+        ExecutionStatus.PARTIALLY_COMPLETED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.CANCELLED,
+    }
+)
+
+
+CHANNEL_PATTERN = "clarion:progress:*"
+
+
+def channel(account_id: int) -> str:
+    return f"clarion:progress:{account_id}"
+
+
+def account_of(channel_name: bytes) -> int:
+    return int(channel_name.rsplit(b":", 1)[1])
+
+
+def _rate_key(campaign_id: int, second: int) -> str:
+    return f"clarion:sent:{campaign_id}:{second}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A campaign's progress at `at`. `execution_status` is None before it starts."""
+
+    campaign_id: int
+    account_id: int
+    campaign_status: CampaignStatus
+    execution_status: ExecutionStatus | None
+    total_contacts: int
+    total_sent: int
+    total_failed: int
+    total_skipped: int
+    started_at: datetime | None
+    expected_completion_at: datetime | None
+    next_run_at: datetime | None
+    error_message: str
+    # Messages sent in the last minute, by any worker.
+    send_rate_per_minute: int
+    # When the rest would be sent at that rate (None when nothing is being sent).
+    eta: datetime | None
+    at: datetime
+
+    @property
+    def final(self) -> bool:
+        return self.execution_status in FINAL_EXECUTION or self.campaign_status in (
+            CampaignStatus.CANCELLED,
+            CampaignStatus.FAILED,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=_encode)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "Snapshot":
+        data: dict[str, Any] = json.loads(raw)
+        for name in _DATETIMES:
+            data[name] = datetime.fromisoformat(data[name]) if data[name] else None
+        data["campaign_status"] = CampaignStatus(data["campaign_status"])
+        if data["execution_status"] is not None:
+            data["execution_status"] = ExecutionStatus(data["execution_status"])
+        return cls(**data)
+
+
+_DATETIMES = ("started_at", "expected_completion_at", "next_run_at", "eta", "at")
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+async def count_sent(redis: Redis, campaign_id: int, n: int) -> None:
+    """Adds `n` messages sent now to the campaign's per-second counts."""
+    if n <= 0:
+        return
+    key = _rate_key(campaign_id, int(time.time()))
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.incrby(key, n)
+        pipe.expire(key, RATE_WINDOW_S + 10)
+        await pipe.execute()
+
+
+async def send_rate(redis: Redis, campaign_id: int) -> int:
+    """Messages sent in the last minute (the current second and the 59 before it)."""
+    now = int(time.time())
+    keys = [_rate_key(campaign_id, s) for s in range(now - RATE_WINDOW_S + 1, now + 1)]
+    return sum(int(v) for v in await redis.mget(keys) if v is not None)
+
+
+async def snapshot(db: Database, redis: Redis, campaign_id: int) -> Snapshot | None:
+    """The campaign's progress now, from the database and the rate counts."""
+    async with db.read() as session:
+        found = await current(session, campaign_id)
+    if found is None:
+        return None
+    campaign, execution = found
+    rate = await send_rate(redis, campaign_id) if execution is not None else 0
+    now = utcnow()
+    eta = None
+    if execution is not None and execution.status is ExecutionStatus.PROCESSING and rate:
+        left = execution.total_contacts - execution.total_sent - execution.total_failed
+        eta = now + timedelta(minutes=max(left, 0) / rate)
+    return Snapshot(
+        campaign_id=campaign.id,
+        account_id=campaign.account_id,
+        campaign_status=campaign.status,
+        execution_status=execution.status if execution else None,
+        total_contacts=execution.total_contacts if execution else 0,
+        total_sent=execution.total_sent if execution else 0,
+        total_failed=execution.total_failed if execution else 0,
+        total_skipped=execution.total_skipped if execution else 0,
+        started_at=execution.started_at if execution else None,
+        expected_completion_at=execution.expected_completion_at if execution else None,
+        next_run_at=execution.next_run_at if execution else None,
+        error_message=execution.error_message if execution else "",
+        send_rate_per_minute=rate,
+        eta=eta,
+        at=now,
+    )
+
+
+async def publish(db: Database, redis: Redis, campaign_id: int) -> None:
+    """Tells every subscriber of the campaign's account how it stands now. Best effort: a
+    lost message is made good by the next one, and a subscriber starts from a snapshot."""
+    try:
+        now = await snapshot(db, redis, campaign_id)
+        if now is not None:
+            await redis.publish(channel(now.account_id), now.to_json())
+    except (RedisError, OSError) as exc:
+        log.warning("could not publish progress of campaign %s: %s", campaign_id, exc)

@@ -1,0 +1,46 @@
+"""Progress snapshots survive the trip through Redis pub/sub unchanged."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from db.enums import CampaignStatus, ExecutionStatus
+from jobs.progress import Snapshot
+
+AT = datetime(2026, 11, 23, 12, 0, 1, 250_000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("campaign", "execution", "final"),
+    [
+        (CampaignStatus.DRAFT, None, False),
+        (CampaignStatus.RUNNING, ExecutionStatus.PROCESSING, False),
+        (CampaignStatus.RUNNING, ExecutionStatus.HALTED, False),
+        (CampaignStatus.PAUSED, ExecutionStatus.PAUSED, False),
+        (CampaignStatus.COMPLETED, ExecutionStatus.PARTIALLY_COMPLETED, True),
+        (CampaignStatus.CANCELLED, None, True),  # cancelled before it started
+        (CampaignStatus.FAILED, ExecutionStatus.FAILED, True),
+    ],
+)
+def test_round_trip(
+    campaign: CampaignStatus, execution: ExecutionStatus | None, final: bool
+) -> None:
+    snapshot = Snapshot(
+        campaign_id=7,
+        account_id=3,
+        campaign_status=campaign,
+        execution_status=execution,
+        total_contacts=100,
+        total_sent=40,
+        total_failed=1,
+        total_skipped=2,
+        started_at=AT,
+        expected_completion_at=None,
+        next_run_at=AT,
+        error_message="450 later",
+        send_rate_per_minute=600,
+        eta=AT,
+        at=AT,
+    )
+    assert Snapshot.from_json(snapshot.to_json()) == snapshot
+    assert snapshot.final is final
