@@ -26,6 +26,7 @@ from db.settings import Settings
 from db.unsubscribe import signing_key
 from graph.auth import account_for
 from graph.context import Context
+from graph.dashboard import dashboard
 from graph.progress_hub import ProgressHub
 from graph.schema import schema
 from graph.unsubscribe import unsubscribe_page
@@ -161,6 +162,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", AuthGate(graphql)),
             WebSocketRoute("/graphql", graphql),
             Route("/health", health),
+            Route("/dashboard", dashboard),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
