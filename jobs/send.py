@@ -189,7 +189,7 @@ class CampaignRun:
                     return end
                 continue
 
-            envelopes = await self._messages(plan, claim.rows, template, factory)
+            envelopes = await self._messages(claim.rows, template, factory)
             if plan.rate_limit is not None:  # the last thing before sending: its slot is now
                 slot = await self.wc.pacer.reserve(
                     plan.channel_id, plan.rate_limit, len(claim.rows)
@@ -222,7 +222,6 @@ class CampaignRun:
 
     async def _messages(
         self,
-        plan: SendPlan,
         rows: list[ledger.Claimed],
         template: CampaignTemplate,
         factory: MessageFactory,
