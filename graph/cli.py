@@ -62,9 +62,15 @@ def _export_schema(output: Path | None) -> None:
 def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from graph.app import create_app
+    from graph.app import WS_COMPRESSION, create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, lifespan="on")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        ws_per_message_deflate=WS_COMPRESSION,
+    )
 
 
 def _worker(settings: Settings) -> None:

@@ -22,7 +22,7 @@ from db import models
 from db.engine import Database, connect
 from db.settings import Settings
 from db.usecases.accounts import create_account
-from graph.app import create_app
+from graph.app import WS_COMPRESSION, create_app
 from graph.ids import decode_as
 
 # Tables whose rows belong to an account, for "nothing changed" snapshots.
@@ -49,7 +49,11 @@ def free_port() -> int:
 async def running_server(settings: Settings) -> AsyncIterator[None]:
     """Clarion under uvicorn on `settings.port`, in this event loop, until the block ends."""
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.port,
+        log_level="warning",
+        ws_per_message_deflate=WS_COMPRESSION,
     )
     uv = uvicorn.Server(config)
     task = asyncio.create_task(uv.serve())
