@@ -9,7 +9,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.sending_stack import SendingStack, act, campaign_for, stack
+from tests.sending_stack import SendingStack, act, campaign_for, channel_for, stack
 from tests.smtp_sink import SmtpSink
 from tests.support import GraphQLClient
 
@@ -150,3 +150,35 @@ async def test_subscriptions_per_connection_are_limited(stack: SendingStack) -> 
     assert refused["id"] == "one-too-many"
     assert refused["type"] == "error"
     assert refused["payload"][0]["message"] == "Subscription limit reached"
+
+
+async def test_list_views_hear_of_new_and_changed_campaigns(
+    stack: SendingStack, smtp_sink: SmtpSink
+) -> None:
+    client = await stack.client()
+    await channel_for(client, smtp_sink)
+    async with socket(client) as ws:
+        await subscribe(ws, "u", UPDATES)
+        await asyncio.sleep(0.2)  # the subscription is registered
+        payload = await client.mutate(
+            "createEmailCampaign",
+            {
+                "campaignName": "New",
+                "emailChannel": "main",
+                "contactTags": ["vip"],
+                "subject": "Hi",
+                "bodyHtml": "<p>hi</p>",
+            },
+            "campaign { id }",
+        )
+        campaign_id = payload["campaign"]["id"]
+        created = await receive(ws)
+        assert created["payload"]["data"]["campaignUpdates"] == {
+            "campaignId": campaign_id,
+            "campaignStatus": "DRAFT",
+            "status": None,
+            "totalSent": 0,
+        }
+        await act(client, "cancelCampaign", campaign_id)
+        cancelled = await receive(ws)
+        assert cancelled["payload"]["data"]["campaignUpdates"]["campaignStatus"] == "CANCELLED"

@@ -13,6 +13,7 @@ from graph.errors import UserError
 from graph.ids import decode_ref
 from graph.mutations.support import DeletePayload, pk, provided, write
 from graph.types.campaign import Campaign
+from jobs.progress import publish
 
 _REF_TYPES = {
     "audience": "Audience",
@@ -149,6 +150,7 @@ class CampaignMutations:
         result = await write(info, lambda s, a: uc.create_campaign(s, a, fields, utcnow()))
         if isinstance(result, list):
             return CreateCampaignPayload(user_errors=result)
+        await publish(info.context.db, info.context.queue, result.id)  # list views
         return CreateCampaignPayload(campaign=Campaign.from_model(result))
 
     @strawberry.mutation(
@@ -161,6 +163,7 @@ class CampaignMutations:
         result = await write(info, lambda s, a: uc.create_email_campaign(s, a, fields, utcnow()))
         if isinstance(result, list):
             return CreateEmailCampaignPayload(user_errors=result)
+        await publish(info.context.db, info.context.queue, result.id)  # list views
         return CreateEmailCampaignPayload(campaign=Campaign.from_model(result))
 
     @strawberry.mutation(description="Change a campaign (partial).")
@@ -174,6 +177,7 @@ class CampaignMutations:
         )
         if isinstance(result, list):
             return UpdateCampaignPayload(user_errors=result)
+        await publish(info.context.db, info.context.queue, result.id)  # list views
         return UpdateCampaignPayload(campaign=Campaign.from_model(result))
 
     @strawberry.mutation(description="Delete a campaign; refused while it is running.")
