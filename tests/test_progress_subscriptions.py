@@ -9,6 +9,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from graph.subscription import UPDATES_PER_SECOND
 from tests.sending_stack import SendingStack, act, campaign_for, channel_for, stack
 from tests.smtp_sink import SmtpSink
 from tests.support import GraphQLClient
@@ -90,8 +91,8 @@ async def test_snapshot_then_updates_then_completion(
     assert len(set(sent)) >= 5  # it moved while sending, not just at the end
     assert any(u["status"] == "PROCESSING" and u["sendRatePerMinute"] > 0 for u in updates)
     assert any(u["eta"] for u in updates if u["status"] == "PROCESSING")
-    # Coalesced: at most 4 a second (and one to spare for the rounding).
-    assert len(updates) <= 4 * took + 2
+    # Coalesced: at most 2 a second (and one to spare for the rounding).
+    assert len(updates) <= UPDATES_PER_SECOND * took + 2
     ats = [u["at"] for u in updates]
     assert ats == sorted(ats)
 

@@ -21,8 +21,8 @@ started and sent exactly as in run A, by a fresh worker.
 
 Each subscriber records, for every `next`, its receive time (time.time()) minus the
 payload's `at` (when the snapshot was read, by the worker or the API; same machine clock):
-the update lag. It includes the subscription's coalescing (at most 4 updates a second,
-graph/subscription.py), so up to 250 ms of it is by design.
+the update lag. It includes the subscription's coalescing (at most 2 updates a second,
+graph/subscription.py), so up to 500 ms of it is by design.
 
 Prints figures only; asserts correctness (each run COMPLETED with totalSent == N and the
 sink got N messages; every subscriber's last `next` is COMPLETED with totalSent == N, then
@@ -540,7 +540,7 @@ def report(r: Result) -> None:
         f"{b.worker_cpu_per_message_s * 1e6:.0f} µs/msg without/with"
     )
     print(
-        f"update lag (receive time - snapshot's `at`; includes up to 250 ms of coalescing), "
+        f"update lag (receive time - snapshot's `at`; includes up to 500 ms of coalescing), "
         f"{len(lags)} updates: p50 {ms(percentile(lags, 50))} ms, "
         f"p95 {ms(percentile(lags, 95))} ms, p99 {ms(percentile(lags, 99))} ms, "
         f"max {ms(lags[-1] if lags else math.nan)} ms"
