@@ -72,14 +72,19 @@ def spread_rate(left: int, deadline: datetime | None, now: datetime) -> float | 
     return left / seconds if seconds > 0 else None
 
 
-def spread_wait(left: int, n: int, deadline: datetime | None, now: datetime) -> float:
-    """Seconds to wait before the next `n` of `left` so sends end evenly at `deadline`.
+def spread_slot(
+    previous: datetime, left: int, n: int, deadline: datetime | None
+) -> datetime | None:
+    """When the next `n` of `left` are due so that sends end evenly at `deadline`: the
+    chunk's share of the time from `previous` (when the last chunk was due) to the deadline.
 
-    Waiting the chunk's share of the time left before each chunk makes the last chunk go
-    out at the deadline itself; recomputed each time, it absorbs delays and resumes.
+    Counting from when the last chunk was due, not from when it was sent, keeps the time
+    spent sending from piling up and crowding the end; a run that falls behind catches up
+    by sending at once. None: no deadline, or it has passed (as fast as allowed).
     """
-    rate = spread_rate(left, deadline, now)
-    return n / rate if rate else 0.0
+    if deadline is None or left <= 0 or deadline <= previous:
+        return None
+    return previous + (deadline - previous) * (n / left)
 
 
 def effective_rate(rate_limit: int | None, spread: float | None) -> float | None:

@@ -29,7 +29,7 @@ from db.unsubscribe import make_token
 from db.usecases import executions, ledger
 from db.usecases.send_plan import SendPlan, may_send, start_run
 from jobs.mime import Envelope, MessageFactory, domain_of
-from jobs.pacing import ChannelPacer, batch_size, effective_rate, spread_rate, spread_wait
+from jobs.pacing import ChannelPacer, batch_size, effective_rate, spread_rate, spread_slot
 from jobs.progress import count_sent, publish
 from jobs.queue import enqueue_send, queued_marker
 from jobs.render import CampaignTemplate, compiled, contact_context
@@ -94,6 +94,8 @@ class Progress:
     throughput: float | None = None  # messages per second the server took, last batch
     errors_in_a_row: int = 0  # failed or deferred deliveries since the last one sent
     last_error: str = ""
+    # When the last batch was due, for spreading over a duration (see spread_slot).
+    spread_from: datetime = field(default_factory=utcnow)
 
     def count(
         self,
@@ -171,9 +173,11 @@ class CampaignRun:
             now = utcnow()
             rate = effective_rate(plan.rate_limit, spread_rate(progress.left, plan.deadline, now))
             n = batch_size(rate, progress.throughput)
-            wait = spread_wait(progress.left, n, plan.deadline, now)
-            if (end := await self._wait(wait)) is not None:
-                return end
+            slot = spread_slot(progress.spread_from, progress.left, n, plan.deadline)
+            if slot is not None:
+                progress.spread_from = slot
+                if (end := await self._wait((slot - utcnow()).total_seconds())) is not None:
+                    return end
 
             token = secrets.token_hex(8)
             async with self.wc.db.write() as session:
@@ -191,10 +195,10 @@ class CampaignRun:
 
             envelopes = await self._messages(claim.rows, template, factory)
             if plan.rate_limit is not None:  # the last thing before sending: its slot is now
-                slot = await self.wc.pacer.reserve(
+                turn = await self.wc.pacer.reserve(
                     plan.channel_id, plan.rate_limit, len(claim.rows)
                 )
-                await asyncio.sleep(slot)
+                await asyncio.sleep(turn)
             sending = time.monotonic()
             results, unavailable = await self.wc.pools.get(plan.smtp).send(
                 [e for e in envelopes if isinstance(e, Envelope)], _before(start_by)

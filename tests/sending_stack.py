@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import pytest
@@ -27,7 +27,6 @@ from db.engine import connect
 from db.settings import Settings
 from db.usecases.accounts import create_account
 from jobs.embedded_redis import EmbeddedRedis
-from tests.smtp_sink import SmtpSink
 from tests.support import GraphQLClient, Server, free_port, import_contacts, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,7 +150,14 @@ async def stack(tmp_path: Path) -> AsyncIterator[SendingStack]:
 # --- builders ------------------------------------------------------------------------------
 
 
-async def channel_for(client: GraphQLClient, sink: SmtpSink, **overrides: Any) -> str:
+class Listening(Protocol):
+    """An SMTP server on 127.0.0.1 (SmtpSink, or SinkProcess for benchmarks)."""
+
+    @property
+    def port(self) -> int: ...
+
+
+async def channel_for(client: GraphQLClient, sink: Listening, **overrides: Any) -> str:
     """A channel that sends to `sink`, with no rate limit and a quota no test reaches unless
     told; returns its code."""
     input = {
@@ -178,16 +184,23 @@ def audience(n: int, tag: str = "vip") -> list[dict[str, Any]]:
 
 
 async def campaign_for(
-    client: GraphQLClient, sink: SmtpSink, contacts: int, **overrides: Any
+    client: GraphQLClient, sink: Listening, contacts: int, **overrides: Any
 ) -> str:
     """A channel to `sink`, `contacts` contacts tagged vip and a draft campaign; its id."""
     channel_fields = overrides.pop("channel", {})
     code = await channel_for(client, sink, **channel_fields)
+    rows = audience(contacts)
     for start in range(0, contacts, 10_000):
-        await import_contacts(client, audience(contacts)[start : start + 10_000])
+        await import_contacts(client, rows[start : start + 10_000])
+    return await email_campaign(client, code, **overrides)
+
+
+async def email_campaign(client: GraphQLClient, channel_code: str, **overrides: Any) -> str:
+    """A draft campaign to the contacts tagged vip through the channel, with a template that
+    uses contact fields, a link and the unsubscribe link; its id."""
     input = {
         "campaignName": "Spring sale",
-        "emailChannel": code,
+        "emailChannel": channel_code,
         "contactTags": ["vip"],
         "subject": "Hello {{ first_name }}",
         "bodyHtml": '<p>Hi {{ first_name }}</p><a href="https://shop.test/sale?x=1">Sale</a>'

@@ -2,6 +2,7 @@
 from several clients at once, checked for the rate limit's promise (no second above it)."""
 
 import asyncio
+import itertools
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from jobs.pacing import (
     batch_size,
     effective_rate,
     spread_rate,
-    spread_wait,
+    spread_slot,
 )
 from tests.smtp_sink import max_in_window
 
@@ -53,12 +54,25 @@ def test_spread_rate(left: int, seconds: float, expected: float | None) -> None:
 
 @pytest.mark.parametrize(
     ("left", "n", "seconds", "expected"),
-    [(300, 1, 60, 0.2), (1, 1, 7, 7.0), (10, 5, 10, 5.0), (10, 1, -1, 0.0)],
+    [(300, 1, 60, 0.2), (1, 1, 7, 7.0), (10, 5, 10, 5.0), (10, 1, -1, None), (0, 1, 5, None)],
 )
-def test_spread_wait_puts_the_last_at_the_deadline(
-    left: int, n: int, seconds: float, expected: float
-) -> None:
-    assert spread_wait(left, n, NOW + timedelta(seconds=seconds), NOW) == pytest.approx(expected)
+def test_spread_slot(left: int, n: int, seconds: float, expected: float | None) -> None:
+    slot = spread_slot(NOW, left, n, NOW + timedelta(seconds=seconds))
+    assert slot == (None if expected is None else NOW + timedelta(seconds=expected))
+    assert spread_slot(NOW, left, n, None) is None
+
+
+def test_spread_slots_end_at_the_deadline_however_long_sending_takes() -> None:
+    """Slots count from the previous slot: 300 sends over a minute, each taking 50 ms to
+    send, still come due evenly and the last at the deadline."""
+    deadline, previous, left, slots = NOW + timedelta(seconds=60), NOW, 300, []
+    while (slot := spread_slot(previous, left, 1, deadline)) is not None and left:
+        slots.append((slot - NOW).total_seconds())
+        previous, left = slot, left - 1
+    assert len(slots) == 300
+    assert slots[-1] == pytest.approx(60)
+    gaps = [b - a for a, b in itertools.pairwise([0.0, *slots])]
+    assert max(gaps) == pytest.approx(min(gaps)) == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,7 @@ from tests.sending_stack import (
     SendingStack,
     audience,
     channel_for,
+    email_campaign,
     execution,
     sending_stack,
     stop_process,
@@ -370,28 +371,13 @@ async def send_campaign(
 
 async def make_campaigns(client: GraphQLClient, sinks: Sequence[SinkProcess], n: int) -> list[str]:
     """A channel to each sink, n contacts tagged vip and one draft campaign per channel."""
-    codes = [
-        await channel_for(client, sink, code=f"sink{i}")  # type: ignore[arg-type] # the port
-        for i, sink in enumerate(sinks)
-    ]
+    codes = [await channel_for(client, sink, code=f"sink{i}") for i, sink in enumerate(sinks)]
     rows = audience(n)
     for start in range(0, n, IMPORT_BATCH):
         await import_contacts(client, rows[start : start + IMPORT_BATCH])
-    ids = []
-    for code in codes:
-        input = {
-            "campaignName": f"Spring sale ({code})",
-            "emailChannel": code,
-            "contactTags": ["vip"],
-            "subject": "Hello {{ first_name }}",
-            "bodyHtml": '<p>Hi {{ first_name }}</p><a href="https://shop.test/sale?x=1">Sale</a>'
-            '<a href="{{ unsubscribe_link }}">Unsubscribe</a>',
-            "bodyText": "Hi {{ first_name }}, see https://shop.test/sale",
-            "utmCode": "spring",
-        }
-        payload = await client.mutate("createEmailCampaign", input, "campaign { id }")
-        assert payload["userErrors"] == [], payload
-        ids.append(payload["campaign"]["id"])
+    ids = [
+        await email_campaign(client, code, campaignName=f"Spring sale ({code})") for code in codes
+    ]
     return ids
 
 

@@ -338,7 +338,7 @@ async def run_engine(n: int, data_dir: Path, py_spy: Path | None) -> EngineRun:
                 began = time.perf_counter()
                 campaign_id = await campaign_for(
                     client,
-                    sink,  # type: ignore[arg-type] # it only needs the port
+                    sink,
                     n,
                     subject=SUBJECT,
                     bodyHtml=BODY_HTML,
