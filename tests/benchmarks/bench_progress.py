@@ -52,9 +52,9 @@ from websockets.typing import Subprotocol
 from tests.benchmarks.bench_sending import (
     WORKER_ENV,
     ExecutionReader,
+    completed_span,
     cpu_seconds,
     load_average,
-    sink_span,
     wait_completed,
 )
 from tests.benchmarks.bench_sending import Profiler as PySpy
@@ -351,12 +351,7 @@ async def send_campaign(
         code = await stop_process(worker)
     if code != 0:
         print(f"  (the worker exited with {code})")
-    campaign = await execution(client, campaign_id)
-    assert campaign["execution"]["status"] == "COMPLETED", campaign
-    sent = campaign["execution"]["totalSent"]
-    assert sent == n, f"totalSent {sent} != {n}"
-    await asyncio.sleep(0.5)  # nothing more arrives after COMPLETED
-    span = sink_span(sink, n)
+    span = await completed_span(client, campaign_id, sink, n)
     return SendRun(
         rate=span.rate,
         sink_s=span.seconds,

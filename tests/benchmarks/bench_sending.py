@@ -49,7 +49,7 @@ from jobs.mime import Envelope, MessageFactory
 from jobs.render import CampaignTemplate, contact_context
 from tests.sending_stack import campaign_for, execution, sending_stack, stop_process
 from tests.smtp_sink import HOST, SinkProcess
-from tests.support import pk_of
+from tests.support import GraphQLClient, pk_of
 
 DEFAULT_CONTACTS = (20_000, 100_000)
 POLL_S = 0.2
@@ -134,6 +134,19 @@ class Row:
     @property
     def ratio(self) -> float:
         return self.engine.span.rate / self.raw.span.rate if self.raw.span.rate else 0.0
+
+
+async def completed_span(
+    client: GraphQLClient, campaign_id: str, sink: SinkProcess, n: int
+) -> Span:
+    """Checks (not times) a finished run: COMPLETED with all `n` sent, and the sink got
+    exactly those; returns the sink's span."""
+    campaign = await execution(client, campaign_id)
+    assert campaign["execution"]["status"] == "COMPLETED", campaign
+    sent = campaign["execution"]["totalSent"]
+    assert sent == n, f"totalSent {sent} != {n}"
+    await asyncio.sleep(0.5)  # nothing more arrives after COMPLETED
+    return sink_span(sink, n)
 
 
 def sink_span(sink: SinkProcess, n: int) -> Span:
@@ -383,12 +396,7 @@ async def run_engine(n: int, data_dir: Path, py_spy: Path | None) -> EngineRun:
                     print(f"  (the worker exited with {code}; its log:)")
                     print(stack.worker_log())
 
-                campaign = await execution(client, campaign_id)
-                assert campaign["execution"]["status"] == "COMPLETED", campaign
-                sent = campaign["execution"]["totalSent"]
-                assert sent == n, f"totalSent {sent} != {n}"
-                await asyncio.sleep(0.5)  # nothing more arrives after COMPLETED
-                span = sink_span(sink, n)
+                span = await completed_span(client, campaign_id, sink, n)
                 env = {**os.environ, **stack.env, **WORKER_ENV}
                 return EngineRun(
                     contacts=n,
