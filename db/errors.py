@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     NOT_EDITABLE = "not_editable"
     EMPTY_AUDIENCE = "empty_audience"
     TEMPLATE_SYNTAX = "template_syntax"
+    TEMPLATE_TOO_EXPENSIVE = "template_too_expensive"
     CURRENCY_MISMATCH = "currency_mismatch"
     MISSING_SENDER = "missing_sender"
     IN_USE = "in_use"

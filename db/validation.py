@@ -4,7 +4,7 @@ Use cases gather the problems of a whole input, so a client sees every mistake a
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -25,6 +25,12 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
+# Template sources: the subject is one header line (and its column is 255 wide).
+MAX_SUBJECT_LENGTH = 255
+MAX_BODY_LENGTH = 512 * 1024
+# Renders template sources (by field) for a sample contact and answers, by field, why
+# those over the render budget are (the send pipeline's renderer: db cannot import it).
+TrialRender = Callable[[Mapping[str, str]], Awaitable[Mapping[str, str]]]
 _jinja = SandboxedEnvironment()
 
 
@@ -162,6 +168,17 @@ def jinja_template(source: str, field: str) -> Problem | None:
             (field,),
         )
     return None
+
+
+async def within_budget(sources: Mapping[str, str], trial: TrialRender, problems: Problems) -> None:
+    """Trial-renders the sources not already refused (a syntax error, too long): each over
+    the render budget is a TEMPLATE_TOO_EXPENSIVE problem on its field."""
+    refused = {p.field[0] for p in problems.items if p.field}
+    todo = {name: source for name, source in sources.items() if name not in refused and source}
+    if not todo:
+        return
+    for name, reason in (await trial(todo)).items():
+        problems.add(Problem(ErrorCode.TEMPLATE_TOO_EXPENSIVE, f"{name}: {reason}", (name,)))
 
 
 def money_cents(value: Decimal, max_digits: int, field: str) -> tuple[int | None, Problem | None]:

@@ -31,6 +31,7 @@ from graph.progress_hub import ProgressHub
 from graph.schema import schema
 from graph.unsubscribe import unsubscribe_page
 from jobs.embedded_redis import embedded_redis
+from jobs.render_pool import API_RENDER_PROCESSES, RenderPool
 from jobs.worker import build_worker
 from jobs.worker import stop as stop_worker
 
@@ -50,6 +51,7 @@ class State(TypedDict):
     # Verifies unsubscribe links (made by workers with the same key).
     signing_key: bytes
     hub: ProgressHub
+    renderer: RenderPool
 
 
 class ClarionGraphQL(GraphQL[Context, None]):
@@ -59,6 +61,7 @@ class ClarionGraphQL(GraphQL[Context, None]):
             db=state.db,
             queue=state.queue,
             hub=state.hub,
+            renderer=state.renderer,
             # HTTP: set by AuthGate. WebSocket: set by on_ws_connect before any operation.
             account_id=getattr(state, "account_id", 0),
             request=request,
@@ -152,8 +155,10 @@ def create_app(settings: Settings) -> Starlette:
             hub = ProgressHub(queue)
             await hub.start()
             stack.push_async_callback(hub.stop)
+            renderer = RenderPool(API_RENDER_PROCESSES)
+            stack.push_async_callback(renderer.close)
             log.info("Clarion ready: database %s, redis %s", db.engine.url, redis_url)
-            yield {"db": db, "queue": queue, "signing_key": key, "hub": hub}
+            yield {"db": db, "queue": queue, "signing_key": key, "hub": hub, "renderer": renderer}
 
     graphql = ClarionGraphQL(
         schema,

@@ -10,6 +10,7 @@ from strawberry.types import Info as StrawberryInfo
 from db.engine import Database
 from graph.loaders import Loaders
 from graph.progress_hub import ProgressHub
+from jobs.render_pool import RenderPool
 
 
 @dataclass
@@ -18,6 +19,8 @@ class Context:
     queue: ArqRedis
     # Live progress for subscriptions (one Redis subscription per process).
     hub: ProgressHub
+    # Trial renders of templates being saved (graph/template_trial.py).
+    renderer: RenderPool
     account_id: int
     request: Request | WebSocket
     # The graphql-transport-ws `connection_init` payload (WebSockets only).

@@ -111,6 +111,9 @@ expose(
         "not_editable": "The field cannot change in the campaign's current status.",
         "empty_audience": "The audience has no contact that may be emailed.",
         "template_syntax": "The text is not a valid Jinja2 template.",
+        "template_too_expensive": "Rendering the template goes over the render budget (time "
+        "per message, output size, memory, operations on huge values): see the template "
+        "fields' descriptions.",
         "send_failed": "The message could not be sent (SMTP server refused or unreachable, "
         "or no worker answered).",
         "currency_mismatch": "Revenue in another currency than the one already recorded.",

@@ -32,7 +32,8 @@ from jobs.mime import Envelope, MessageFactory, domain_of
 from jobs.pacing import ChannelPacer, batch_size, effective_rate, spread_rate, spread_slot
 from jobs.progress import count_sent, publish
 from jobs.queue import enqueue_send, queued_marker
-from jobs.render import CampaignTemplate, compiled, contact_context
+from jobs.render import TemplateSource, contact_context
+from jobs.render_pool import OverBudget, RenderError, RenderPool, budget_text
 from jobs.runner_lock import RunnerLock, campaign_runner
 from jobs.smtp import Outcome, SendResult, SmtpPools
 
@@ -56,6 +57,8 @@ class WorkerContext:
     signing_key: bytes
     pools: SmtpPools
     pacer: ChannelPacer
+    # Renders messages in child processes, within the render budget (jobs/render_pool.py).
+    renderer: RenderPool
     # Set when the worker stops: runs end after their chunk and hand over.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -66,6 +69,7 @@ class WorkerContext:
 class RunEnd(StrEnum):
     NOT_RUNNING = "not running"  # paused, cancelled, halted or never started
     SETTLED = "settled"  # every recipient attempted: the execution is final
+    FAILED = "failed"  # its template is over the render budget: the execution failed
     HALTED = "halted"  # quota, unreachable server or errors in a row: see next_run_at
     WAITING = "waiting"  # only retries or others' leases left, not due in this run
     HANDOVER = "handover"  # the slice is over or the worker stops: a new job continues
@@ -160,7 +164,9 @@ class CampaignRun:
     async def _chunks(self, plan: SendPlan) -> RunEnd:
         t = plan.template
         unsubscribe_prefix = f"{self.wc.public_url}/unsubscribe/"
-        template = compiled(t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix)
+        template = TemplateSource(
+            t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix
+        )
         factory = MessageFactory(plan.sender, multipart=bool(t.body_text))
         domain = domain_of(plan.sender.from_email)
         lease = timedelta(seconds=self.wc.settings.lease_seconds)
@@ -193,7 +199,10 @@ class CampaignRun:
                     return end
                 continue
 
-            envelopes = await self._messages(claim.rows, template, factory)
+            try:
+                envelopes = await self._messages(claim.rows, template, factory)
+            except TemplateOverBudget as exc:
+                return await self._fail(plan, token, claim.rows, str(exc))
             if plan.rate_limit is not None:  # the last thing before sending: its slot is now
                 turn = await self.wc.pacer.reserve(
                     plan.channel_id, plan.rate_limit, len(claim.rows)
@@ -227,25 +236,32 @@ class CampaignRun:
     async def _messages(
         self,
         rows: list[ledger.Claimed],
-        template: CampaignTemplate,
+        template: TemplateSource,
         factory: MessageFactory,
     ) -> list[Envelope | SendResult]:
-        """Each row's message, or the reason it has none (its template failed to render)."""
+        """Each row's message, or the reason it has none (its template failed to render).
+        Raises TemplateOverBudget when the template is over the render budget."""
         async with self.wc.db.read() as session:
             contacts = await ledger.recipients(session, [row.contact_id for row in rows])
+        links = {row.id: self.wc.unsubscribe_url(row.id) for row in rows}
+        found = [row for row in rows if row.contact_id in contacts]
+        results = await self.wc.renderer.render(
+            template, [contact_context(contacts[r.contact_id], links[r.id]) for r in found]
+        )
+        if results and isinstance(results[-1], OverBudget):
+            raise TemplateOverBudget(budget_text(results[-1].reason))
+        by_row = dict(zip((row.id for row in found), results, strict=True))
         date = format_datetime(utcnow())
         out: list[Envelope | SendResult] = []
         for row in rows:
-            contact = contacts.get(row.contact_id)
-            if contact is None:  # deleted since the claim (its ledger row is gone with it)
+            rendered = by_row.get(row.id)
+            if rendered is None:  # deleted since the claim (its ledger row is gone with it)
                 out.append(SendResult(Outcome.FAILED, "contact deleted"))
                 continue
-            link = self.wc.unsubscribe_url(row.id)
-            try:
-                rendered = template.render(contact_context(contact, link))
-            except Exception as exc:  # a template error is the campaign's, not ours
-                out.append(SendResult(Outcome.FAILED, f"template error: {exc}"))
+            if isinstance(rendered, RenderError | OverBudget):  # the campaign's, not ours
+                out.append(SendResult(Outcome.FAILED, rendered.reason))
                 continue
+            link = links[row.id]
             out.append(
                 factory.build(
                     recipient=row.email,
@@ -294,11 +310,27 @@ class CampaignRun:
     def _after_halt(self) -> datetime:
         return utcnow() + timedelta(seconds=self.wc.settings.halt_seconds)
 
+    async def _fail(
+        self, plan: SendPlan, token: str, rows: list[ledger.Claimed], reason: str
+    ) -> RunEnd:
+        """Ends the execution as failed: the claimed rows go back (their quota too), then
+        every row left fails with the reason."""
+        log.warning("campaign %s failed: %s", self.campaign_id, reason)
+        released = ledger.Results(released=[row.id for row in rows])
+        async with self.wc.db.write() as session:
+            await ledger.record(session, plan, token, released, utcnow(), (), None)
+            await executions.fail(session, self.campaign_id, utcnow(), reason)
+        return RunEnd.FAILED
+
     async def _halt(self, until: datetime, reason: str) -> RunEnd:
         log.warning("campaign %s halted until %s: %s", self.campaign_id, until, reason)
         async with self.wc.db.write() as session:
             await executions.halt(session, self.campaign_id, utcnow(), until, reason)
         return RunEnd.HALTED
+
+
+class TemplateOverBudget(Exception):
+    """The campaign's template is over the render budget: the campaign fails."""
 
 
 def _before(deadline: float) -> Callable[[], bool]:

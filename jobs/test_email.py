@@ -14,7 +14,8 @@ from db.types import utcnow
 from db.usecases.ledger import recipients
 from db.usecases.send_plan import test_email_plan
 from jobs.mime import MessageFactory, domain_of
-from jobs.render import compiled, contact_context
+from jobs.render import TemplateSource, contact_context
+from jobs.render_pool import OverBudget, RenderError, budget_text
 from jobs.send import WorkerContext
 from jobs.smtp import Outcome, SmtpPool
 
@@ -24,7 +25,8 @@ TEST_SUBJECT_PREFIX = "[Test] "
 async def send_test_email(
     ctx: dict[str, Any], account_id: int, campaign_id: int, to: str
 ) -> dict[str, str]:
-    """{"message_id": …} once the server accepted it, else {"error": why}."""
+    """{"message_id": …} once the server accepted it, else {"error": why} (and "code":
+    "template_too_expensive" when the template is over the render budget)."""
     wc: WorkerContext = ctx["clarion"]
     try:
         async with wc.db.read() as session:
@@ -34,13 +36,16 @@ async def send_test_email(
         return {"error": str(exc)}
     t = plan.template
     unsubscribe_prefix = f"{wc.public_url}/unsubscribe/"
-    template = compiled(t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix)
+    template = TemplateSource(
+        t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix
+    )
     link = f"{unsubscribe_prefix}test"
     fields = known.get(contact_id or 0, {"email": to})
-    try:
-        rendered = template.render(contact_context(fields, link))
-    except Exception as exc:  # the campaign's template is at fault
-        return {"error": f"The template failed to render: {exc}"}
+    (rendered,) = await wc.renderer.render(template, [contact_context(fields, link)])
+    if isinstance(rendered, OverBudget):
+        return {"error": budget_text(rendered.reason), "code": "template_too_expensive"}
+    if isinstance(rendered, RenderError):  # the campaign's template is at fault
+        return {"error": f"The template failed to render: {rendered.reason}"}
     message_id = f"<test.{secrets.token_hex(8)}@{domain_of(plan.sender.from_email)}>"
     envelope = MessageFactory(plan.sender, multipart=bool(t.body_text)).build(
         recipient=to,

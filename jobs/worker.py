@@ -1,9 +1,8 @@
 """The arq worker: standalone (`clarion worker`) or inside `clarion serve` (embedded).
 
 Its jobs: `send_campaign` (jobs/send.py), `send_test_email` (jobs/test_email.py) and the
-sweeper cron (jobs/sweeper.py). Resources
-the jobs share (SMTP pools, the pacer, the unsubscribe signing key) are made at start-up
-and closed at shutdown.
+sweeper cron (jobs/sweeper.py). Resources the jobs share (SMTP pools, the pacer, render
+processes, the unsubscribe signing key) are made at start-up and closed at shutdown.
 
 Stopping is graceful: `stop` stops taking jobs, asks running sends to finish their chunk,
 record it and hand over, waits for them, and only then closes the worker (arq's own close
@@ -24,6 +23,7 @@ from db.settings import Settings
 from db.unsubscribe import signing_key
 from jobs.pacing import ChannelPacer
 from jobs.queue import SEND_CAMPAIGN, SEND_TEST_EMAIL
+from jobs.render_pool import WORKER_RENDER_PROCESSES, RenderPool
 from jobs.send import WorkerContext, send_campaign
 from jobs.smtp import SmtpPools
 from jobs.sweeper import SWEEP_EVERY_S, sweep
@@ -53,11 +53,13 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
             signing_key=key,
             pools=SmtpPools(settings.sending.smtp_pool_size),
             pacer=ChannelPacer(redis),
+            renderer=RenderPool(WORKER_RENDER_PROCESSES),
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         if "clarion" in ctx:
             await ctx["clarion"].pools.close()
+            await ctx["clarion"].renderer.close()
 
     return Worker(
         functions=[

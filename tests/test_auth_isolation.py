@@ -513,7 +513,7 @@ async def test_unexpected_exceptions_are_masked(tmp_path: Path) -> None:
 
     broken = connect(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/clarion.db")
     (tmp_path / "missing" / "dir").rmdir()
-    context = Context(db=broken, queue=None, hub=None, account_id=1, request=None)  # type: ignore[arg-type]
+    context = Context(db=broken, queue=None, hub=None, renderer=None, account_id=1, request=None)  # type: ignore[arg-type]
     try:
         result = await schema.execute("{ viewer { name } }", context_value=context)
     finally:

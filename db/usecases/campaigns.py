@@ -15,7 +15,7 @@ from db.models import Account, Audience, Campaign, EmailChannel, EmailTemplate
 from db.queries import Ref, free_code, get_owned, resolve_ref
 from db.state_machine import ALWAYS_EDITABLE_FIELDS, EDITABLE_STATUSES
 from db.usecases.audiences import create_audience
-from db.usecases.email_templates import create_email_template
+from db.usecases.email_templates import check_budget, check_sources, create_email_template
 
 DURATION_RANGE = (1, 1440)
 # Inputs that name another row, and the column each fills.
@@ -184,11 +184,16 @@ async def delete_campaign(session: AsyncSession, account_id: int, campaign_id: i
 
 
 async def create_email_campaign(
-    session: AsyncSession, account_id: int, fields: Mapping[str, Any], now: datetime
+    session: AsyncSession,
+    account_id: int,
+    fields: Mapping[str, Any],
+    now: datetime,
+    trial: v.TrialRender,
 ) -> Campaign:
     """The one-step create: a new audience (by contact tags), a new template, the campaign.
 
     Every input is validated before anything is written, so a refusal lists all problems.
+    The template's sources are trial-rendered by `trial` (see create_email_template).
     """
     fields = dict(fields)
     fields["email_channel"] = fields["email_channel"].strip().lower()
@@ -199,13 +204,11 @@ async def create_email_campaign(
     problems.add(v.text(name, 255, "campaign_name", needed=True))
     problems.add(v.channel_code(fields["email_channel"], "email_channel"))
     problems.add(v.tags(fields["contact_tags"], "contact_tags", needed=True))
-    problems.add(v.text(fields["subject"], 255, "subject", needed=True))
-    for source in ("subject", "body_html", "body_text"):
-        problems.add(v.jinja_template(fields.get(source, ""), source))
-    problems.add(v.required(fields["body_html"], "body_html"))
+    check_sources({"body_text": "", **fields}, problems)
     for label in ("audience_name", "template_name"):
         problems.add(v.max_length(fields.get(label, ""), 255, label))
     check_campaign(fields, problems, now)
+    await check_budget(fields, trial, problems)
     problems.raise_if_any()
 
     channel_id = await resolve_ref(
@@ -227,6 +230,7 @@ async def create_email_campaign(
             "body_html": fields.pop("body_html"),
             "body_text": fields.pop("body_text", ""),
         },
+        _already_tried,
     )
     campaign = Campaign(
         account_id=account_id,
@@ -240,3 +244,8 @@ async def create_email_campaign(
     await session.flush()
     await check_sender(session, campaign)
     return campaign
+
+
+async def _already_tried(sources: Mapping[str, str]) -> Mapping[str, str]:
+    """create_email_campaign trial-renders its template's sources while validating."""
+    return {}

@@ -96,6 +96,56 @@ async def settle(session: AsyncSession, campaign_id: int, now: datetime) -> Exec
     return final
 
 
+async def fail(session: AsyncSession, campaign_id: int, now: datetime, reason: str) -> bool:
+    """Ends a running campaign as failed, for a reason no retry can help (its template is
+    over the render budget): every row still pending or in flight fails with the reason,
+    and the execution records it. False when the campaign is no longer running (paused or
+    cancelled meanwhile: it meets the reason again when resumed)."""
+    campaign = await session.get_one(Campaign, campaign_id, with_for_update=True)
+    status = next_status(campaign.status, Action.FAIL)
+    if campaign.status is not CampaignStatus.RUNNING or status is None:
+        return False
+    campaign.status = status
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        )
+        .values(
+            status=DeliveryStatus.FAILED,
+            error_message=f"The campaign failed: {reason}"[:2000],
+            lease_expires_at=None,
+            claim_token=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    counts = dict(
+        (
+            await session.execute(
+                select(Delivery.status, func.count())
+                .where(Delivery.campaign_id == campaign_id)
+                .group_by(Delivery.status)
+            )
+        ).all()
+    )
+    await session.execute(
+        update(CampaignExecution)
+        .where(CampaignExecution.campaign_id == campaign_id)
+        .values(
+            status=ExecutionStatus.FAILED,
+            total_sent=counts.get(DeliveryStatus.SENT, 0),
+            total_failed=counts.get(DeliveryStatus.FAILED, 0),
+            completed_at=now,
+            last_run_at=now,
+            next_run_at=None,
+            updated_at=now,
+            error_message=reason[:2000],
+        )
+    )
+    return True
+
+
 async def halt(
     session: AsyncSession, campaign_id: int, now: datetime, until: datetime, reason: str
 ) -> bool:

@@ -8,10 +8,12 @@ from strawberry.types.unset import UNSET
 
 from db.types import utcnow
 from db.usecases import campaigns as uc
+from graph import template_docs as docs
 from graph.context import Info
 from graph.errors import UserError
 from graph.ids import decode_ref
 from graph.mutations.support import DeletePayload, pk, provided, write
+from graph.template_trial import trial_render
 from graph.types.campaign import Campaign
 from jobs.progress import publish
 
@@ -62,9 +64,9 @@ class CreateEmailCampaignInput:
     contact_tags: list[str] = strawberry.field(
         description="The new audience: contacts carrying any of these tags."
     )
-    subject: str = strawberry.field(description="Jinja2; at most 255 characters.")
-    body_html: str = strawberry.field(description="Jinja2 HTML body.")
-    body_text: str = strawberry.field(default="", description="Jinja2 plain-text body.")
+    subject: str = strawberry.field(description=docs.SUBJECT)
+    body_html: str = strawberry.field(description=docs.BODY_HTML)
+    body_text: str = strawberry.field(default="", description=docs.BODY_TEXT)
     description: str = strawberry.field(default="", description="Campaign description.")
     utm_code: str = strawberry.field(default="", description="utm_campaign; at most 100.")
     from_email: str = strawberry.field(
@@ -160,7 +162,10 @@ class CampaignMutations:
         self, info: Info, input: CreateEmailCampaignInput
     ) -> CreateEmailCampaignPayload:
         fields = provided(input)
-        result = await write(info, lambda s, a: uc.create_email_campaign(s, a, fields, utcnow()))
+        trial = trial_render(info.context.renderer)
+        result = await write(
+            info, lambda s, a: uc.create_email_campaign(s, a, fields, utcnow(), trial)
+        )
         if isinstance(result, list):
             return CreateEmailCampaignPayload(user_errors=result)
         await publish(info.context.db, info.context.queue, result.id)  # list views

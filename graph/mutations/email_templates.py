@@ -4,19 +4,23 @@ import strawberry
 from strawberry.types.unset import UNSET
 
 from db.usecases import email_templates as uc
+from graph import template_docs as docs
 from graph.context import Info
 from graph.errors import UserError
 from graph.mutations.support import DeletePayload, pk, provided, write
+from graph.template_trial import trial_render
 from graph.types.email_template import EmailTemplate
 
 
-@strawberry.input(description="Create an email template; Jinja2 must compile.")
+@strawberry.input(
+    description="Create an email template; Jinja2 must compile and render within the render budget."
+)
 class CreateEmailTemplateInput:
     name: str = strawberry.field(description="At most 255 characters.")
     code: str = strawberry.field(description="Unique in the account; at most 100.")
-    subject: str = strawberry.field(description="Jinja2; at most 255 characters.")
-    body_html: str = strawberry.field(description="Jinja2 HTML body.")
-    body_text: str = strawberry.field(default="", description="Jinja2 plain-text body.")
+    subject: str = strawberry.field(description=docs.SUBJECT)
+    body_html: str = strawberry.field(description=docs.BODY_HTML)
+    body_text: str = strawberry.field(default="", description=docs.BODY_TEXT)
     tags: list[str] = strawberry.field(default_factory=list, description="Labels.")
     is_base: bool = strawberry.field(default=False, description="A base layout.")
 
@@ -26,9 +30,9 @@ class UpdateEmailTemplateInput:
     id: strawberry.ID = strawberry.field(description="The template's global ID.")
     name: str | None = strawberry.field(default=UNSET, description="At most 255.")
     code: str | None = strawberry.field(default=UNSET, description="Unique code.")
-    subject: str | None = strawberry.field(default=UNSET, description="Jinja2 subject.")
-    body_html: str | None = strawberry.field(default=UNSET, description="Jinja2 HTML.")
-    body_text: str | None = strawberry.field(default=UNSET, description="Jinja2 text.")
+    subject: str | None = strawberry.field(default=UNSET, description=docs.SUBJECT)
+    body_html: str | None = strawberry.field(default=UNSET, description=docs.BODY_HTML)
+    body_text: str | None = strawberry.field(default=UNSET, description=docs.BODY_TEXT)
     tags: list[str] | None = strawberry.field(default=UNSET, description="Labels.")
     is_base: bool | None = strawberry.field(default=UNSET, description="A base layout.")
 
@@ -70,7 +74,8 @@ class EmailTemplateMutations:
         self, info: Info, input: CreateEmailTemplateInput
     ) -> CreateEmailTemplatePayload:
         fields = provided(input)
-        result = await write(info, lambda s, a: uc.create_email_template(s, a, fields))
+        trial = trial_render(info.context.renderer)
+        result = await write(info, lambda s, a: uc.create_email_template(s, a, fields, trial))
         if isinstance(result, list):
             return CreateEmailTemplatePayload(user_errors=result)
         return CreateEmailTemplatePayload(email_template=EmailTemplate.from_model(result))
@@ -80,9 +85,12 @@ class EmailTemplateMutations:
         self, info: Info, input: UpdateEmailTemplateInput
     ) -> UpdateEmailTemplatePayload:
         fields = provided(input)
+        trial = trial_render(info.context.renderer)
         result = await write(
             info,
-            lambda s, a: uc.update_email_template(s, a, pk(input.id, "EmailTemplate"), fields),
+            lambda s, a: uc.update_email_template(
+                s, a, pk(input.id, "EmailTemplate"), fields, trial
+            ),
         )
         if isinstance(result, list):
             return UpdateEmailTemplatePayload(user_errors=result)

@@ -35,7 +35,8 @@ class TestEmailMutations:
     @strawberry.mutation(
         description="Renders the campaign for one address and sends it now, in any status, "
         'with "[Test] " before the subject. Changes nothing: no ledger row, no quota, no '
-        "pacing. Waits for the SMTP server's answer (SEND_FAILED when it refuses)."
+        "pacing. Waits for the SMTP server's answer (SEND_FAILED when it refuses; "
+        "TEMPLATE_TOO_EXPENSIVE when the template is over the render budget)."
     )
     async def send_test_email(self, info: Info, input: SendTestEmailInput) -> SendTestEmailPayload:
         async def check(session: AsyncSession, account_id: int) -> int:
@@ -51,5 +52,6 @@ class TestEmailMutations:
         )
         if "message_id" in answer:
             return SendTestEmailPayload(message_id=answer["message_id"])
-        error = DomainError.one(ErrorCode.SEND_FAILED, answer["error"])
+        code = ErrorCode(answer.get("code", ErrorCode.SEND_FAILED))
+        error = DomainError.one(code, answer["error"])
         return SendTestEmailPayload(user_errors=user_errors(error))

@@ -4,6 +4,7 @@ from typing import Self
 import strawberry
 
 from db import models
+from graph import template_docs as docs
 from graph.ids import encode_id
 from graph.types.node import Node
 
@@ -15,9 +16,9 @@ from graph.types.node import Node
 class EmailTemplate(Node):
     name: str = strawberry.field(description="At most 255 characters.")
     code: str = strawberry.field(description="Unique within the account; at most 100.")
-    subject: str = strawberry.field(description="Jinja2; at most 255 characters.")
-    body_html: str = strawberry.field(description="Jinja2 HTML body.")
-    body_text: str = strawberry.field(description="Jinja2 plain-text body; may be empty.")
+    subject: str = strawberry.field(description=docs.SUBJECT)
+    body_html: str = strawberry.field(description=docs.BODY_HTML)
+    body_text: str = strawberry.field(description=docs.BODY_TEXT)
     tags: list[str] = strawberry.field(description="Labels for organising templates.")
     is_base: bool = strawberry.field(description="A base layout other templates build on.")
     created_at: datetime = strawberry.field(description="When the template was created.")

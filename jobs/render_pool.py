@@ -1,0 +1,172 @@
+"""Rendering outside the event loop, within a budget: a few render processes
+(jobs/render_child.py) that the parent kills when a message takes too long.
+
+`RenderPool.render` sends one batch of contexts to an idle child and awaits its compile
+within COMPILE_SECONDS, then each message's result within SECONDS_PER_MESSAGE. A child
+that misses it, or dies (its memory or CPU limit), is killed and replaced, and the
+message is over budget; the rest of the batch is not rendered. A template over budget
+ends the batch: one such message means the template is at fault.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs.render import COMPILE_SECONDS, SECONDS_PER_MESSAGE, Rendered, TemplateSource
+from jobs.render_child import HEADER_SIZE, encode, frame_size
+
+log = logging.getLogger(__name__)
+
+# Render processes a worker keeps (campaigns rendering at once; more wait their turn).
+WORKER_RENDER_PROCESSES = 2
+# The API's, for trial renders when a template is saved (one per field at once).
+API_RENDER_PROCESSES = 2
+# A child's start (imports) is not part of any message's budget.
+START_TIMEOUT_S = 30.0
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+@dataclass(frozen=True)
+class RenderError:
+    """The template failed for this contact (e.g. an undefined attribute): this message
+    fails, others may not."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class OverBudget:
+    """The template is over the render budget: no message of it may be sent."""
+
+    reason: str
+
+
+Result = Rendered | RenderError | OverBudget
+
+
+class _Child:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls) -> "_Child":
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "jobs.render_child",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=_PACKAGE_ROOT,
+        )
+        child = cls(process)
+        try:
+            ready = await asyncio.wait_for(child.read(), START_TIMEOUT_S)
+        except BaseException:
+            await child.kill()
+            raise
+        if ready != {"ready": True}:
+            await child.kill()
+            raise RuntimeError(f"render process said {ready!r}")
+        return child
+
+    async def send(self, batch: Mapping[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(encode(batch))
+        await self.process.stdin.drain()
+
+    async def read(self) -> Any:
+        assert self.process.stdout is not None
+        head = await self.process.stdout.readexactly(HEADER_SIZE)
+        return json.loads(await self.process.stdout.readexactly(frame_size(head)))
+
+    async def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        await self.process.wait()
+
+
+class RenderPool:
+    """Up to `size` render processes, started when first needed."""
+
+    def __init__(self, size: int) -> None:
+        self._idle: asyncio.Queue[_Child | None] = asyncio.Queue()
+        for _ in range(size):
+            self._idle.put_nowait(None)  # a slot whose child is not started yet
+        self._all: set[_Child] = set()
+        self._closed = False
+
+    async def render(
+        self, source: TemplateSource, contexts: Sequence[Mapping[str, Any]]
+    ) -> list[Result]:
+        """One result per context, in order, or fewer when one is OverBudget (the last)."""
+        if not contexts:
+            return []
+        if self._closed:
+            raise RuntimeError("the render pool is closed")
+        child = await self._idle.get()
+        healthy = False
+        try:
+            if child is None:
+                child = await _Child.start()
+                self._all.add(child)
+            results, healthy = await self._batch(child, source, contexts)
+            return results
+        finally:
+            if not healthy and child is not None:  # timed out, died, or we were cancelled
+                self._all.discard(child)
+                await asyncio.shield(child.kill())
+                child = None
+            self._idle.put_nowait(child)
+
+    async def _batch(
+        self, child: _Child, source: TemplateSource, contexts: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[Result], bool]:
+        """The batch's results, and whether the child is fit for another batch."""
+        await child.send({"source": astuple(source), "contexts": list(contexts)})
+        out: list[Result] = []
+        budget, slow = COMPILE_SECONDS, f"it took longer than {COMPILE_SECONDS:g} s to compile"
+        while len(out) < len(contexts):
+            try:
+                answer = await asyncio.wait_for(child.read(), budget)
+            except TimeoutError:
+                out.append(OverBudget(slow))
+                return out, False
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+                code = await asyncio.shield(child.process.wait())
+                log.warning("render process ended (%s) in a batch", code)
+                out.append(OverBudget("its render process ran out of CPU time or memory"))
+                return out, False
+            budget = SECONDS_PER_MESSAGE
+            slow = f"a message took longer than {SECONDS_PER_MESSAGE:g} s to render"
+            if "ok" in answer:
+                out.append(Rendered(*answer["ok"]))
+            elif "error" in answer:
+                out.append(RenderError(answer["error"]))
+            elif "over" in answer:
+                out.append(OverBudget(answer["over"]))
+                # The child has the rest of the batch to go: start afresh.
+                return out, len(out) == len(contexts)
+        return out, True
+
+    async def close(self) -> None:
+        self._closed = True
+        children, self._all = list(self._all), set()
+        for child in children:
+            assert child.process.stdin is not None
+            child.process.stdin.close()  # end of input: it exits
+        for child in children:
+            try:
+                await asyncio.wait_for(child.process.wait(), 2.0)
+            except TimeoutError:
+                await child.kill()
+
+
+def budget_text(reason: str) -> str:
+    """The user's explanation of an OverBudget reason."""
+    return f"The template is over the render budget: {reason}."
