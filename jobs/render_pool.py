@@ -111,11 +111,21 @@ class RenderPool:
             raise RuntimeError("the render pool is closed")
         child = await self._idle.get()
         healthy = False
+        batch = {"source": astuple(source), "contexts": list(contexts)}
         try:
+            if child is not None and child.process.returncode is not None:  # died idle
+                self._all.discard(child)
+                child = None
             if child is None:
-                child = await _Child.start()
-                self._all.add(child)
-            results, healthy = await self._batch(child, source, contexts)
+                child = await self._start()
+            try:
+                await child.send(batch)
+            except (BrokenPipeError, ConnectionResetError):  # died idle: not this batch's fault
+                self._all.discard(child)
+                await child.kill()
+                child = await self._start()
+                await child.send(batch)
+            results, healthy = await self._results(child, len(contexts))
             return results
         finally:
             if not healthy and child is not None:  # timed out, died, or we were cancelled
@@ -124,16 +134,19 @@ class RenderPool:
                 child = None
             self._idle.put_nowait(child)
 
-    async def _batch(
-        self, child: _Child, source: TemplateSource, contexts: Sequence[Mapping[str, Any]]
-    ) -> tuple[list[Result], bool]:
-        """The batch's results, and whether the child is fit for another batch."""
-        await child.send({"source": astuple(source), "contexts": list(contexts)})
+    async def _start(self) -> _Child:
+        child = await _Child.start()
+        self._all.add(child)
+        return child
+
+    async def _results(self, child: _Child, expected: int) -> tuple[list[Result], bool]:
+        """A batch's results, and whether the child is fit for another batch."""
         out: list[Result] = []
         budget, slow = COMPILE_SECONDS, f"it took longer than {COMPILE_SECONDS:g} s to compile"
-        while len(out) < len(contexts):
+        while len(out) < expected:
             try:
-                answer = await asyncio.wait_for(child.read(), budget)
+                async with asyncio.timeout(budget):
+                    answer = await child.read()
             except TimeoutError:
                 out.append(OverBudget(slow))
                 return out, False
@@ -151,8 +164,12 @@ class RenderPool:
             elif "over" in answer:
                 out.append(OverBudget(answer["over"]))
                 # The child has the rest of the batch to go: start afresh.
-                return out, len(out) == len(contexts)
+                return out, len(out) == expected
         return out, True
+
+    def pids(self) -> list[int]:
+        """The render processes' ids (for operators and tests)."""
+        return sorted(child.process.pid for child in self._all)
 
     async def close(self) -> None:
         self._closed = True

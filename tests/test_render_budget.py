@@ -1,0 +1,169 @@
+"""The render budget: the sandbox's refusals and output caps (in this process), and the
+render processes (jobs/render_pool.py): time budget, memory limit, kill and respawn."""
+
+import asyncio
+import os
+import re
+import signal
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from jobs.render import (
+    MAX_BODY_OUTPUT,
+    MAX_SUBJECT_OUTPUT,
+    CampaignTemplate,
+    OverBudget,
+    Rendered,
+    TemplateSource,
+    contact_context,
+)
+from jobs.render_pool import OverBudget as PoolOverBudget
+from jobs.render_pool import RenderError, RenderPool
+from tests.test_render import UNSUBSCRIBE, contact
+
+CONTEXT = contact_context(contact(), UNSUBSCRIBE + "7.mac")
+
+
+def render(html: str, subject: str = "s", text: str = "") -> Rendered:
+    return CampaignTemplate(subject, html, text, "", UNSUBSCRIBE).render(CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("html", "why"),
+    [
+        ("{% for i in range(100000) %}x{% endfor %}", "a range of more than 10,000 items"),
+        ("{{ range(0, 10**9, 2)|list }}", "a range of more than 10,000 items"),
+        ("{{ 9**(9**(9**9)) }}", "a power of more than"),
+        ("{{ 2**100000 }}", "a power of more than"),
+        ("{{ (10**10000) * (10**10000) }}", "an integer of more than"),
+        ("{{ 'x' * 10**10 }}", "a repetition longer than"),
+        ("{{ 10**10 * 'x' }}", "a repetition longer than"),
+        ("{{ (range(10000)|list) * 10000 }}", "a repetition longer than"),
+        ("{% set s = 'x' * 600000 %}{{ s + s }}", "a concatenation longer than"),
+        ("{{ '%0999999999d' % 1 }}", "a % format with a width"),
+        ("{{ '%.*f' % (10**6, 1.0) }}", "a % format with a width"),
+    ],
+)
+def test_sandbox_refuses_huge_operations(html: str, why: str) -> None:
+    with pytest.raises(OverBudget, match=re.escape(why)):
+        render(html)
+
+
+@pytest.mark.parametrize(
+    ("html", "out"),
+    [
+        ("{{ 2**10 }} {{ 9**9**9**9 > 0 }}", "1024 True"),  # Jinja's ** is left-associative
+        ("{{ 'ab' * 3 }}{{ [1] * 2 }}", "ababab[1, 1]"),
+        ("{{ 'a' + 'b' }}{{ [1] + [2] }}{{ 1 + 2 }}", "ab[1, 2]3"),
+        ("{{ '%05d' % 42 }}|{{ '%-8s' % 'x' }}", "00042|x       "),
+        ("{% for i in range(3) %}{{ i }}{% endfor %}", "012"),
+    ],
+)
+def test_ordinary_operations_still_work(html: str, out: str) -> None:
+    assert render(html).html == out
+
+
+def test_output_is_capped_per_field() -> None:
+    at_cap = "{% for i in range(10000) %}" + "x" * (MAX_BODY_OUTPUT // 10000) + "{% endfor %}"
+    assert len(render(at_cap).html) == MAX_BODY_OUTPUT
+    assert len(render("", text=at_cap).text) == MAX_BODY_OUTPUT
+    over = at_cap + "y"
+    with pytest.raises(OverBudget, match="body_html renders to more than 1,000,000"):
+        render(over)
+    with pytest.raises(OverBudget, match="body_text renders to more than 1,000,000"):
+        render("", text=over)
+    long_subject = "{% for i in range(3000) %}x{% endfor %}"
+    with pytest.raises(OverBudget, match=f"subject renders to more than {MAX_SUBJECT_OUTPUT:,}"):
+        render("", subject=long_subject)
+
+
+# --- the render processes -------------------------------------------------------------------
+
+SLOW = (  # within every operator limit, endless in effect: only the time budget stops it
+    "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}"
+    "{% endfor %}{% endfor %}{% endfor %}"
+)
+ANN = Rendered("Hi Ann", "<p>Lee</p>", "ann@example.test")
+FINE = TemplateSource("Hi {{ first_name }}", "<p>{{ contact.last_name }}</p>", "{{ email }}")
+
+
+def _reaped(pid: int) -> None:
+    while os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.02)
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[RenderPool]:
+    made = RenderPool(1)
+    yield made
+    await made.close()
+
+
+async def test_renders_batches_in_a_child_process(pool: RenderPool) -> None:
+    results = await pool.render(FINE, [CONTEXT, contact_context(contact(first_name="Bo"), "")])
+    assert results == [
+        Rendered("Hi Ann", "<p>Lee</p>", "ann@example.test"),
+        Rendered("Hi Bo", "<p>Lee</p>", "ann@example.test"),
+    ]
+    (pid,) = pool.pids()
+    assert pid != os.getpid()
+    await pool.render(FINE, [CONTEXT])
+    assert pool.pids() == [pid]  # kept between batches
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        (TemplateSource("s", SLOW, ""), "a message took longer than 1 s to render"),
+        (
+            TemplateSource("s", "{{ 'x'|center(10**9) }}", ""),  # one allocation past RLIMIT_AS
+            "it needs more than 768 MB of memory",
+        ),
+        (
+            TemplateSource("s", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", ""),
+            "it recurses too deeply",
+        ),
+        (TemplateSource("{{ 'x' * 10**10 }}", "", ""), "a repetition longer than 1,000,000"),
+    ],
+)
+async def test_over_budget_ends_the_batch_and_the_pool_goes_on(
+    pool: RenderPool, source: TemplateSource, why: str
+) -> None:
+    await pool.render(FINE, [CONTEXT])
+    (before,) = pool.pids()
+
+    results = await pool.render(source, [CONTEXT, CONTEXT, CONTEXT])
+
+    assert len(results) == 1
+    assert isinstance(results[0], PoolOverBudget)
+    assert why in results[0].reason
+    # The child that was at it is gone (killed, or it had the rest of the batch to do).
+    assert before not in pool.pids()
+    assert await pool.render(FINE, [CONTEXT]) == [
+        Rendered("Hi Ann", "<p>Lee</p>", "ann@example.test")
+    ]
+    assert before not in pool.pids()
+
+
+async def test_a_template_error_fails_its_message_only(pool: RenderPool) -> None:
+    source = TemplateSource("s", "{{ contact.missing.attribute }}{{ first_name }}", "")
+    results = await pool.render(source, [CONTEXT, {**CONTEXT, "contact": {"missing": {}}}])
+    assert isinstance(results[0], RenderError)
+    assert "'dict object' has no attribute 'missing'" in results[0].reason
+    assert results[1] == Rendered("s", "Ann", "")
+    broken = await pool.render(TemplateSource("s", "{% if %}", ""), [CONTEXT])
+    assert isinstance(broken[0], RenderError)
+    assert "template error" in broken[0].reason
+
+
+async def test_a_child_killed_while_idle_is_replaced(pool: RenderPool) -> None:
+    await pool.render(FINE, [CONTEXT])
+    (pid,) = pool.pids()
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.to_thread(_reaped, pid)
+    assert await pool.render(FINE, [CONTEXT]) == [
+        Rendered("Hi Ann", "<p>Lee</p>", "ann@example.test")
+    ]
+    assert pool.pids() != [pid]
