@@ -32,6 +32,9 @@ COMPILE_SECONDS = 4.0
 # Characters a rendered body (HTML or text) may have; a rendered subject.
 MAX_BODY_OUTPUT = 1_000_000
 MAX_SUBJECT_OUTPUT = 2_000
+# Characters of one batch's messages a sender holds at once: past it, the rest of the batch
+# is rendered (and sent) in a later one.
+MAX_BATCH_OUTPUT = 64 * MAX_BODY_OUTPUT
 # Address space of a render process (RLIMIT_AS).
 MEMORY_BYTES = 768 * 1024 * 1024
 # Longest `range` a template may ask for; largest integer an operator may make (bits);

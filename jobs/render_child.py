@@ -6,7 +6,9 @@ It reads batches from stdin and writes one result per message to stdout, as fram
   batch:  {"source": [subject, body_html, body_text, utm_code, untagged], "contexts": [...]}
   then:   {"compiled": true} once the template is compiled (unless it failed to), and
   result: {"ok": [subject, html, text]} | {"error": why} (the template failed for this
-          contact) | {"over": why} (over the render budget)
+          contact) | {"over": why} (over the render budget, the batch ends) |
+          {"full": true} (the batch's output reached MAX_BATCH_OUTPUT: the rest is left
+          for another batch)
 
 It limits its own address space (RLIMIT_AS, a MemoryError is over budget) and, before each
 batch, its CPU time to what the batch may use (RLIMIT_CPU: the kernel ends it if its parent
@@ -25,6 +27,7 @@ from typing import IO, Any
 
 from jobs.render import (
     COMPILE_SECONDS,
+    MAX_BATCH_OUTPUT,
     MEMORY_BYTES,
     SECONDS_PER_MESSAGE,
     OverBudget,
@@ -74,9 +77,14 @@ def render_batch(source: TemplateSource, contexts: list[dict[str, Any]]) -> Any:
         yield from ({"error": f"template error: {exc}"} for _ in contexts)
         return
     yield {"compiled": True}
+    size = 0
     for context in contexts:
+        if size > MAX_BATCH_OUTPUT:  # the parent holds a batch's messages: the rest later
+            yield {"full": True}
+            return
         try:
             r = template.render(context)
+            size += len(r.subject) + len(r.html) + len(r.text)
             yield {"ok": [r.subject, r.html, r.text]}
         except (OverBudget, MemoryError, RecursionError) as exc:
             yield {"over": _why(exc)}

@@ -104,7 +104,9 @@ class RenderPool:
     async def render(
         self, source: TemplateSource, contexts: Sequence[Mapping[str, Any]]
     ) -> list[Result]:
-        """One result per context, in order, or fewer when one is OverBudget (the last)."""
+        """One result per context, in order; fewer when the last is OverBudget, or when the
+        batch's output reached MAX_BATCH_OUTPUT (the rest was not rendered: render it in
+        another batch)."""
         if not contexts:
             return []
         if self._closed:
@@ -165,6 +167,8 @@ class RenderPool:
                 out.append(OverBudget(answer["over"]))
                 # The child has the rest of the batch to go: start afresh.
                 return out, len(out) == expected
+            elif "full" in answer:
+                return out, True
         return out, True
 
     def pids(self) -> list[int]:

@@ -32,7 +32,7 @@ from jobs.mime import Envelope, MessageFactory, domain_of
 from jobs.pacing import ChannelPacer, batch_size, effective_rate, spread_rate, spread_slot
 from jobs.progress import count_sent, publish
 from jobs.queue import enqueue_send, queued_marker
-from jobs.render import TemplateSource, contact_context
+from jobs.render import Rendered, TemplateSource, contact_context
 from jobs.render_pool import OverBudget, RenderError, RenderPool, budget_text
 from jobs.runner_lock import RunnerLock, campaign_runner
 from jobs.smtp import Outcome, SendResult, SmtpPools
@@ -250,13 +250,20 @@ class CampaignRun:
         )
         if results and isinstance(results[-1], OverBudget):
             raise TemplateOverBudget(budget_text(results[-1].reason))
-        by_row = dict(zip((row.id for row in found), results, strict=True))
+        # Fewer results than rows: the batch's output was full; the rest go back for later.
+        by_row: dict[int, Rendered | RenderError | OverBudget | None] = {
+            row.id: None for row in found
+        }
+        by_row.update(zip((row.id for row in found), results, strict=False))
         date = format_datetime(utcnow())
         out: list[Envelope | SendResult] = []
         for row in rows:
-            rendered = by_row.get(row.id)
-            if rendered is None:  # deleted since the claim (its ledger row is gone with it)
+            if row.id not in by_row:  # deleted since the claim (its ledger row is gone too)
                 out.append(SendResult(Outcome.FAILED, "contact deleted"))
+                continue
+            rendered = by_row[row.id]
+            if rendered is None:
+                out.append(SendResult(Outcome.UNSENT, "not rendered in this batch"))
                 continue
             if isinstance(rendered, RenderError | OverBudget):  # the campaign's, not ours
                 out.append(SendResult(Outcome.FAILED, rendered.reason))

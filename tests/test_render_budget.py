@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from jobs.render import (
+    MAX_BATCH_OUTPUT,
     MAX_BODY_OUTPUT,
     MAX_SUBJECT_OUTPUT,
     CampaignTemplate,
@@ -167,3 +168,15 @@ async def test_a_child_killed_while_idle_is_replaced(pool: RenderPool) -> None:
         Rendered("Hi Ann", "<p>Lee</p>", "ann@example.test")
     ]
     assert pool.pids() != [pid]
+
+
+async def test_a_batch_stops_at_its_output_cap_and_the_child_goes_on(pool: RenderPool) -> None:
+    """Messages of 1 MB each: the batch returns the first MAX_BATCH_OUTPUT characters'
+    worth; the rest is for another batch (the sender releases those rows)."""
+    big = TemplateSource("s", "{% for i in range(10000) %}{{ 'x' * 100 }}{% endfor %}", "")
+    results = await pool.render(big, [CONTEXT] * 70)
+    assert len(results) == MAX_BATCH_OUTPUT // MAX_BODY_OUTPUT
+    assert all(r == Rendered("s", "x" * MAX_BODY_OUTPUT, "") for r in results)
+    (pid,) = pool.pids()
+    assert await pool.render(FINE, [CONTEXT]) == [ANN]
+    assert pool.pids() == [pid]
