@@ -28,7 +28,7 @@ UTM_MEDIUM = "email"
 # Wall time to render one message (subject and bodies) for one contact.
 SECONDS_PER_MESSAGE = 1.0
 # Extra wall time for the first message of a batch, which compiles the template.
-COMPILE_SECONDS = 4.0
+COMPILE_SECONDS = 5.0
 # Characters a rendered body (HTML or text) may have; a rendered subject.
 MAX_BODY_OUTPUT = 1_000_000
 MAX_SUBJECT_OUTPUT = 2_000

@@ -42,7 +42,8 @@ FLUSH_EVERY_S = 0.05
 
 
 def encode(message: Mapping[str, Any]) -> bytes:
-    data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    # A template can make lone surrogates ("\ud800"): they become "?", not a crash.
+    data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
     return _LENGTH.pack(len(data)) + data
 
 

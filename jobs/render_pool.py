@@ -130,7 +130,8 @@ class RenderPool:
             results, healthy = await self._results(child, len(contexts))
             return results
         finally:
-            if not healthy and child is not None:  # timed out, died, or we were cancelled
+            # Timed out, died, cancelled, or the pool closed meanwhile: it goes.
+            if child is not None and (not healthy or self._closed):
                 self._all.discard(child)
                 await asyncio.shield(child.kill())
                 child = None
@@ -176,8 +177,13 @@ class RenderPool:
         return sorted(child.process.pid for child in self._all)
 
     async def close(self) -> None:
+        """Ends the idle processes; a busy one ends when its batch is done."""
         self._closed = True
-        children, self._all = list(self._all), set()
+        children: list[_Child] = []
+        while not self._idle.empty():
+            if (child := self._idle.get_nowait()) is not None:
+                children.append(child)
+                self._all.discard(child)
         for child in children:
             assert child.process.stdin is not None
             child.process.stdin.close()  # end of input: it exits
