@@ -5,8 +5,12 @@ import asyncio
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import astuple
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +24,7 @@ from jobs.render import (
     TemplateSource,
     contact_context,
 )
+from jobs.render_child import encode, read_frame
 from jobs.render_pool import OverBudget as PoolOverBudget
 from jobs.render_pool import RenderError, RenderPool
 from tests.test_render import UNSUBSCRIBE, contact
@@ -180,3 +185,22 @@ async def test_a_batch_stops_at_its_output_cap_and_the_child_goes_on(pool: Rende
     (pid,) = pool.pids()
     assert await pool.render(FINE, [CONTEXT]) == [ANN]
     assert pool.pids() == [pid]
+
+
+def test_a_render_process_left_alone_is_ended_by_its_cpu_limit() -> None:
+    """Without a parent to kill it (say the worker was SIGKILLed mid-batch), a render
+    process stuck in a template ends by its own RLIMIT_CPU: the batch's budget, plus 2 s."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jobs.render_child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    assert read_frame(child.stdout) == {"ready": True}
+    child.stdin.write(encode({"source": astuple(TemplateSource("s", SLOW, "")), "contexts": [{}]}))
+    child.stdin.close()  # the parent is gone
+    assert read_frame(child.stdout) == {"compiled": True}
+    assert child.wait(timeout=120) == -signal.SIGXCPU
+    child.stdout.close()
