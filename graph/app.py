@@ -14,21 +14,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from db.engine import Database, connect
 from db.migrate import upgrade
-from db.settings import Settings
+from db.secrets import attach, load_keyring, make_sqlite_file_private, seal_stored_secrets
+from db.settings import Settings, redact_url
 from db.unsubscribe import signing_key
-from graph.auth import account_for
+from graph.auth import account_for, key_for
 from graph.context import Context
 from graph.dashboard import dashboard
 from graph.progress_hub import ProgressHub
 from graph.schema import schema
+from graph.sockets import CLOSE_WITH, TOO_MANY, SocketGate, SocketRegistry
 from graph.unsubscribe import unsubscribe_page
 from jobs.embedded_redis import embedded_redis
 from jobs.worker import build_worker
@@ -50,9 +53,28 @@ class State(TypedDict):
     # Verifies unsubscribe links (made by workers with the same key).
     signing_key: bytes
     hub: ProgressHub
+    sockets: SocketRegistry
+    settings: Settings
+
+
+class ClarionWebSocketAdapter(ASGIWebSocketAdapter):
+    """Closes with our code when one is set (over the socket cap), and quietly does nothing
+    on a socket already closed (by a revocation) instead of raising."""
+
+    async def close(self, code: int, reason: str) -> None:
+        code, reason = self.ws.scope.get(CLOSE_WITH, (code, reason))
+        if self.ws.application_state is not WebSocketState.DISCONNECTED:
+            await self.ws.close(code=code, reason=reason)
+
+    async def send_json(self, message: Any) -> None:
+        if self.ws.application_state is WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected
+        await super().send_json(message)
 
 
 class ClarionGraphQL(GraphQL[Context, None]):
+    websocket_adapter_class = ClarionWebSocketAdapter
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         state = request.state
         return Context(
@@ -66,13 +88,19 @@ class ClarionGraphQL(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticates a WebSocket from its `connection_init` payload, with the same keys
-        as HTTP: {"Authorization": "Bearer <key>"}. Without one it is closed (4403)."""
+        as HTTP: {"Authorization": "Bearer <key>"}. Without one it is closed (4403); over
+        the account's socket cap, with 4429; when its key is revoked later, with 4401."""
         params = context.connection_params or {}
         header = params.get("Authorization", params.get("authorization"))
-        account_id = await account_for(context.db, header if isinstance(header, str) else None)
-        if account_id is None:
+        key = await key_for(context.db, header if isinstance(header, str) else None)
+        if key is None:
             raise ConnectionRejectionError()
-        context.account_id = account_id
+        websocket = context.request
+        assert isinstance(websocket, WebSocket)
+        if not websocket.state.sockets.admit(key.account_id, key.id, websocket):
+            websocket.scope[CLOSE_WITH] = TOO_MANY
+            raise ConnectionRejectionError()
+        context.account_id = key.account_id
         no_ack_payload: UnsetType = UNSET
         return no_ack_payload
 
@@ -137,9 +165,12 @@ def create_app(settings: Settings) -> Starlette:
             redis_url = settings.redis_url
             if redis_url is None:
                 redis_url = await stack.enter_async_context(embedded_redis(settings.data_dir))
+            make_sqlite_file_private(settings.database_url)
             await upgrade(settings.database_url)
             db = connect(settings.database_url)
             stack.push_async_callback(db.dispose)
+            attach(db, load_keyring(settings.secret_keys, settings.data_dir))
+            await seal_stored_secrets(db)
             queue = await create_pool(RedisSettings.from_dsn(redis_url))
             stack.push_async_callback(queue.aclose)
             if settings.embedded_worker:
@@ -152,8 +183,22 @@ def create_app(settings: Settings) -> Starlette:
             hub = ProgressHub(queue)
             await hub.start()
             stack.push_async_callback(hub.stop)
-            log.info("Clarion ready: database %s, redis %s", db.engine.url, redis_url)
-            yield {"db": db, "queue": queue, "signing_key": key, "hub": hub}
+            sockets = SocketRegistry(db)
+            await sockets.start()
+            stack.push_async_callback(sockets.stop)
+            log.info(
+                "Clarion ready: database %s, redis %s",
+                redact_url(settings.database_url),
+                redact_url(redis_url),
+            )
+            yield {
+                "db": db,
+                "queue": queue,
+                "signing_key": key,
+                "hub": hub,
+                "sockets": sockets,
+                "settings": settings,
+            }
 
     graphql = ClarionGraphQL(
         schema,
@@ -164,7 +209,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[
             Route("/graphql", AuthGate(graphql)),
-            WebSocketRoute("/graphql", graphql),
+            WebSocketRoute("/graphql", SocketGate(graphql)),
             Route("/health", health),
             Route("/dashboard", dashboard),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),

@@ -51,7 +51,7 @@ async def send_test_email(
         unsubscribe_url=link,
         date=format_datetime(utcnow()),
     )
-    pool = SmtpPool(plan.smtp, 1)
+    pool = SmtpPool(plan.smtp, 1, wc.settings.smtp_allowed_hosts)
     try:
         (result,), unavailable = await pool.send([envelope], lambda: True)
     finally:

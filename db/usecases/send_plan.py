@@ -18,6 +18,7 @@ from db.models import (
     EmailTemplate,
 )
 from db.queries import get_owned
+from db.secrets import keyring_of
 from db.usecases.campaigns import Sender, check_sender, resolve_sender
 
 ACTIVE_EXECUTION = (ExecutionStatus.PENDING, ExecutionStatus.PROCESSING)
@@ -96,7 +97,7 @@ async def plan_for(
             port=channel.smtp_port,
             security=channel.smtp_security,
             username=channel.smtp_username,
-            password=channel.smtp_password,
+            password=keyring_of(session).reveal(channel.smtp_password),
         ),
         rate_limit=channel.rate_limit,
         daily_quota=channel.daily_quota,
