@@ -101,7 +101,7 @@ class DeleteEmailChannelPayload(DeletePayload):
     pass
 
 
-def _allowed_hosts(info: Info) -> HostPolicy:
+def allowed_hosts(info: Info) -> HostPolicy:
     """The operator's CLARION_SMTP_ALLOWED_HOSTS (the app's settings, in its state)."""
     settings: Settings = info.context.request.state.settings
     return settings.sending.smtp_allowed_hosts
@@ -114,7 +114,7 @@ class EmailChannelMutations:
         self, info: Info, input: CreateEmailChannelInput
     ) -> CreateEmailChannelPayload:
         fields = provided(input, nullable=_NULLABLE)
-        hosts = _allowed_hosts(info)
+        hosts = allowed_hosts(info)
         result = await write(info, lambda s, a: uc.create_email_channel(s, a, fields, hosts))
         if isinstance(result, list):
             return CreateEmailChannelPayload(user_errors=result)
@@ -125,7 +125,7 @@ class EmailChannelMutations:
         self, info: Info, input: UpdateEmailChannelInput
     ) -> UpdateEmailChannelPayload:
         fields = provided(input, nullable=_NULLABLE)
-        hosts = _allowed_hosts(info)
+        hosts = allowed_hosts(info)
         result = await write(
             info,
             lambda s, a: uc.update_email_channel(s, a, pk(input.id, "EmailChannel"), fields, hosts),
