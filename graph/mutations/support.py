@@ -1,6 +1,8 @@
 """What every mutation shares: one write transaction, typed errors, input conversion."""
 
+import asyncio
 import dataclasses
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -16,8 +18,10 @@ from graph.errors import UserError, user_errors
 from graph.ids import decode_as
 
 T = TypeVar("T")
-# Runs of a unit of work that lost a race (db/conflicts.py).
-ATTEMPTS = 3
+# Runs of a unit of work that lost a race (db/conflicts.py), and the most a retry waits
+# (random, so racers that collided do not collide again in step).
+ATTEMPTS = 5
+RETRY_JITTER_S = 0.05
 
 
 async def write(
@@ -42,6 +46,7 @@ async def write(
                 if isinstance(error, IntegrityError) and is_unique_violation(error):
                     return user_errors(duplicate(error))
                 raise
+            await asyncio.sleep(random.uniform(0, RETRY_JITTER_S * attempt))
     raise AssertionError("unreachable")
 
 
