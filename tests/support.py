@@ -25,9 +25,12 @@ from db.usecases.accounts import create_account
 from graph.app import WS_COMPRESSION, create_app
 from graph.ids import decode_as
 
+# Columns that change by merely using the API (a key's last use), left out of snapshots.
+VOLATILE_COLUMNS = frozenset({"last_used_at"})
 # Tables whose rows belong to an account, for "nothing changed" snapshots.
 OWNED_TABLES: list[type[Any]] = [
     models.Account,
+    models.ApiKey,
     models.Contact,
     models.ContactTag,
     models.Audience,
@@ -140,9 +143,8 @@ class GraphQLClient:
         async with self.server.db.read() as session:
             for model in OWNED_TABLES:
                 column = model.id if model is models.Account else model.account_id
-                rows = await session.execute(
-                    select(*model.__table__.columns).where(column == self.account_id)
-                )
+                columns = [c for c in model.__table__.columns if c.name not in VOLATILE_COLUMNS]
+                rows = await session.execute(select(*columns).where(column == self.account_id))
                 out[model.__tablename__] = sorted(tuple(r) for r in rows)
             executions = await session.execute(
                 select(*models.CampaignExecution.__table__.columns)
