@@ -56,7 +56,8 @@ async def touch(session: AsyncSession, key_id: int, now: datetime) -> None:
             ApiKey.id == key_id,
             or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - LAST_USED_RESOLUTION),
         )
-        .values(last_used_at=now)
+        # A use is not a change of the key: updated_at stays (its onupdate would fire).
+        .values(last_used_at=now, updated_at=ApiKey.updated_at)
         .execution_options(synchronize_session=False)
     )
 
