@@ -8,9 +8,11 @@ deadlock or serialization failure is likewise worth one more try.
 """
 
 import re
+from enum import IntEnum
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Integer, UniqueConstraint, func, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.errors import DomainError, ErrorCode, Problem
 from db.models.base import Base
@@ -59,3 +61,21 @@ def duplicate(error: IntegrityError) -> DomainError:
     return DomainError(
         [Problem(ErrorCode.DUPLICATE, "Another object of the account already uses this.", field)]
     )
+
+
+class Turn(IntEnum):
+    """What an account's requests take turns for (the advisory lock's first key)."""
+
+    IMPORT = 0x1C0A7  # importContacts: overlapping upserts would deadlock
+    FREE_CODE = 0x1C0A8  # codes made from names: racers would all pick the same one
+
+
+async def take_turns(session: AsyncSession, turn: Turn, account_id: int) -> None:
+    """Until the transaction ends, other transactions of the account taking this turn wait.
+    PostgreSQL only (an advisory lock); SQLite runs one writer at a time anyway."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    lock = func.pg_advisory_xact_lock(
+        literal(int(turn), Integer), literal(account_id % 2**31, Integer)
+    )
+    await session.execute(select(lock))

@@ -5,7 +5,9 @@ Set CLARION_TEST_DATABASE_URL (e.g. postgresql+asyncpg://...) to run against Pos
 """
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,6 +42,12 @@ OWNED_TABLES: list[type[Any]] = [
     models.Delivery,
     models.LtvEntry,
 ]
+
+
+def stable_secret_key(database_url: str) -> str:
+    """A secret key for a test database that outlives the session's data dir (and its
+    generated key file), the same in every session: made from the database's URL."""
+    return base64.urlsafe_b64encode(hashlib.sha256(database_url.encode()).digest()).decode()
 
 
 def free_port() -> int:
@@ -90,6 +98,8 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     }
     if os.environ.get("CLARION_TEST_DATABASE_URL"):
         env["CLARION_DATABASE_URL"] = os.environ["CLARION_TEST_DATABASE_URL"]
+        # That database outlives this session's data dir (and its generated key file).
+        env["CLARION_SECRET_KEY"] = stable_secret_key(env["CLARION_DATABASE_URL"])
     if os.environ.get("CLARION_TEST_REDIS_URL"):
         env["CLARION_REDIS_URL"] = os.environ["CLARION_TEST_REDIS_URL"]
     settings = Settings.from_env(env)

@@ -3,10 +3,11 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, delete, func, literal, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
+from db.conflicts import Turn, take_turns
 from db.dialect import insert_for
 from db.errors import DomainError, ErrorCode, Problem
 from db.models import Contact, ContactTag
@@ -15,8 +16,6 @@ from db.queries import get_owned
 IMPORT_LIMIT = 10_000
 # Rows per INSERT statement: ~15 bound values a row stays under SQLite's variable limit.
 _CHUNK = 1_000
-# The advisory lock class of importContacts (its second key is the account).
-_IMPORT_LOCK = 0x1C0A7
 _LIMITS = {"first_name": 100, "last_name": 100}
 
 
@@ -144,11 +143,7 @@ async def import_contacts(
     # its rows, and two imports locking them in different orders deadlock. Imports of one
     # account take turns (a transaction-scoped advisory lock), and rows go in email order.
     # SQLite serializes writers already.
-    if session.get_bind().dialect.name == "postgresql":
-        lock = func.pg_advisory_xact_lock(
-            literal(_IMPORT_LOCK, Integer), literal(account_id % 2**31, Integer)
-        )
-        await session.execute(select(lock))
+    await take_turns(session, Turn.IMPORT, account_id)
     normalized.sort(key=lambda row: str(row.get("email", "")))
     created = 0
     for start in range(0, len(normalized), _CHUNK):

@@ -1,7 +1,7 @@
 """What a run of a campaign needs, loaded once: channel, template, sender (`SendPlan`);
 and the check, between batches, that the campaign may still send."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -30,7 +30,8 @@ class SmtpConfig:
     port: int
     security: SmtpSecurity
     username: str
-    password: str
+    # Decrypted; kept out of reprs, so no log or traceback of a config shows it.
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
