@@ -120,7 +120,7 @@ def _parsed(parse: Callable[[str], _T], raw: str) -> _T:
 def _public_url(env: Mapping[str, str], host: str, port: int) -> str:
     url = env.get("CLARION_PUBLIC_URL") or f"http://{host}:{port}"
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise ConfigError(f"CLARION_PUBLIC_URL must be an http(s) URL, got {url!r}")
+        raise ConfigError(f"CLARION_PUBLIC_URL must be an http(s) URL, got {redact_url(url)!r}")
     return url.rstrip("/")
 
 

@@ -14,10 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketState
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -31,7 +30,13 @@ from graph.context import Context
 from graph.dashboard import dashboard
 from graph.progress_hub import ProgressHub
 from graph.schema import schema
-from graph.sockets import CLOSE_WITH, TOO_MANY, SocketGate, SocketRegistry
+from graph.sockets import (
+    CLOSE_WITH,
+    TOO_MANY,
+    ClarionWebSocketAdapter,
+    SocketGate,
+    SocketRegistry,
+)
 from graph.unsubscribe import unsubscribe_page
 from jobs.embedded_redis import embedded_redis
 from jobs.worker import build_worker
@@ -55,21 +60,6 @@ class State(TypedDict):
     hub: ProgressHub
     sockets: SocketRegistry
     settings: Settings
-
-
-class ClarionWebSocketAdapter(ASGIWebSocketAdapter):
-    """Closes with our code when one is set (over the socket cap), and quietly does nothing
-    on a socket already closed (by a revocation) instead of raising."""
-
-    async def close(self, code: int, reason: str) -> None:
-        code, reason = self.ws.scope.get(CLOSE_WITH, (code, reason))
-        if self.ws.application_state is not WebSocketState.DISCONNECTED:
-            await self.ws.close(code=code, reason=reason)
-
-    async def send_json(self, message: Any) -> None:
-        if self.ws.application_state is WebSocketState.DISCONNECTED:
-            raise WebSocketDisconnected
-        await super().send_json(message)
 
 
 class ClarionGraphQL(GraphQL[Context, None]):

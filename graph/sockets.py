@@ -15,9 +15,12 @@ import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
 
 from db.engine import Database
 from db.usecases.api_keys import still_active
@@ -119,3 +122,18 @@ class SocketGate:
             registry: SocketRegistry | None = scope.get("state", {}).get("sockets")
             if registry is not None:
                 registry.forget(scope)
+
+
+class ClarionWebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's socket, closing with our code when one is set (over the cap: it would
+    say 4403 "Forbidden"), and doing nothing on a socket already closed (by a revocation)
+    instead of raising."""
+
+    async def close(self, code: int, reason: str) -> None:
+        code, reason = self.ws.scope.get(CLOSE_WITH, (code, reason))
+        await close(self.ws, code, reason)
+
+    async def send_json(self, message: Any) -> None:
+        if self.ws.application_state is WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected
+        await super().send_json(message)
