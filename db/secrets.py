@@ -151,6 +151,16 @@ def keyring_of(session: AsyncSession) -> Keyring:
     return keyring
 
 
+def seal(session: AsyncSession, secret: str) -> str:
+    """`secret` as stored by this session's database ("" needs no key)."""
+    return keyring_of(session).seal(secret) if secret else ""
+
+
+def reveal(session: AsyncSession, stored: str) -> str:
+    """The secret in a stored value ("" needs no key)."""
+    return keyring_of(session).reveal(stored) if stored else ""
+
+
 async def seal_stored_secrets(db: Database) -> int:
     """Encrypts with the first key every stored secret that is in clear or under an older
     key; raises SecretKeyError (naming CLARION_SECRET_KEY) when one cannot be decrypted, so

@@ -3,6 +3,7 @@ file, 0600), the SQLite file private, clear passwords of older versions encrypte
 keys rotated, a wrong key refused at start by name, and no credentials in config errors."""
 
 import contextlib
+import logging
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from db.migrate import upgrade
 from db.secrets import KEY_FILE, SECRET_KEY_VAR, SecretKeyError, load_keyring
 from db.settings import ConfigError, Settings
 from graph.app import create_app
-from tests.support import GraphQLClient, Server, make_channel
+from tests.support import GraphQLClient, Server, make_channel, stable_secret_key
 
 PASSWORD = "hunter2-correct-horse"
 
@@ -195,3 +196,22 @@ def test_the_key_file_is_not_world_readable_even_with_a_loose_umask(tmp_path: Pa
     finally:
         os.umask(previous)
     assert mode(tmp_path / "fresh" / KEY_FILE) == 0o600
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CLARION_TEST_DATABASE_URL"), reason="needs a database URL with a password"
+)
+async def test_logs_never_show_the_database_password(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = os.environ["CLARION_TEST_DATABASE_URL"]
+    with_password = make_url(url).set(password="hunter2").render_as_string(hide_password=False)
+    caplog.set_level(logging.DEBUG)
+    async with started(
+        tmp_path,
+        CLARION_DATABASE_URL=with_password,
+        CLARION_SECRET_KEY=stable_secret_key(url),
+    ):
+        pass
+    assert "Clarion ready" in caplog.text
+    assert "hunter2" not in caplog.text

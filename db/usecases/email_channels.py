@@ -9,7 +9,7 @@ from db import validation as v
 from db.errors import DomainError, ErrorCode, Problem
 from db.models import Campaign, EmailChannel
 from db.queries import code_taken, get_owned, refuse_if_campaigns_use
-from db.secrets import keyring_of
+from db.secrets import seal
 from db.smtp_hosts import ANY_HOST, HostPolicy, not_allowed_message
 from db.usecases.accounts import check_sender_defaults
 
@@ -48,7 +48,7 @@ def check_channel(
 def _sealed(session: AsyncSession, fields: dict[str, Any]) -> dict[str, Any]:
     """`fields` with the SMTP password encrypted for storage."""
     if "smtp_password" in fields:
-        fields["smtp_password"] = keyring_of(session).seal(fields["smtp_password"])
+        fields["smtp_password"] = seal(session, fields["smtp_password"])
     return fields
 
 

@@ -18,7 +18,7 @@ from db.models import (
     EmailTemplate,
 )
 from db.queries import get_owned
-from db.secrets import keyring_of
+from db.secrets import reveal
 from db.usecases.campaigns import Sender, check_sender, resolve_sender
 
 ACTIVE_EXECUTION = (ExecutionStatus.PENDING, ExecutionStatus.PROCESSING)
@@ -98,7 +98,7 @@ async def plan_for(
             port=channel.smtp_port,
             security=channel.smtp_security,
             username=channel.smtp_username,
-            password=keyring_of(session).reveal(channel.smtp_password),
+            password=reveal(session, channel.smtp_password),
         ),
         rate_limit=channel.rate_limit,
         daily_quota=channel.daily_quota,
