@@ -22,6 +22,10 @@ class ErrorCode(StrEnum):
     IN_USE = "in_use"
     TOO_MANY = "too_many"
     SEND_FAILED = "send_failed"
+    HOST_NOT_ALLOWED = "host_not_allowed"
+    RATE_LIMITED = "rate_limited"
+    CHANNEL_SUSPENDED = "channel_suspended"
+    QUOTA_EXCEEDED = "quota_exceeded"
 
 
 @dataclass(frozen=True)

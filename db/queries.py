@@ -7,6 +7,7 @@ from sqlalchemy import Insert, Select, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from db.conflicts import Turn, take_turns
 from db.enums import DeliveryStatus
 from db.errors import DomainError, ErrorCode, not_found
 from db.models import Audience, Campaign, Contact, ContactTag, Delivery, EmailChannel, EmailTemplate
@@ -103,7 +104,9 @@ async def free_code(
     account_id: int,
     name: str,
 ) -> str:
-    """A code made from `name`, suffixed -2, -3, … until no row of the account uses it."""
+    """A code made from `name`, suffixed -2, -3, … until no row of the account uses it.
+    Requests of one account that make codes take turns until they commit."""
+    await take_turns(session, Turn.FREE_CODE, account_id)
     base = slugify(name)[:90].rstrip("-")
     taken = set(
         (

@@ -1,12 +1,19 @@
 """Configuration from the environment, validated once at start-up."""
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+
+from db.secrets import SECRET_KEY_VAR, parse_keys
+from db.smtp_hosts import ANY_HOST, HostPolicy
+
 DEFAULT_DATA_DIR = Path(".clarion")
+_T = TypeVar("_T")
 
 
 class ConfigError(Exception):
@@ -27,6 +34,8 @@ class Settings:
     # Where recipients reach this server (unsubscribe links); default http://HOST:PORT.
     public_url: str
     sending: "SendSettings"
+    # CLARION_SECRET_KEY's keys (the first encrypts); empty: DATA_DIR/secret.key.
+    secret_keys: tuple[bytes, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -40,7 +49,7 @@ class Settings:
         if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
             raise ConfigError(
                 "CLARION_REDIS_URL must start with redis://, rediss:// or unix://, "
-                f"got {redis_url!r}"
+                f"got {redact_url(redis_url)!r}"
             )
         host = env.get("CLARION_HOST", "127.0.0.1")
         port = _int(env, "CLARION_PORT", 8000, 1, 65535)
@@ -60,7 +69,11 @@ class Settings:
                 retry_delays=_delays(env, "CLARION_SEND_RETRY_DELAYS", (60.0, 300.0, 1800.0)),
                 halt_seconds=_int(env, "CLARION_SEND_HALT_SECONDS", 60, 1, 86_400),
                 smtp_pool_size=_int(env, "CLARION_SMTP_POOL_SIZE", 4, 1, 32),
+                smtp_allowed_hosts=_parsed(
+                    HostPolicy.parse, env.get("CLARION_SMTP_ALLOWED_HOSTS", "")
+                ),
             ),
+            secret_keys=_secret_keys(env),
         )
 
 
@@ -76,12 +89,38 @@ class SendSettings:
     halt_seconds: int = 60
     # SMTP connections per channel and worker process.
     smtp_pool_size: int = 4
+    # Which SMTP hosts channels may use (db/smtp_hosts.py); default any.
+    smtp_allowed_hosts: HostPolicy = ANY_HOST
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by ***, for logs and error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses (redis://, garbage): do it by hand
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+
+
+def _secret_keys(env: Mapping[str, str]) -> tuple[bytes, ...]:
+    raw = env.get(SECRET_KEY_VAR)
+    return () if raw is None else _parsed(parse_keys, raw)
+
+
+def _parsed(parse: Callable[[str], _T], raw: str) -> _T:
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _public_url(env: Mapping[str, str], host: str, port: int) -> str:
     url = env.get("CLARION_PUBLIC_URL") or f"http://{host}:{port}"
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise ConfigError(f"CLARION_PUBLIC_URL must be an http(s) URL, got {url!r}")
+        raise ConfigError(f"CLARION_PUBLIC_URL must be an http(s) URL, got {redact_url(url)!r}")
     return url.rstrip("/")
 
 
@@ -103,7 +142,7 @@ def _check_database_url(url: str) -> None:
     if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
         raise ConfigError(
             "CLARION_DATABASE_URL must be sqlite+aiosqlite:///PATH or "
-            f"postgresql+asyncpg://USER@HOST/DB, got {url!r}"
+            f"postgresql+asyncpg://USER@HOST/DB, got {redact_url(url)!r}"
         )
 
 

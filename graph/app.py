@@ -22,13 +22,21 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from db.engine import Database, connect
 from db.migrate import upgrade
-from db.settings import Settings
+from db.secrets import attach, load_keyring, make_sqlite_file_private, seal_stored_secrets
+from db.settings import Settings, redact_url
 from db.unsubscribe import signing_key
-from graph.auth import account_for
+from graph.auth import account_for, key_for
 from graph.context import Context
 from graph.dashboard import dashboard
 from graph.progress_hub import ProgressHub
 from graph.schema import schema
+from graph.sockets import (
+    CLOSE_WITH,
+    TOO_MANY,
+    ClarionWebSocketAdapter,
+    SocketGate,
+    SocketRegistry,
+)
 from graph.unsubscribe import unsubscribe_page
 from jobs.embedded_redis import embedded_redis
 from jobs.render_pool import API_RENDER_PROCESSES, RenderPool
@@ -52,9 +60,13 @@ class State(TypedDict):
     signing_key: bytes
     hub: ProgressHub
     renderer: RenderPool
+    sockets: SocketRegistry
+    settings: Settings
 
 
 class ClarionGraphQL(GraphQL[Context, None]):
+    websocket_adapter_class = ClarionWebSocketAdapter
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         state = request.state
         return Context(
@@ -69,13 +81,19 @@ class ClarionGraphQL(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticates a WebSocket from its `connection_init` payload, with the same keys
-        as HTTP: {"Authorization": "Bearer <key>"}. Without one it is closed (4403)."""
+        as HTTP: {"Authorization": "Bearer <key>"}. Without one it is closed (4403); over
+        the account's socket cap, with 4429; when its key is revoked later, with 4401."""
         params = context.connection_params or {}
         header = params.get("Authorization", params.get("authorization"))
-        account_id = await account_for(context.db, header if isinstance(header, str) else None)
-        if account_id is None:
+        key = await key_for(context.db, header if isinstance(header, str) else None)
+        if key is None:
             raise ConnectionRejectionError()
-        context.account_id = account_id
+        websocket = context.request
+        assert isinstance(websocket, WebSocket)
+        if not websocket.state.sockets.admit(key.account_id, key.id, websocket):
+            websocket.scope[CLOSE_WITH] = TOO_MANY
+            raise ConnectionRejectionError()
+        context.account_id = key.account_id
         no_ack_payload: UnsetType = UNSET
         return no_ack_payload
 
@@ -140,9 +158,12 @@ def create_app(settings: Settings) -> Starlette:
             redis_url = settings.redis_url
             if redis_url is None:
                 redis_url = await stack.enter_async_context(embedded_redis(settings.data_dir))
+            make_sqlite_file_private(settings.database_url)
             await upgrade(settings.database_url)
             db = connect(settings.database_url)
             stack.push_async_callback(db.dispose)
+            attach(db, load_keyring(settings.secret_keys, settings.data_dir))
+            await seal_stored_secrets(db)
             queue = await create_pool(RedisSettings.from_dsn(redis_url))
             stack.push_async_callback(queue.aclose)
             if settings.embedded_worker:
@@ -157,8 +178,23 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(hub.stop)
             renderer = RenderPool(API_RENDER_PROCESSES)
             stack.push_async_callback(renderer.close)
-            log.info("Clarion ready: database %s, redis %s", db.engine.url, redis_url)
-            yield {"db": db, "queue": queue, "signing_key": key, "hub": hub, "renderer": renderer}
+            sockets = SocketRegistry(db)
+            await sockets.start()
+            stack.push_async_callback(sockets.stop)
+            log.info(
+                "Clarion ready: database %s, redis %s",
+                redact_url(settings.database_url),
+                redact_url(redis_url),
+            )
+            yield {
+                "db": db,
+                "queue": queue,
+                "signing_key": key,
+                "hub": hub,
+                "sockets": sockets,
+                "settings": settings,
+                "renderer": renderer,
+            }
 
     graphql = ClarionGraphQL(
         schema,
@@ -169,7 +205,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[
             Route("/graphql", AuthGate(graphql)),
-            WebSocketRoute("/graphql", graphql),
+            WebSocketRoute("/graphql", SocketGate(graphql)),
             Route("/health", health),
             Route("/dashboard", dashboard),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),

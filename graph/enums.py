@@ -120,6 +120,11 @@ expose(
         "missing_sender": "No from or reply-to address on the campaign, channel or account.",
         "in_use": "Campaigns still use the object.",
         "too_many": "More items than one request may carry.",
+        "host_not_allowed": "The SMTP host is not among the server's allowed hosts "
+        "(CLARION_SMTP_ALLOWED_HOSTS).",
+        "rate_limited": "Too many requests of this kind; the message says when to retry.",
+        "channel_suspended": "The channel is suspended (or pending): it sends nothing.",
+        "quota_exceeded": "The channel's daily quota is used up for today (UTC).",
     },
     name="UserErrorCode",
 )

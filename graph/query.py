@@ -6,11 +6,13 @@ import strawberry
 from sqlalchemy import Select, or_, select
 
 from db import models
+from db.usecases.api_keys import active_keys
 from graph.context import Info
 from graph.enums import CampaignStatus, ChannelType, ContactSource
 from graph.ids import decode_id, decode_ref
 from graph.pagination import Connection, paginate
 from graph.types.account import Account
+from graph.types.api_key import ApiKey
 from graph.types.audience import Audience
 from graph.types.campaign import Campaign
 from graph.types.contact import Contact
@@ -21,6 +23,7 @@ from graph.types.node import Node
 # Global ID type name -> (model, GraphQL type).
 NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
     "Account": (models.Account, Account),
+    "ApiKey": (models.ApiKey, ApiKey),
     "Audience": (models.Audience, Audience),
     "Campaign": (models.Campaign, Campaign),
     "Contact": (models.Contact, Contact),
@@ -206,6 +209,26 @@ class Query:
             _owned(models.Audience, info.context.account_id, q),
             models.Audience.id,
             Audience.from_model,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(description="The account's active API keys (revoked ones are gone).")
+    async def api_keys(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ApiKey]:
+        return await paginate(
+            info.context.db,
+            active_keys(info.context.account_id),
+            models.ApiKey.id,
+            ApiKey.from_model,
             first=first,
             after=after,
             last=last,

@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from graph.errors import should_mask
 from graph.mutations.account import AccountMutations
+from graph.mutations.api_keys import ApiKeyMutations
 from graph.mutations.audiences import AudienceMutations
 from graph.mutations.campaigns import CampaignMutations
 from graph.mutations.contacts import ContactMutations
@@ -22,6 +23,7 @@ from graph.mutations.test_email import TestEmailMutations
 from graph.query import Query
 from graph.subscription import Subscription
 from graph.types.account import Account
+from graph.types.api_key import ApiKey
 from graph.types.audience import Audience
 from graph.types.campaign import Campaign
 from graph.types.contact import Contact
@@ -45,6 +47,7 @@ Mutation = merge_types(
         EmailChannelMutations,
         EmailTemplateMutations,
         AccountMutations,
+        ApiKeyMutations,
     ),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
@@ -55,7 +58,7 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[Account, Audience, Campaign, Contact, EmailChannel, EmailTemplate],
+    types=[Account, ApiKey, Audience, Campaign, Contact, EmailChannel, EmailTemplate],
     extensions=[
         lambda: MaskErrors(should_mask_error=should_mask),
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),

@@ -16,8 +16,10 @@ from enum import StrEnum
 import aiosmtplib
 
 from db.enums import SmtpSecurity
+from db.smtp_hosts import ANY_HOST, HostPolicy
 from db.usecases.send_plan import SmtpConfig
 from jobs.mime import Envelope
+from jobs.smtp_errors import HostNotAllowed, describe_lost, describe_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,9 @@ _NOT_REACHED = SendResult(Outcome.UNSENT, "not attempted")
 
 
 class _Connection:
-    def __init__(self, config: SmtpConfig) -> None:
+    def __init__(self, config: SmtpConfig, hosts: HostPolicy) -> None:
         self.config = config
+        self.hosts = hosts
         self.smtp: aiosmtplib.SMTP | None = None
         self.last_used = 0.0
 
@@ -55,6 +58,8 @@ class _Connection:
             await self.close()
         if self.smtp is None:
             c = self.config
+            if not self.hosts.allows(c.host):  # saved before the operator restricted hosts
+                raise HostNotAllowed(c.host)
             smtp = aiosmtplib.SMTP(
                 hostname=c.host,
                 port=c.port,
@@ -82,8 +87,9 @@ class _Connection:
         except (aiosmtplib.SMTPException, OSError) as exc:
             # The connection broke mid-transaction: no 250 came, so the message was not
             # accepted; try it again later.
+            log.info("SMTP connection to %s lost: %r", self.config.host, exc)
             await self.close()
-            return SendResult(Outcome.RETRY, f"connection lost: {exc}")
+            return SendResult(Outcome.RETRY, describe_lost(exc))
         finally:
             self.last_used = time.monotonic()
         return SendResult(Outcome.SENT)
@@ -109,8 +115,8 @@ class SmtpUnavailable(Exception):
 class SmtpPool:
     """Up to `size` connections to one server, each sending one message at a time."""
 
-    def __init__(self, config: SmtpConfig, size: int) -> None:
-        self._connections = [_Connection(config) for _ in range(size)]
+    def __init__(self, config: SmtpConfig, size: int, hosts: HostPolicy = ANY_HOST) -> None:
+        self._connections = [_Connection(config, hosts) for _ in range(size)]
         self._lock = asyncio.Lock()  # one batch at a time: the connections are shared
 
     async def send(
@@ -128,8 +134,10 @@ class SmtpPool:
                 try:
                     await connection.ready()
                 except (aiosmtplib.SMTPException, OSError) as exc:
-                    unavailable.append(SmtpUnavailable(f"SMTP server unavailable: {exc}"))
-                    results[i] = SendResult(Outcome.UNSENT, str(exc))
+                    log.info("SMTP server %s unavailable: %r", connection.config.host, exc)
+                    why = describe_unavailable(exc, connection.config.host)
+                    unavailable.append(SmtpUnavailable(why))
+                    results[i] = SendResult(Outcome.UNSENT, why)
                     return
                 results[i] = await connection.send(envelopes[i])
 
@@ -147,14 +155,15 @@ class SmtpPool:
 class SmtpPools:
     """One pool per distinct SMTP configuration, for the life of a worker process."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, hosts: HostPolicy = ANY_HOST) -> None:
         self._size = size
+        self._hosts = hosts
         self._pools: dict[SmtpConfig, SmtpPool] = {}
 
     def get(self, config: SmtpConfig) -> SmtpPool:
         pool = self._pools.get(config)
         if pool is None:
-            pool = self._pools[config] = SmtpPool(config, self._size)
+            pool = self._pools[config] = SmtpPool(config, self._size, self._hosts)
         return pool
 
     async def close(self) -> None:

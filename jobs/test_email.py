@@ -1,5 +1,7 @@
 """`sendTestEmail`'s job: the campaign rendered for one address and sent over a connection
-of its own. It reads the campaign and changes nothing: no ledger row, no quota, no pacing.
+of its own. It reads the campaign and changes nothing but the channel's daily quota, which
+it counts in (refused when used up, or when the channel is not active): no ledger row, no
+pacing.
 
 The subject is prefixed with "[Test] " so a test never passes for the real thing. The
 template sees the contact with that address if the account has one, else just the address.
@@ -13,6 +15,7 @@ from db.errors import DomainError
 from db.types import utcnow
 from db.usecases.ledger import recipients
 from db.usecases.send_plan import test_email_plan
+from db.usecases.test_sends import give_back, use_quota
 from jobs.mime import MessageFactory, domain_of
 from jobs.render import TemplateSource, contact_context
 from jobs.render_pool import OverBudget, RenderError, budget_text
@@ -33,7 +36,7 @@ async def send_test_email(
             plan, contact_id = await test_email_plan(session, account_id, campaign_id, to)
             known = await recipients(session, [contact_id] if contact_id else [])
     except DomainError as exc:  # changed since the API checked it
-        return {"error": str(exc)}
+        return {"error": str(exc), "code": exc.problems[0].code.value}
     t = plan.template
     unsubscribe_prefix = f"{wc.public_url}/unsubscribe/"
     template = TemplateSource(
@@ -56,11 +59,20 @@ async def send_test_email(
         unsubscribe_url=link,
         date=format_datetime(utcnow()),
     )
-    pool = SmtpPool(plan.smtp, 1)
+    day = utcnow().date()
+    try:
+        async with wc.db.write() as session:
+            await use_quota(session, plan, day)
+    except DomainError as exc:  # quota used up, or the channel suspended, since the check
+        return {"error": str(exc), "code": exc.problems[0].code.value}
+    pool = SmtpPool(plan.smtp, 1, wc.settings.smtp_allowed_hosts)
     try:
         (result,), unavailable = await pool.send([envelope], lambda: True)
     finally:
         await pool.close()
     if result.outcome is Outcome.SENT:
         return {"message_id": message_id}
+    if result.outcome is Outcome.UNSENT:  # never handed to the server
+        async with wc.db.write() as session:
+            await give_back(session, plan, day)
     return {"error": str(unavailable) if unavailable else f"The server refused it: {result.reason}"}

@@ -19,6 +19,7 @@ from arq.connections import ArqRedis
 from arq.worker import Worker
 
 from db.engine import Database
+from db.secrets import attach, load_keyring, seal_stored_secrets
 from db.settings import Settings
 from db.unsubscribe import signing_key
 from jobs.pacing import ChannelPacer
@@ -43,6 +44,9 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
     """An arq worker sharing `redis` and `db`. Signals are ours to handle (see `stop`)."""
 
     async def startup(ctx: dict[str, Any]) -> None:
+        # Plans decrypt SMTP passwords with it; a key that cannot stops the start here.
+        attach(db, load_keyring(settings.secret_keys, settings.data_dir))
+        await seal_stored_secrets(db)
         async with db.write() as session:
             key = await signing_key(session)
         ctx["clarion"] = WorkerContext(
@@ -51,7 +55,7 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
             settings=settings.sending,
             public_url=settings.public_url,
             signing_key=key,
-            pools=SmtpPools(settings.sending.smtp_pool_size),
+            pools=SmtpPools(settings.sending.smtp_pool_size, settings.sending.smtp_allowed_hosts),
             pacer=ChannelPacer(redis),
             renderer=RenderPool(WORKER_RENDER_PROCESSES),
         )

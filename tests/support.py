@@ -5,7 +5,9 @@ Set CLARION_TEST_DATABASE_URL (e.g. postgresql+asyncpg://...) to run against Pos
 """
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,9 +27,12 @@ from db.usecases.accounts import create_account
 from graph.app import WS_COMPRESSION, create_app
 from graph.ids import decode_as
 
+# Columns that change by merely using the API (a key's last use), left out of snapshots.
+VOLATILE_COLUMNS = frozenset({"last_used_at"})
 # Tables whose rows belong to an account, for "nothing changed" snapshots.
 OWNED_TABLES: list[type[Any]] = [
     models.Account,
+    models.ApiKey,
     models.Contact,
     models.ContactTag,
     models.Audience,
@@ -37,6 +42,12 @@ OWNED_TABLES: list[type[Any]] = [
     models.Delivery,
     models.LtvEntry,
 ]
+
+
+def stable_secret_key(database_url: str) -> str:
+    """A secret key for a test database that outlives the session's data dir (and its
+    generated key file), the same in every session: made from the database's URL."""
+    return base64.urlsafe_b64encode(hashlib.sha256(database_url.encode()).digest()).decode()
 
 
 def free_port() -> int:
@@ -87,6 +98,8 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     }
     if os.environ.get("CLARION_TEST_DATABASE_URL"):
         env["CLARION_DATABASE_URL"] = os.environ["CLARION_TEST_DATABASE_URL"]
+        # That database outlives this session's data dir (and its generated key file).
+        env["CLARION_SECRET_KEY"] = stable_secret_key(env["CLARION_DATABASE_URL"])
     if os.environ.get("CLARION_TEST_REDIS_URL"):
         env["CLARION_REDIS_URL"] = os.environ["CLARION_TEST_REDIS_URL"]
     settings = Settings.from_env(env)
@@ -140,9 +153,8 @@ class GraphQLClient:
         async with self.server.db.read() as session:
             for model in OWNED_TABLES:
                 column = model.id if model is models.Account else model.account_id
-                rows = await session.execute(
-                    select(*model.__table__.columns).where(column == self.account_id)
-                )
+                columns = [c for c in model.__table__.columns if c.name not in VOLATILE_COLUMNS]
+                rows = await session.execute(select(*columns).where(column == self.account_id))
                 out[model.__tablename__] = sorted(tuple(r) for r in rows)
             executions = await session.execute(
                 select(*models.CampaignExecution.__table__.columns)

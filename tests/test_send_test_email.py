@@ -79,7 +79,9 @@ async def test_refusals_are_user_errors(stack: SendingStack, smtp_sink: SmtpSink
     assert payload["messageId"] is None
     (error,) = payload["userErrors"]
     assert error["code"] == "SEND_FAILED"
-    assert error["message"].startswith("SMTP server unavailable")
+    assert error["message"] == (
+        "Could not connect to the channel's SMTP server '127.0.0.1' (connection refused)."
+    )
 
     assert smtp_sink.messages == []
     assert await client.snapshot() == before

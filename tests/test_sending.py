@@ -262,7 +262,7 @@ async def test_server_down_halts_then_continues(stack: SendingStack, smtp_sink: 
     halted = await wait_until(client, campaign_id, "HALTED", within=30)
     run = halted["execution"]
     assert halted["status"] == "RUNNING"
-    assert "SMTP server unavailable" in run["errorMessage"]
+    assert "Could not connect to the channel's SMTP server '127.0.0.1'" in run["errorMessage"]
     assert datetime.fromisoformat(run["nextRunAt"]) > datetime.fromisoformat(run["lastRunAt"])
     # No storm: the deliveries it could not send are pending again, none failed.
     rows = await ledger(client, campaign_id)

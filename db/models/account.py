@@ -27,3 +27,5 @@ class ApiKey(Timestamped, Base):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # Updated at most once a minute per key (db/usecases/api_keys.py).
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None, sort_order=1)

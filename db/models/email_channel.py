@@ -3,6 +3,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.enums import EmailChannelStatus, EmailChannelType, SmtpSecurity
 from db.models.base import Base, Owned, enum_type
+from db.secrets import SecretColumn
 
 
 class EmailChannel(Owned, Base):
@@ -26,7 +27,8 @@ class EmailChannel(Owned, Base):
         enum_type(SmtpSecurity), default=SmtpSecurity.STARTTLS
     )
     smtp_username: Mapped[str] = mapped_column(String(255), default="")
-    smtp_password: Mapped[str] = mapped_column(String(255), default="")
+    # Encrypted (db/secrets.py): read it with keyring_of(session).reveal().
+    smtp_password: Mapped[str] = mapped_column(SecretColumn, default="")
 
     default_from_email: Mapped[str] = mapped_column(String(254), default="")
     default_from_name: Mapped[str] = mapped_column(String(255), default="")

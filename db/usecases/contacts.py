@@ -7,6 +7,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
+from db.conflicts import Turn, take_turns
 from db.dialect import insert_for
 from db.errors import DomainError, ErrorCode, Problem
 from db.models import Contact, ContactTag
@@ -138,6 +139,12 @@ async def import_contacts(
         seen.add(email)
     problems.raise_if_any()
 
+    # Two imports of the same contacts at once: on PostgreSQL each upsert statement locks
+    # its rows, and two imports locking them in different orders deadlock. Imports of one
+    # account take turns (a transaction-scoped advisory lock), and rows go in email order.
+    # SQLite serializes writers already.
+    await take_turns(session, Turn.IMPORT, account_id)
+    normalized.sort(key=lambda row: str(row.get("email", "")))
     created = 0
     for start in range(0, len(normalized), _CHUNK):
         chunk = normalized[start : start + _CHUNK]

@@ -1,7 +1,7 @@
 """What a run of a campaign needs, loaded once: channel, template, sender (`SendPlan`);
 and the check, between batches, that the campaign may still send."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from db.models import (
     EmailTemplate,
 )
 from db.queries import get_owned
+from db.secrets import reveal
 from db.usecases.campaigns import Sender, check_sender, resolve_sender
 
 ACTIVE_EXECUTION = (ExecutionStatus.PENDING, ExecutionStatus.PROCESSING)
@@ -29,7 +30,8 @@ class SmtpConfig:
     port: int
     security: SmtpSecurity
     username: str
-    password: str
+    # Decrypted; kept out of reprs, so no log or traceback of a config shows it.
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ async def plan_for(
             port=channel.smtp_port,
             security=channel.smtp_security,
             username=channel.smtp_username,
-            password=channel.smtp_password,
+            password=reveal(session, channel.smtp_password),
         ),
         rate_limit=channel.rate_limit,
         daily_quota=channel.daily_quota,

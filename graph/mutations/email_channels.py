@@ -3,6 +3,8 @@
 import strawberry
 from strawberry.types.unset import UNSET
 
+from db.settings import Settings
+from db.smtp_hosts import HostPolicy
 from db.usecases import email_channels as uc
 from graph.context import Info
 from graph.enums import EmailChannelStatus, EmailChannelType, SmtpSecurity
@@ -18,13 +20,17 @@ _NULLABLE = frozenset({"rate_limit"})
 class CreateEmailChannelInput:
     code: str = strawberry.field(description="Unique; letters, digits, - and _; at most 50.")
     channel_type: EmailChannelType = strawberry.field(description="What it is for.")
-    smtp_host: str = strawberry.field(description="SMTP server host name.")
+    smtp_host: str = strawberry.field(
+        description="SMTP server host name; the server may restrict which (HOST_NOT_ALLOWED)."
+    )
     smtp_port: int = strawberry.field(default=587, description="1..65535; default 587.")
     smtp_security: SmtpSecurity = strawberry.field(
         default=SmtpSecurity.STARTTLS, description="Default starttls."
     )
     smtp_username: str = strawberry.field(default="", description="SMTP login; empty for none.")
-    smtp_password: str = strawberry.field(default="", description="Stored, never returned.")
+    smtp_password: str = strawberry.field(
+        default="", description="Stored encrypted, never returned; at most 255."
+    )
     status: EmailChannelStatus = strawberry.field(
         default=EmailChannelStatus.ACTIVE, description="Default active."
     )
@@ -95,6 +101,12 @@ class DeleteEmailChannelPayload(DeletePayload):
     pass
 
 
+def allowed_hosts(info: Info) -> HostPolicy:
+    """The operator's CLARION_SMTP_ALLOWED_HOSTS (the app's settings, in its state)."""
+    settings: Settings = info.context.request.state.settings
+    return settings.sending.smtp_allowed_hosts
+
+
 @strawberry.type
 class EmailChannelMutations:
     @strawberry.mutation(description="Create an email channel.")
@@ -102,7 +114,8 @@ class EmailChannelMutations:
         self, info: Info, input: CreateEmailChannelInput
     ) -> CreateEmailChannelPayload:
         fields = provided(input, nullable=_NULLABLE)
-        result = await write(info, lambda s, a: uc.create_email_channel(s, a, fields))
+        hosts = allowed_hosts(info)
+        result = await write(info, lambda s, a: uc.create_email_channel(s, a, fields, hosts))
         if isinstance(result, list):
             return CreateEmailChannelPayload(user_errors=result)
         return CreateEmailChannelPayload(email_channel=EmailChannel.from_model(result))
@@ -112,9 +125,10 @@ class EmailChannelMutations:
         self, info: Info, input: UpdateEmailChannelInput
     ) -> UpdateEmailChannelPayload:
         fields = provided(input, nullable=_NULLABLE)
+        hosts = allowed_hosts(info)
         result = await write(
             info,
-            lambda s, a: uc.update_email_channel(s, a, pk(input.id, "EmailChannel"), fields),
+            lambda s, a: uc.update_email_channel(s, a, pk(input.id, "EmailChannel"), fields, hosts),
         )
         if isinstance(result, list):
             return UpdateEmailChannelPayload(user_errors=result)

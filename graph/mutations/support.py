@@ -1,30 +1,53 @@
 """What every mutation shares: one write transaction, typed errors, input conversion."""
 
+import asyncio
 import dataclasses
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import strawberry
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.unset import UNSET
 
+from db.conflicts import duplicate, is_retryable, is_unique_violation
 from db.errors import DomainError, not_found
 from graph.context import Info
 from graph.errors import UserError, user_errors
 from graph.ids import decode_as
 
 T = TypeVar("T")
+# Runs of a unit of work that lost a race (db/conflicts.py), and the most a retry waits
+# (random, so racers that collided do not collide again in step).
+ATTEMPTS = 5
+RETRY_JITTER_S = 0.05
 
 
 async def write(
     info: Info, work: Callable[[AsyncSession, int], Awaitable[T]]
 ) -> T | list[UserError]:
-    """Runs `work(session, account_id)` in one transaction; a DomainError rolls it back."""
-    try:
-        async with info.context.db.write() as session:
-            return await work(session, info.context.account_id)
-    except DomainError as error:
-        return user_errors(error)
+    """Runs `work(session, account_id)` in one transaction; a DomainError rolls it back.
+
+    A race lost to a concurrent request (unique violation, deadlock) runs the work again,
+    which then answers as if the requests had come one after the other (db/conflicts.py);
+    a unique violation left after the last try is DUPLICATE, never an unexpected error.
+    """
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with info.context.db.write() as session:
+                return await work(session, info.context.account_id)
+        except DomainError as error:
+            return user_errors(error)
+        except DBAPIError as error:
+            if not is_retryable(error):
+                raise
+            if attempt == ATTEMPTS:
+                if isinstance(error, IntegrityError) and is_unique_violation(error):
+                    return user_errors(duplicate(error))
+                raise
+            await asyncio.sleep(random.uniform(0, RETRY_JITTER_S * attempt))
+    raise AssertionError("unreachable")
 
 
 def pk(global_id: str, type_name: str, *field: str) -> int:

@@ -4,10 +4,16 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.errors import DomainError, ErrorCode
+from db.smtp_hosts import not_allowed_message
+from db.types import utcnow
 from db.usecases.send_plan import test_email_plan
+from db.usecases.test_sends import check_sendable
+from graph import rate_limits
 from graph.context import Info
 from graph.errors import UserError, user_errors
+from graph.mutations.email_channels import allowed_hosts
 from graph.mutations.support import pk, write
+from graph.rate_limits import TEST_EMAILS_PER_MINUTE
 from jobs.queue import request_test_email
 
 
@@ -34,19 +40,37 @@ class SendTestEmailPayload:
 class TestEmailMutations:
     @strawberry.mutation(
         description="Renders the campaign for one address and sends it now, in any status, "
-        'with "[Test] " before the subject. Changes nothing: no ledger row, no quota, no '
-        "pacing. Waits for the SMTP server's answer (SEND_FAILED when it refuses; "
-        "TEMPLATE_TOO_EXPENSIVE when the template is over the render budget)."
+        'with "[Test] " before the subject. At most 10 a minute per account (RATE_LIMITED); '
+        "refused on a channel that is not active (CHANNEL_SUSPENDED); counts in the "
+        "channel's daily quota (QUOTA_EXCEEDED when used up). No ledger row, no pacing. "
+        "HOST_NOT_ALLOWED when the channel's host is not among the server's allowed hosts. "
+        "Waits for the SMTP server's answer (SEND_FAILED when it refuses or cannot be "
+        "reached; TEMPLATE_TOO_EXPENSIVE when the template is over the render budget)."
     )
     async def send_test_email(self, info: Info, input: SendTestEmailInput) -> SendTestEmailPayload:
         async def check(session: AsyncSession, account_id: int) -> int:
             campaign_id = pk(input.campaign_id, "Campaign", "campaign_id")
-            await test_email_plan(session, account_id, campaign_id, input.email)
+            plan, _ = await test_email_plan(session, account_id, campaign_id, input.email)
+            await check_sendable(session, plan, utcnow().date())
+            if not allowed_hosts(info).allows(plan.smtp.host):
+                raise DomainError.one(
+                    ErrorCode.HOST_NOT_ALLOWED, not_allowed_message(plan.smtp.host), "campaign_id"
+                )
             return campaign_id
 
         campaign_id = await write(info, check)
         if isinstance(campaign_id, list):
             return SendTestEmailPayload(user_errors=campaign_id)
+        try:  # counted only once the rest allows it; outside the transaction
+            await rate_limits.take(
+                info.context.queue,
+                "test emails",
+                info.context.account_id,
+                TEST_EMAILS_PER_MINUTE,
+                60,
+            )
+        except DomainError as refused:
+            return SendTestEmailPayload(user_errors=user_errors(refused))
         answer = await request_test_email(
             info.context.queue, info.context.account_id, campaign_id, input.email
         )
