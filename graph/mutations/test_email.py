@@ -7,6 +7,7 @@ from db.errors import DomainError, ErrorCode
 from db.usecases.send_plan import test_email_plan
 from graph.context import Info
 from graph.errors import UserError, user_errors
+from graph.limits_text import ADDRESS
 from graph.mutations.support import pk, write
 from jobs.queue import request_test_email
 
@@ -15,8 +16,8 @@ from jobs.queue import request_test_email
 class SendTestEmailInput:
     campaign_id: strawberry.ID = strawberry.field(description="The campaign's global ID.")
     email: str = strawberry.field(
-        description="Where to send it. If a contact of the account has this address, the "
-        "template is filled with its fields."
+        description=f"Where to send it. {ADDRESS} If a contact of the account has this "
+        "address, the template is filled with its fields."
     )
 
 
