@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 DEFAULT_DATA_DIR = Path(".clarion")
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -27,6 +28,8 @@ class Settings:
     # Where recipients reach this server (unsubscribe links); default http://HOST:PORT.
     public_url: str
     sending: "SendSettings"
+    # Larger request bodies are refused with 413 before they are parsed.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -55,6 +58,9 @@ class Settings:
                 o.strip() for o in env.get("CLARION_ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),
             public_url=_public_url(env, host, port),
+            max_body_bytes=_int(
+                env, "CLARION_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 1024**3
+            ),
             sending=SendSettings(
                 lease_seconds=_int(env, "CLARION_SEND_LEASE_SECONDS", 60, 5, 3600),
                 retry_delays=_delays(env, "CLARION_SEND_RETRY_DELAYS", (60.0, 300.0, 1800.0)),
