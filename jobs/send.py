@@ -59,8 +59,9 @@ class WorkerContext:
     # Set when the worker stops: runs end after their chunk and hand over.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def unsubscribe_url(self, delivery_id: int) -> str:
-        return f"{self.public_url}/unsubscribe/{make_token(self.signing_key, delivery_id)}"
+    def unsubscribe_url(self, contact_id: int, delivery_id: int) -> str:
+        token = make_token(self.signing_key, contact_id, delivery_id)
+        return f"{self.public_url}/unsubscribe/{token}"
 
 
 class RunEnd(StrEnum):
@@ -240,7 +241,7 @@ class CampaignRun:
             if contact is None:  # deleted since the claim (its ledger row is gone with it)
                 out.append(SendResult(Outcome.FAILED, "contact deleted"))
                 continue
-            link = self.wc.unsubscribe_url(row.id)
+            link = self.wc.unsubscribe_url(row.contact_id, row.id)
             try:
                 rendered = template.render(contact_context(contact, link))
             except Exception as exc:  # a template error is the campaign's, not ours
