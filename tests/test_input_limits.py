@@ -1,0 +1,260 @@
+"""Every input is hostile: each mutation refuses header-injecting, control-laden, over-long
+or over-many values with a typed user error and changes nothing; each filter refuses
+over-long text and over-long lists with a typed error."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from graph.query import MAX_STATUSES
+from tests.support import GraphQLClient, import_contacts, make_channel, make_email_campaign
+
+# Addresses that would end or add a header line, or are not one plain address.
+BAD_ADDRESSES = [
+    ("news@acme.test\n", "INVALID"),
+    ("news@acme.test\r\nBcc: eve@evil.test", "INVALID"),
+    ("news@acme.test\u2028", "INVALID"),
+    ("news@acme.test\x00", "INVALID"),
+    ("Acme <news@acme.test>", "INVALID"),
+    ("news@acme.test, eve@evil.test", "INVALID"),
+    ("a" * 250 + "@acme.test", "TOO_LONG"),
+]
+# Display names and other one-line text (inside the value: some fields trim their ends).
+BAD_NAMES = [
+    ("Ac\nme", "INVALID"),
+    ("Acme\r\nBcc: eve@evil.test", "INVALID"),
+    ("Ac\u2028me", "INVALID"),
+    ("Ac\u2029me", "INVALID"),
+    ("Ac\x00me", "INVALID"),
+    ("Ac\x85me", "INVALID"),
+    ("Ac\x7fme", "INVALID"),
+    ("x" * 256, "TOO_LONG"),
+]
+
+
+@dataclass
+class Ids:
+    campaign: str
+    channel: str
+    contact: str
+    audience: str
+    template: str
+
+
+@pytest.fixture
+async def ids(client: GraphQLClient) -> Ids:
+    await make_channel(client)
+    await import_contacts(client, [{"email": "ann@example.test", "tags": ["vip"]}])
+    campaign = await make_email_campaign(client)
+    data = await client.gql(
+        "query($id: ID!) { contacts { edges { node { id } } } "
+        "campaign(id: $id) { emailChannel { id } emailTemplate { id } audience { id } } }",
+        {"id": campaign["id"]},
+    )
+    found = data["campaign"]
+    return Ids(
+        campaign=campaign["id"],
+        channel=found["emailChannel"]["id"],
+        contact=data["contacts"]["edges"][0]["node"]["id"],
+        audience=found["audience"]["id"],
+        template=found["emailTemplate"]["id"],
+    )
+
+
+def base_input(mutation: str, ids: Ids) -> dict[str, Any]:
+    """A valid input for `mutation` that hostile fields are put into."""
+    return {
+        "updateAccount": {},
+        "createEmailChannel": {"code": "other", "channelType": "MARKETING", "smtpHost": "h"},
+        "updateEmailChannel": {"id": ids.channel},
+        "createCampaign": {
+            "name": "C",
+            "audience": ids.audience,
+            "emailChannel": ids.channel,
+            "emailTemplate": ids.template,
+        },
+        "updateCampaign": {"id": ids.campaign},
+        "createEmailCampaign": {
+            "campaignName": "C",
+            "emailChannel": "main",
+            "contactTags": ["vip"],
+            "subject": "S",
+            "bodyHtml": "<p>B</p>",
+        },
+        "sendTestEmail": {"campaignId": ids.campaign},
+        "createContact": {"email": "new@example.test"},
+        "updateContact": {"id": ids.contact},
+        "createAudience": {"name": "A", "tags": ["vip"]},
+        "updateAudience": {"id": ids.audience},
+        "createEmailTemplate": {"name": "T", "code": "t", "subject": "S", "bodyHtml": "B"},
+        "updateEmailTemplate": {"id": ids.template},
+    }[mutation]
+
+
+SENDER_FIELDS = {
+    "updateAccount": ["defaultFromEmail", "defaultReplyToEmail"],
+    "createEmailChannel": ["defaultFromEmail", "defaultReplyToEmail"],
+    "updateEmailChannel": ["defaultFromEmail", "defaultReplyToEmail"],
+    "createCampaign": ["fromEmail", "replyToEmail"],
+    "updateCampaign": ["fromEmail", "replyToEmail"],
+    "createEmailCampaign": ["fromEmail", "replyToEmail"],
+    "sendTestEmail": ["email"],
+}
+NAME_FIELDS = {
+    "updateAccount": ["name", "defaultFromName", "defaultReplyToName"],
+    "createEmailChannel": ["defaultFromName", "defaultReplyToName", "smtpHost", "smtpUsername"],
+    "updateEmailChannel": ["defaultFromName", "defaultReplyToName", "smtpPassword"],
+    "createCampaign": ["name", "fromName", "replyToName"],
+    "updateCampaign": ["name", "fromName", "replyToName"],
+    "createEmailCampaign": [
+        "campaignName",
+        "fromName",
+        "replyToName",
+        "audienceName",
+        "templateName",
+    ],
+    "createAudience": ["name"],
+    "updateAudience": ["name"],
+    "createEmailTemplate": ["name"],
+    "updateEmailTemplate": ["name"],
+}
+CASES = [
+    *((mutation, field) for mutation, fields in SENDER_FIELDS.items() for field in fields),
+    *((mutation, field) for mutation, fields in NAME_FIELDS.items() for field in fields),
+]
+
+
+async def assert_refused(
+    client: GraphQLClient,
+    mutation: str,
+    input: dict[str, Any],
+    expected: list[tuple[list[str], str]],
+) -> None:
+    before = await client.snapshot()
+    payload = await client.mutate(mutation, input, "__typename")
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == expected, input
+    assert all(e["message"] for e in payload["userErrors"])
+    assert await client.snapshot() == before
+
+
+@pytest.mark.parametrize(("mutation", "field"), CASES)
+async def test_header_fields_refuse_hostile_values(
+    client: GraphQLClient, ids: Ids, mutation: str, field: str
+) -> None:
+    hostile = BAD_ADDRESSES if field in SENDER_FIELDS.get(mutation, ()) else BAD_NAMES
+    for value, code in hostile:
+        input = {**base_input(mutation, ids), field: value}
+        await assert_refused(client, mutation, input, [([field], code)])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("email", "ann@example.test\nbcc: eve@evil.test", "INVALID"),
+        ("email", "ann@exam\u2028ple.test", "INVALID"),
+        ("firstName", "Ann\r\nBcc: eve@evil.test", "INVALID"),
+        ("lastName", "Lee\u2028", "INVALID"),
+        ("firstName", "x" * 101, "TOO_LONG"),
+    ],
+)
+async def test_contacts_refuse_hostile_values(
+    client: GraphQLClient, ids: Ids, field: str, value: str, code: str
+) -> None:
+    for mutation in ("createContact", "updateContact"):
+        input = {**base_input(mutation, ids), field: value}
+        await assert_refused(client, mutation, input, [([field], code)])
+    row = {"email": "row@example.test", field: value}
+    await assert_refused(
+        client, "importContacts", {"contacts": [row]}, [(["contacts", "0", field], code)]
+    )
+
+
+def tags(n: int) -> list[str]:
+    return [f"t{i}" for i in range(n)]
+
+
+LIMIT_CASES = [
+    ("createAudience", "description", "d" * 5_001, "TOO_LONG"),
+    ("createAudience", "description", "line\x00", "INVALID"),
+    ("createAudience", "code", "c" * 101, "TOO_LONG"),
+    ("createAudience", "tags", tags(51), "TOO_MANY"),
+    ("createAudience", "tags", ["t" * 101], "TOO_LONG"),
+    ("updateAudience", "description", "d" * 5_001, "TOO_LONG"),
+    ("updateAudience", "tags", tags(51), "TOO_MANY"),
+    ("createCampaign", "description", "d" * 5_001, "TOO_LONG"),
+    ("createCampaign", "utmCode", "u\n", "INVALID"),
+    ("createCampaign", "audience", "a" * 101, "TOO_LONG"),
+    ("createCampaign", "emailTemplate", "t" * 101, "TOO_LONG"),
+    ("updateCampaign", "description", "d" * 5_001, "TOO_LONG"),
+    ("updateCampaign", "emailChannel", "c" * 101, "TOO_LONG"),
+    ("createEmailCampaign", "description", "d" * 5_001, "TOO_LONG"),
+    ("createEmailCampaign", "contactTags", tags(51), "TOO_MANY"),
+    ("createEmailCampaign", "emailChannel", "c" * 51, "TOO_LONG"),
+    ("createEmailCampaign", "utmCode", "u" * 101, "TOO_LONG"),
+    ("createEmailChannel", "code", "c" * 51, "TOO_LONG"),
+    ("createEmailChannel", "smtpHost", "h" * 256, "TOO_LONG"),
+    ("updateEmailChannel", "smtpUsername", "u" * 256, "TOO_LONG"),
+    ("createEmailTemplate", "code", "c" * 101, "TOO_LONG"),
+    ("createEmailTemplate", "code", "c\n", "INVALID"),
+    ("createEmailTemplate", "tags", tags(51), "TOO_MANY"),
+    ("updateEmailTemplate", "tags", ["t\u2028"], "INVALID"),
+    ("createContact", "tags", tags(51), "TOO_MANY"),
+    ("updateContact", "tags", ["t" * 101], "TOO_LONG"),
+]
+
+
+@pytest.mark.parametrize(("mutation", "field", "value", "code"), LIMIT_CASES)
+async def test_strings_and_lists_are_capped(
+    client: GraphQLClient, ids: Ids, mutation: str, field: str, value: Any, code: str
+) -> None:
+    input = {**base_input(mutation, ids), field: value}
+    await assert_refused(client, mutation, input, [([field], code)])
+
+
+async def test_an_import_is_capped(client: GraphQLClient) -> None:
+    rows = [{"email": f"u{i}@example.test"} for i in range(10_001)]
+    await assert_refused(client, "importContacts", {"contacts": rows}, [(["contacts"], "TOO_MANY")])
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "code"),
+    [
+        ("{ campaigns(filter: {q: $v}) { totalCount } }", "q" * 256, "TOO_LONG"),
+        ("{ campaigns(filter: {audience: $v}) { totalCount } }", "a" * 101, "TOO_LONG"),
+        ("{ contacts(filter: {q: $v}) { totalCount } }", "q" * 256, "TOO_LONG"),
+        ("{ contacts(filter: {tags: $v}) { totalCount } }", tags(51), "TOO_MANY"),
+        ("{ contacts(filter: {tags: $v}) { totalCount } }", ["t" * 101], "TOO_LONG"),
+        ("{ audiences(q: $v) { totalCount } }", "q" * 256, "TOO_LONG"),
+        ("{ emailTemplates(q: $v) { totalCount } }", "q" * 256, "TOO_LONG"),
+        (
+            "{ campaigns(filter: {status: $v}) { totalCount } }",
+            ["DRAFT"] * (MAX_STATUSES + 1),
+            "TOO_MANY",
+        ),
+    ],
+)
+async def test_filters_are_capped(
+    client: GraphQLClient, query: str, variables: Any, code: str
+) -> None:
+    kind = {
+        str: "String!",
+        list: "[String!]!" if "status" not in query else "[CampaignStatus!]!",
+    }[type(variables)]
+    if "audience:" in query:
+        kind = "ID!"
+    response = await client.raw(f"query($v: {kind}) {query}", {"v": variables})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["data"] is None
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == code
+    assert error["message"]
+    # At the cap, the same filter is served.
+    at_cap = variables[:-1] if isinstance(variables, str) else variables[: len(variables) - 1]
+    if code == "TOO_MANY":
+        at_cap = variables[:MAX_STATUSES] if "status" in query else variables[:50]
+    elif isinstance(variables, list):
+        at_cap = [variables[0][:100]]
+    served = await client.raw(f"query($v: {kind}) {query}", {"v": at_cap})
+    assert "errors" not in served.json(), served.json()
