@@ -49,10 +49,7 @@ class Problems:
         self.items: list[Problem] = []
 
     def add(self, problem: Problem | None) -> None:
-        """Keeps the first problem of each field: one reason per field is enough."""
-        if problem is None:
-            return
-        if not problem.field or all(p.field != problem.field for p in self.items):
+        if problem is not None:
             self.items.append(problem)
 
     def raise_if_any(self) -> None:

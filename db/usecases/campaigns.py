@@ -210,7 +210,8 @@ async def create_email_campaign(
     problems.add(v.required(fields["body_html"], "body_html"))
     for label in ("audience_name", "template_name"):
         problems.add(v.text(fields.get(label, ""), 255, label))
-    check_campaign(fields, problems, now)
+    # (email_channel is a channel code here, checked above)
+    check_campaign({k: v for k, v in fields.items() if k != "email_channel"}, problems, now)
     problems.raise_if_any()
 
     channel_id = await resolve_ref(
