@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from db import models
 from graph.query import MAX_STATUSES
 from tests.support import GraphQLClient, import_contacts, make_channel, make_email_campaign
 
@@ -251,3 +252,28 @@ async def test_filters_are_capped(
     # At the cap, the same filter is served.
     served = (await client.raw(query, {"v": at_cap})).json()
     assert "errors" not in served, served
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "field"),
+    [
+        ("default_from_email", "news@acme.test\n", "fromEmail"),
+        ("default_reply_to_email", "help@acme.test\r\nBcc: eve@evil.test", "replyToEmail"),
+        ("default_from_name", "Acme\r\nBcc: eve@evil.test", "fromName"),
+    ],
+)
+async def test_a_hostile_value_stored_before_is_refused_at_start(
+    client: GraphQLClient, ids: Ids, column: str, value: str, field: str
+) -> None:
+    """Data saved before the checks were whole-string: the campaign is refused where the user
+    sees it (start, test send), never sent with broken headers."""
+    async with client.server.db.write() as session:
+        account = await session.get_one(models.Account, client.account_id)
+        setattr(account, column, value)
+    await assert_refused(client, "startCampaign", {"id": ids.campaign}, [([field], "INVALID")])
+    await assert_refused(
+        client,
+        "sendTestEmail",
+        {"campaignId": ids.campaign, "email": "ann@example.test"},
+        [([field], "INVALID")],
+    )

@@ -107,6 +107,10 @@ async def check_sender(session: AsyncSession, campaign: Campaign) -> Sender:
                     (field,),
                 )
             )
+        else:  # a value stored before the checks were whole-string may not pass them
+            problems.add(v.email(getattr(sender, field), field))
+    for field in ("from_name", "reply_to_name"):
+        problems.add(v.display_name(getattr(sender, field), field))
     problems.raise_if_any()
     return sender
 
