@@ -38,7 +38,8 @@ MAX_STATUSES = len(CampaignStatus)
 
 
 def _refuse(*problems: Problem | None) -> None:
-    """A filter over its limits is a malformed request (TOO_LONG / TOO_MANY in the error's
+    """A filter over its limits, or with control characters (PostgreSQL refuses NUL in
+    text), is a malformed request (TOO_LONG / TOO_MANY / INVALID in the error's
     extensions): queries have no userErrors."""
     for problem in problems:
         if problem is not None:
@@ -87,9 +88,9 @@ def _campaigns(account_id: int, where: CampaignFilter | None) -> Select[Any]:
     if where is None:
         return stmt
     _refuse(
-        v.max_length(where.q or "", MAX_SEARCH_LENGTH, "q"),
+        v.text(where.q or "", MAX_SEARCH_LENGTH, "q"),
         v.too_many(where.status or [], MAX_STATUSES, "status"),
-        v.max_length(where.audience or "", v.MAX_CODE_LENGTH, "audience"),
+        v.text(where.audience or "", v.MAX_CODE_LENGTH, "audience"),
     )
     if where.q:
         pattern = _contains(where.q)
@@ -120,11 +121,7 @@ def _contacts(account_id: int, where: ContactFilter | None) -> Select[Any]:
     stmt = select(models.Contact).where(models.Contact.account_id == account_id)
     if where is None:
         return stmt
-    _refuse(
-        v.max_length(where.q or "", MAX_SEARCH_LENGTH, "q"),
-        v.too_many(where.tags or [], v.MAX_TAGS, "tags"),
-        *(v.max_length(tag, v.MAX_TAG_LENGTH, "tags") for tag in where.tags or []),
-    )
+    _refuse(v.text(where.q or "", MAX_SEARCH_LENGTH, "q"), v.tags(where.tags or [], "tags"))
     if where.q:
         pattern = _contains(where.q)
         stmt = stmt.where(
@@ -150,7 +147,7 @@ def _contacts(account_id: int, where: ContactFilter | None) -> Select[Any]:
 
 def _owned(model: type[Any], account_id: int, q: str | None = None) -> Select[Any]:
     stmt = select(model).where(model.account_id == account_id)
-    _refuse(v.max_length(q or "", MAX_SEARCH_LENGTH, "q"))
+    _refuse(v.text(q or "", MAX_SEARCH_LENGTH, "q"))
     if q:
         stmt = stmt.where(model.name.ilike(_contains(q), escape="\\"))
     return stmt

@@ -234,6 +234,11 @@ FILTER_CASES = [
     ("contacts(filter: {tags: $v})", "[String!]!", ["t" * 101], ["t" * 100], "TOO_LONG"),
     ("audiences(q: $v)", "String!", "q" * 256, "q" * 255, "TOO_LONG"),
     ("emailTemplates(q: $v)", "String!", "q" * 256, "q" * 255, "TOO_LONG"),
+    # PostgreSQL refuses NUL in text: refused before it gets there ("Unexpected error." else)
+    ("contacts(filter: {q: $v})", "String!", "ann\x00", "ann", "INVALID"),
+    ("contacts(filter: {tags: $v})", "[String!]!", ["v\x00ip"], ["vip"], "INVALID"),
+    ("campaigns(filter: {audience: $v})", "ID!", "vip\x00", "vip", "INVALID"),
+    ("audiences(q: $v)", "String!", "a\x00", "a", "INVALID"),
 ]
 
 
