@@ -8,6 +8,10 @@ PostgreSQL sequences never reuse values, and on SQLite the contacts table is
 AUTOINCREMENT (a plain rowid table reuses the largest id after it is deleted). Contact
 ids are unique across accounts, so a link acts in its contact's account only. The
 delivery id only records which message carried the link.
+
+Links sent before that (`<delivery id>.<mac>`, migration 0003_inputs) still work while
+their delivery exists, for deliveries sent before the migration ran: a delivery id reused
+since then belongs to a row sent later, which such a link never names.
 """
 
 import base64
@@ -15,19 +19,23 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.dialect import insert_for
-from db.models import Account, Contact, ServerSecret
+from db.models import Account, Contact, Delivery, ServerSecret
 
 _KEY_NAME = "unsubscribe_signing_key"
+# When links started to name contacts (written by migration 0003_inputs, ISO 8601).
+LEGACY_CUTOFF = "unsubscribe_legacy_cutoff"
 _MAC_BYTES = 16
 _MAX_ID = 2**63 - 1
 # ASCII digits only (str.isdigit would take "²" and int() then fail), no leading zeros
 # (one id, one spelling), and exactly the mac's length.
 _TOKEN = re.compile(r"([1-9][0-9]{0,18})\.([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{22})")
+_LEGACY_TOKEN = re.compile(r"([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{22})")
 
 
 async def signing_key(session: AsyncSession) -> bytes:
@@ -50,6 +58,41 @@ def _mac(key: bytes, contact_id: int, delivery_id: int) -> str:
 
 def make_token(key: bytes, contact_id: int, delivery_id: int) -> str:
     return f"{contact_id}.{delivery_id}.{_mac(key, contact_id, delivery_id)}"
+
+
+def _legacy_mac(key: bytes, delivery_id: int) -> str:
+    digest = hmac.new(key, f"unsubscribe:{delivery_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:_MAC_BYTES]).decode().rstrip("=")
+
+
+def make_legacy_token(key: bytes, delivery_id: int) -> str:
+    """A link as sent before 0003_inputs (for tests of the links still in inboxes)."""
+    return f"{delivery_id}.{_legacy_mac(key, delivery_id)}"
+
+
+async def contact_for(session: AsyncSession, key: bytes, token: str) -> int | None:
+    """The contact a token names, or None when it is malformed, forged or names nothing
+    any more."""
+    contact_id = read_token(key, token)
+    if contact_id is not None or len(token) > 64:
+        return contact_id
+    found = _LEGACY_TOKEN.fullmatch(token)
+    if found is None or int(found[1]) > _MAX_ID:
+        return None
+    delivery_id = int(found[1])
+    if not hmac.compare_digest(found[2], _legacy_mac(key, delivery_id)):
+        return None
+    cutoff = await session.scalar(
+        select(ServerSecret.value).where(ServerSecret.name == LEGACY_CUTOFF)
+    )
+    if cutoff is None:
+        return None
+    return await session.scalar(
+        select(Delivery.contact_id).where(
+            Delivery.id == delivery_id,
+            Delivery.sent_at < datetime.fromisoformat(cutoff),
+        )
+    )
 
 
 def read_token(key: bytes, token: str) -> int | None:

@@ -1,9 +1,14 @@
 """Unsubscribe links: every message's link withdraws exactly its contact's email consent,
 by the page's button or an RFC 8058 one-click POST; a forged link changes nothing."""
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
+from sqlalchemy import select, update
 
+from db import models
+from db.unsubscribe import LEGACY_CUTOFF, make_legacy_token, signing_key
 from tests.sending_stack import (
     FINAL_STATUSES,
     SendingStack,
@@ -187,7 +192,7 @@ ODD_TOKENS = [
     "01.1.AAAAAAAAAAAAAAAAAAAAAA",
     "9223372036854775808.1.AAAAAAAAAAAAAAAAAAAAAA",  # past the largest id
     "99999999999999999999.1.AAAAAAAAAAAAAAAAAAAAAA",
-    "1.AAAAAAAAAAAAAAAAAAAAAA",  # the old format (a delivery id)
+    "1.AAAAAAAAAAAAAAAAAAAAAA",  # the old format (a delivery id), forged
     "test.",
 ]
 
@@ -199,3 +204,43 @@ async def test_odd_tokens_get_a_404_page(client: GraphQLClient, method: str, tok
     response = await client.http.request(method, f"/unsubscribe/{token}")
     assert response.status_code == 404
     assert await client.snapshot() == before
+
+
+async def test_links_sent_before_the_upgrade_still_work(
+    stack: SendingStack, smtp_sink: SmtpSink
+) -> None:
+    """Links made before 0003_inputs name a delivery: they keep working for deliveries sent
+    before the migration (never for a row sent later, which may reuse an old id)."""
+    client = await stack.client()
+    campaign_id = await campaign_for(client, smtp_sink, 2)
+    await act(client, "startCampaign", campaign_id)
+    await wait_until(client, campaign_id, *FINAL_STATUSES)
+    ann = "c000001@example.test"
+    prefix = links_of(smtp_sink)[ann].rsplit("/", 1)[0]
+
+    async def cutoff(when: datetime) -> None:
+        async with stack.server.db.write() as session:
+            await session.execute(
+                update(models.ServerSecret)
+                .where(models.ServerSecret.name == LEGACY_CUTOFF)
+                .values(value=when.isoformat())
+            )
+
+    async with stack.server.db.write() as session:
+        key = await signing_key(session)
+        delivery = await session.scalar(
+            select(models.Delivery.id).where(models.Delivery.email == ann)
+        )
+    assert delivery is not None
+    legacy = f"{prefix}/{make_legacy_token(key, delivery)}"
+    async with httpx.AsyncClient() as http:
+        await cutoff(datetime(2000, 1, 1, tzinfo=UTC))  # sent after the upgrade
+        for method in ("GET", "POST"):
+            assert (await http.request(method, legacy)).status_code == 404
+        assert await consent(client) == {ann: True, "c000000@example.test": True}
+        await cutoff(datetime.now(UTC))  # sent before the upgrade
+        page = await http.get(legacy)
+        assert page.status_code == 200
+        assert ann in page.text
+        assert (await http.post(legacy)).status_code == 200
+    assert await consent(client) == {ann: False, "c000000@example.test": True}

@@ -1,12 +1,14 @@
 """contacts: AUTOINCREMENT on SQLite, so a contact id is never reused (unsubscribe links
-name contacts by id)
+name contacts by id); the time links changed, so links sent before still work
 
 Revision ID: 0003_inputs
 Revises: 0002
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_inputs"
@@ -15,8 +17,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+_SECRETS = sa.table("server_secrets", sa.column("name", sa.String), sa.column("value", sa.String))
+_CUTOFF = "unsubscribe_legacy_cutoff"
+
+
 def upgrade() -> None:
-    # PostgreSQL sequences never hand out a value twice: nothing to do there. SQLite
+    # Links made before now name a delivery (db/unsubscribe.py): they stay good for the
+    # deliveries sent before now.
+    op.bulk_insert(_SECRETS, [{"name": _CUTOFF, "value": datetime.now(UTC).isoformat()}])
+    # PostgreSQL sequences never hand out a value twice: nothing more to do there. SQLite
     # copies the table (ids kept); sqlite_sequence starts from the largest id copied.
     if op.get_bind().dialect.name != "sqlite":
         return
@@ -27,6 +36,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute(_SECRETS.delete().where(_SECRETS.c.name == _CUTOFF))
     if op.get_bind().dialect.name != "sqlite":
         return
     with op.batch_alter_table(
