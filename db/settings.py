@@ -14,6 +14,7 @@ from db.smtp_hosts import ANY_HOST, HostPolicy
 
 DEFAULT_DATA_DIR = Path(".clarion")
 _T = TypeVar("_T")
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -36,6 +37,8 @@ class Settings:
     sending: "SendSettings"
     # CLARION_SECRET_KEY's keys (the first encrypts); empty: DATA_DIR/secret.key.
     secret_keys: tuple[bytes, ...] = ()
+    # Larger request bodies are refused with 413 before they are parsed.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -64,6 +67,9 @@ class Settings:
                 o.strip() for o in env.get("CLARION_ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),
             public_url=_public_url(env, host, port),
+            max_body_bytes=_int(
+                env, "CLARION_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 1024**3
+            ),
             sending=SendSettings(
                 lease_seconds=_int(env, "CLARION_SEND_LEASE_SECONDS", 60, 5, 3600),
                 retry_delays=_delays(env, "CLARION_SEND_RETRY_DELAYS", (60.0, 300.0, 1800.0)),

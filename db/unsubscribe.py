@@ -1,10 +1,25 @@
-"""Unsubscribe links: a delivery's id signed with the instance's key, so a link names
-exactly one recipient of one campaign and cannot be forged for another."""
+"""Unsubscribe links. A token names one contact and the delivery that carried it, signed
+with the instance's key: `<contact id>.<delivery id>.<mac>`.
+
+What a link does (withdraw the contact's email consent) depends on the contact alone, so
+it keeps working after its campaign and the campaign's ledger are deleted (opt-out links
+must work for at least 30 days). A contact id never comes to mean another contact:
+PostgreSQL sequences never reuse values, and on SQLite the contacts table is
+AUTOINCREMENT (a plain rowid table reuses the largest id after it is deleted). Contact
+ids are unique across accounts, so a link acts in its contact's account only. The
+delivery id only records which message carried the link.
+
+Links sent before that (`<delivery id>.<mac>`, migration 0004_inputs) still work while
+their delivery exists, for deliveries sent before the migration ran: a delivery id reused
+since then belongs to a row sent later, which such a link never names.
+"""
 
 import base64
 import hashlib
 import hmac
+import re
 import secrets
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +28,14 @@ from db.dialect import insert_for
 from db.models import Account, Contact, Delivery, ServerSecret
 
 _KEY_NAME = "unsubscribe_signing_key"
+# When links started to name contacts (written by migration 0004_inputs, ISO 8601).
+LEGACY_CUTOFF = "unsubscribe_legacy_cutoff"
 _MAC_BYTES = 16
+_MAX_ID = 2**63 - 1
+# ASCII digits only (str.isdigit would take "²" and int() then fail), no leading zeros
+# (one id, one spelling), and exactly the mac's length.
+_TOKEN = re.compile(r"([1-9][0-9]{0,18})\.([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{22})")
+_LEGACY_TOKEN = re.compile(r"([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{22})")
 
 
 async def signing_key(session: AsyncSession) -> bytes:
@@ -28,43 +50,81 @@ async def signing_key(session: AsyncSession) -> bytes:
     return bytes.fromhex(value)
 
 
-def _mac(key: bytes, delivery_id: int) -> str:
+def _mac(key: bytes, contact_id: int, delivery_id: int) -> str:
+    message = f"unsubscribe:contact:{contact_id}:delivery:{delivery_id}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:_MAC_BYTES]).decode().rstrip("=")
+
+
+def make_token(key: bytes, contact_id: int, delivery_id: int) -> str:
+    return f"{contact_id}.{delivery_id}.{_mac(key, contact_id, delivery_id)}"
+
+
+def _legacy_mac(key: bytes, delivery_id: int) -> str:
     digest = hmac.new(key, f"unsubscribe:{delivery_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:_MAC_BYTES]).decode().rstrip("=")
 
 
-def make_token(key: bytes, delivery_id: int) -> str:
-    return f"{delivery_id}.{_mac(key, delivery_id)}"
+def make_legacy_token(key: bytes, delivery_id: int) -> str:
+    """A link as sent before 0004_inputs (for tests of the links still in inboxes)."""
+    return f"{delivery_id}.{_legacy_mac(key, delivery_id)}"
+
+
+async def contact_for(session: AsyncSession, key: bytes, token: str) -> int | None:
+    """The contact a token names, or None when it is malformed, forged or names nothing
+    any more."""
+    contact_id = read_token(key, token)
+    if contact_id is not None or len(token) > 64:
+        return contact_id
+    found = _LEGACY_TOKEN.fullmatch(token)
+    if found is None or int(found[1]) > _MAX_ID:
+        return None
+    delivery_id = int(found[1])
+    if not hmac.compare_digest(found[2], _legacy_mac(key, delivery_id)):
+        return None
+    cutoff = await session.scalar(
+        select(ServerSecret.value).where(ServerSecret.name == LEGACY_CUTOFF)
+    )
+    if cutoff is None:
+        return None
+    return await session.scalar(
+        select(Delivery.contact_id).where(
+            Delivery.id == delivery_id,
+            Delivery.sent_at < datetime.fromisoformat(cutoff),
+        )
+    )
 
 
 def read_token(key: bytes, token: str) -> int | None:
-    """The delivery id a token names, or None when it is malformed or forged."""
-    ident, _, mac = token.partition(".")
-    if not ident.isdigit() or len(ident) > 19:
+    """The contact id a token names, or None when it is malformed or forged."""
+    found = _TOKEN.fullmatch(token) if len(token) <= 64 else None
+    if found is None:
         return None
-    delivery_id = int(ident)
-    return delivery_id if hmac.compare_digest(mac, _mac(key, delivery_id)) else None
+    contact_id, delivery_id = int(found[1]), int(found[2])
+    if contact_id > _MAX_ID or delivery_id > _MAX_ID:
+        return None
+    if not hmac.compare_digest(found[3], _mac(key, contact_id, delivery_id)):
+        return None
+    return contact_id
 
 
-async def recipient(session: AsyncSession, delivery_id: int) -> tuple[str, str] | None:
-    """(the contact's address, the sending account's name) of a delivery, if it exists."""
+async def recipient(session: AsyncSession, contact_id: int) -> tuple[str, str] | None:
+    """(the contact's address, its account's name), if the contact still exists."""
     found = (
         await session.execute(
             select(Contact.email, Account.name)
-            .join(Delivery, Delivery.contact_id == Contact.id)
-            .join(Account, Account.id == Delivery.account_id)
-            .where(Delivery.id == delivery_id)
+            .join(Account, Account.id == Contact.account_id)
+            .where(Contact.id == contact_id)
         )
     ).one_or_none()
     return None if found is None else (found[0], found[1])
 
 
-async def unsubscribe(session: AsyncSession, delivery_id: int) -> str | None:
-    """Withdraws the email consent of the delivery's contact; its address, if it exists.
+async def unsubscribe(session: AsyncSession, contact_id: int) -> str | None:
+    """Withdraws the contact's email consent; its address, if it still exists.
     Campaigns started later leave it out; the ledgers of running ones are not changed."""
-    contact_id = await session.scalar(select(Delivery.contact_id).where(Delivery.id == delivery_id))
-    if contact_id is None:
+    contact = await session.get(Contact, contact_id, with_for_update=True)
+    if contact is None:
         return None
-    contact = await session.get_one(Contact, contact_id, with_for_update=True)
     contact.consent_email = False
     return contact.email

@@ -4,7 +4,7 @@ Use cases gather the problems of a whole input, so a client sees every mistake a
 """
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -14,14 +14,22 @@ from jinja2.sandbox import SandboxedEnvironment
 from db.errors import DomainError, ErrorCode, Problem
 
 # Pragmatic address check (what the SMTP envelope needs); deliverability is the server's job.
+# Every pattern is applied with `fullmatch`: `$` alone would accept a final newline, and a
+# value with one ends a message's header section early.
 _EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
 )
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_CHANNEL_CODE = re.compile(r"^[a-z0-9_-]+$")
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_CHANNEL_CODE = re.compile(r"[a-z0-9_-]+")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+# C0, DEL, C1 and the Unicode line and paragraph separators: none belongs in a one-line
+# value (a name, a code, a tag), and some end a header line in one mail program or another.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Free text (descriptions) may hold tabs and line ends, nothing else of C0 (PostgreSQL
+# refuses NUL in text at all).
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
@@ -31,6 +39,13 @@ MAX_BODY_LENGTH = 512 * 1024
 # Renders template sources (by field) for a sample contact and answers, by field, why
 # those over the render budget are (the send pipeline's renderer: db cannot import it).
 TrialRender = Callable[[Mapping[str, str]], Awaitable[Mapping[str, str]]]
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 255
+# Codes of audiences and templates are at most 100, of channels 50: a longer reference
+# names nothing.
+MAX_CODE_LENGTH = 100
+MAX_DESCRIPTION_LENGTH = 5_000
+
 _jinja = SandboxedEnvironment()
 
 
@@ -61,14 +76,56 @@ def max_length(value: str, limit: int, field: str) -> Problem | None:
     return None
 
 
+def too_many(values: Sized, limit: int, field: str) -> Problem | None:
+    if len(values) > limit:
+        return Problem(ErrorCode.TOO_MANY, f"{field} may hold at most {limit} items.", (field,))
+    return None
+
+
+def one_line(value: str, field: str) -> Problem | None:
+    if _CONTROL.search(value):
+        return Problem(
+            ErrorCode.INVALID,
+            f"{field} must be one line without control characters.",
+            (field,),
+        )
+    return None
+
+
 def text(value: str, limit: int, field: str, *, needed: bool = False) -> Problem | None:
-    return (required(value, field) if needed else None) or max_length(value, limit, field)
+    """A one-line value (a name, a code): at most `limit` characters, no control characters."""
+    return (
+        (required(value, field) if needed else None)
+        or max_length(value, limit, field)
+        or one_line(value, field)
+    )
+
+
+def display_name(value: str, field: str) -> Problem | None:
+    """A From or Reply-To display name: one line, at most 255 characters."""
+    return text(value, MAX_NAME_LENGTH, field)
+
+
+def free_text(value: str, limit: int, field: str) -> Problem | None:
+    """Several lines of text (a description): at most `limit` characters, no control
+    characters but tabs and line ends."""
+    if problem := max_length(value, limit, field):
+        return problem
+    if _TEXT_CONTROL.search(value):
+        return Problem(
+            ErrorCode.INVALID,
+            f"{field} may not contain control characters other than tabs and line ends.",
+            (field,),
+        )
+    return None
 
 
 def email(value: str, field: str, *, needed: bool = False) -> Problem | None:
     if not value:
         return required(value, field) if needed else None
-    if len(value) > 254 or not _EMAIL.match(value):
+    if len(value) > MAX_EMAIL_LENGTH:
+        return max_length(value, MAX_EMAIL_LENGTH, field)
+    if not _EMAIL.fullmatch(value):
         return Problem(ErrorCode.INVALID, f"{field} is not a valid email address.", (field,))
     return None
 
@@ -97,7 +154,7 @@ def future_instant(value: datetime | None, now: datetime, field: str) -> Problem
 def slug(value: str, limit: int, field: str) -> Problem | None:
     if len(value) > limit:
         return max_length(value, limit, field)
-    if not _SLUG.match(value):
+    if not _SLUG.fullmatch(value):
         return Problem(
             ErrorCode.INVALID,
             f"{field} must be lowercase letters and digits separated by single hyphens.",
@@ -111,7 +168,7 @@ def channel_code(value: str, field: str) -> Problem | None:
         return required(value, field)
     if len(value) > 50:
         return max_length(value, 50, field)
-    if not _CHANNEL_CODE.match(value):
+    if not _CHANNEL_CODE.fullmatch(value):
         return Problem(
             ErrorCode.INVALID, f"{field} may contain only letters, digits, - and _.", (field,)
         )
@@ -119,7 +176,7 @@ def channel_code(value: str, field: str) -> Problem | None:
 
 
 def e164(value: str, field: str) -> Problem | None:
-    if value and not _E164.match(value):
+    if value and not _E164.fullmatch(value):
         return Problem(
             ErrorCode.INVALID, f"{field} must be an E.164 number such as +14155550123.", (field,)
         )
@@ -127,7 +184,7 @@ def e164(value: str, field: str) -> Problem | None:
 
 
 def currency(value: str, field: str) -> Problem | None:
-    if not _CURRENCY.match(value):
+    if not _CURRENCY.fullmatch(value):
         return Problem(
             ErrorCode.INVALID, f"{field} must be a 3-letter ISO 4217 code such as USD.", (field,)
         )
@@ -135,7 +192,7 @@ def currency(value: str, field: str) -> Problem | None:
 
 
 def country(value: str, field: str) -> Problem | None:
-    if value and not _COUNTRY.match(value):
+    if value and not _COUNTRY.fullmatch(value):
         return Problem(
             ErrorCode.INVALID, f"{field} must be a 2-letter ISO 3166 code such as US.", (field,)
         )
@@ -149,10 +206,10 @@ def tags(values: Iterable[str], field: str, *, needed: bool = False) -> Problem 
     if len(values) > MAX_TAGS:
         return Problem(ErrorCode.TOO_MANY, f"{field} may hold at most {MAX_TAGS} tags.", (field,))
     for tag in values:
-        if not tag.strip() or len(tag) > MAX_TAG_LENGTH:
+        if not tag.strip() or len(tag) > MAX_TAG_LENGTH or _CONTROL.search(tag):
             return Problem(
-                ErrorCode.INVALID,
-                f"Each of {field} must be 1 to {MAX_TAG_LENGTH} characters.",
+                ErrorCode.TOO_LONG if len(tag) > MAX_TAG_LENGTH else ErrorCode.INVALID,
+                f"Each of {field} must be 1 to {MAX_TAG_LENGTH} characters on one line.",
                 (field,),
             )
     return None

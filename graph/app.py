@@ -10,6 +10,7 @@ from typing import Any, TypedDict
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -28,6 +29,7 @@ from db.unsubscribe import signing_key
 from graph.auth import account_for, key_for
 from graph.context import Context
 from graph.dashboard import dashboard
+from graph.limits import BodyLimit
 from graph.progress_hub import ProgressHub
 from graph.schema import schema
 from graph.sockets import (
@@ -211,4 +213,5 @@ def create_app(settings: Settings) -> Starlette:
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
     )

@@ -9,6 +9,10 @@ from strawberry.dataloader import DataLoader
 
 from db.engine import Database
 from db.models import Audience, CampaignExecution, ContactTag, EmailChannel, EmailTemplate
+from db.queries import reachable_counts
+
+# An audience's reach is asked by its account and tags (the audience's row is not needed).
+ReachKey = tuple[int, tuple[str, ...]]
 
 T = TypeVar("T")
 
@@ -31,6 +35,7 @@ class Loaders:
     email_template: DataLoader[int, EmailTemplate | None] = field(init=False)
     execution_by_campaign: DataLoader[int, CampaignExecution | None] = field(init=False)
     tags_by_contact: DataLoader[int, list[str]] = field(init=False)
+    reachable_count: DataLoader[ReachKey, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.audience = DataLoader(_by_id(self.db, Audience))
@@ -38,6 +43,7 @@ class Loaders:
         self.email_template = DataLoader(_by_id(self.db, EmailTemplate))
         self.execution_by_campaign = DataLoader(self._executions)
         self.tags_by_contact = DataLoader(self._tags)
+        self.reachable_count = DataLoader(self._reachable)
 
     async def _executions(self, campaign_ids: Sequence[int]) -> list[CampaignExecution | None]:
         async with self.db.read() as session:
@@ -58,3 +64,14 @@ class Loaders:
             for contact_id, tag in rows:
                 tags[contact_id].append(tag)
         return [tags[i] for i in contact_ids]
+
+    async def _reachable(self, keys: Sequence[ReachKey]) -> list[int]:
+        """One query per account in the batch (a request has one)."""
+        counts: dict[ReachKey, int] = {}
+        accounts = dict.fromkeys(account_id for account_id, _ in keys)
+        async with self.db.read() as session:
+            for account_id in accounts:
+                mine = [key for key in keys if key[0] == account_id]
+                found = await reachable_counts(session, account_id, [tags for _, tags in mine])
+                counts.update(zip(mine, found, strict=True))
+        return [counts[key] for key in keys]

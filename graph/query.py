@@ -6,9 +6,12 @@ import strawberry
 from sqlalchemy import Select, or_, select
 
 from db import models
+from db import validation as v
+from db.errors import Problem
 from db.usecases.api_keys import active_keys
 from graph.context import Info
 from graph.enums import CampaignStatus, ChannelType, ContactSource
+from graph.errors import ClientError
 from graph.ids import decode_id, decode_ref
 from graph.pagination import Connection, paginate
 from graph.types.account import Account
@@ -32,28 +35,49 @@ NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
 }
 
 
+# Search text longer than any searchable column names nothing.
+MAX_SEARCH_LENGTH = 255
+MAX_STATUSES = len(CampaignStatus)
+
+
+def _refuse(*problems: Problem | None) -> None:
+    """A filter over its limits, or with control characters (PostgreSQL refuses NUL in
+    text), is a malformed request (TOO_LONG / TOO_MANY / INVALID in the error's
+    extensions): queries have no userErrors."""
+    for problem in problems:
+        if problem is not None:
+            raise ClientError(problem.message, problem.code.name)
+
+
 @strawberry.input(description="Narrows `campaigns`; all given conditions must hold.")
 class CampaignFilter:
     q: str | None = strawberry.field(
-        default=None, description="Text found in the name or description (case-insensitive)."
+        default=None,
+        description="Text found in the name or description (case-insensitive); at most "
+        f"{MAX_SEARCH_LENGTH} characters.",
     )
     status: list[CampaignStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses."
+        default=None, description=f"Any of these statuses; at most {MAX_STATUSES}."
     )
     channel_type: ChannelType | None = strawberry.field(default=None, description="Channel.")
     audience: strawberry.ID | None = strawberry.field(
-        default=None, description="The audience, by global ID or code."
+        default=None,
+        description=f"The audience, by global ID or code; at most {v.MAX_CODE_LENGTH} characters.",
     )
 
 
 @strawberry.input(description="Narrows `contacts`; all given conditions must hold.")
 class ContactFilter:
     q: str | None = strawberry.field(
-        default=None, description="Text found in email, first or last name (case-insensitive)."
+        default=None,
+        description="Text found in email, first or last name (case-insensitive); at most "
+        f"{MAX_SEARCH_LENGTH} characters.",
     )
     source: ContactSource | None = strawberry.field(default=None, description="How they came.")
     tags: list[str] | None = strawberry.field(
-        default=None, description="Contacts carrying ANY of these tags."
+        default=None,
+        description=f"Contacts carrying ANY of these tags; at most {v.MAX_TAGS} tags of "
+        f"{v.MAX_TAG_LENGTH} characters.",
     )
 
 
@@ -66,6 +90,11 @@ def _campaigns(account_id: int, where: CampaignFilter | None) -> Select[Any]:
     stmt = select(models.Campaign).where(models.Campaign.account_id == account_id)
     if where is None:
         return stmt
+    _refuse(
+        v.text(where.q or "", MAX_SEARCH_LENGTH, "q"),
+        v.too_many(where.status or [], MAX_STATUSES, "status"),
+        v.text(where.audience or "", v.MAX_CODE_LENGTH, "audience"),
+    )
     if where.q:
         pattern = _contains(where.q)
         stmt = stmt.where(
@@ -95,6 +124,7 @@ def _contacts(account_id: int, where: ContactFilter | None) -> Select[Any]:
     stmt = select(models.Contact).where(models.Contact.account_id == account_id)
     if where is None:
         return stmt
+    _refuse(v.text(where.q or "", MAX_SEARCH_LENGTH, "q"), v.tags(where.tags or [], "tags"))
     if where.q:
         pattern = _contains(where.q)
         stmt = stmt.where(
@@ -120,6 +150,7 @@ def _contacts(account_id: int, where: ContactFilter | None) -> Select[Any]:
 
 def _owned(model: type[Any], account_id: int, q: str | None = None) -> Select[Any]:
     stmt = select(model).where(model.account_id == account_id)
+    _refuse(v.text(q or "", MAX_SEARCH_LENGTH, "q"))
     if q:
         stmt = stmt.where(model.name.ilike(_contains(q), escape="\\"))
     return stmt
@@ -194,7 +225,9 @@ class Query:
             before=before,
         )
 
-    @strawberry.field(description="The account's audiences; `q` searches names.")
+    @strawberry.field(
+        description=f"The account's audiences; `q` searches names (at most {MAX_SEARCH_LENGTH})."
+    )
     async def audiences(
         self,
         info: Info,
@@ -255,7 +288,10 @@ class Query:
             before=before,
         )
 
-    @strawberry.field(description="The account's email templates; `q` searches names.")
+    @strawberry.field(
+        description="The account's email templates; `q` searches names (at most "
+        f"{MAX_SEARCH_LENGTH})."
+    )
     async def email_templates(
         self,
         info: Info,

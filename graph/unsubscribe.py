@@ -7,7 +7,7 @@ from html import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from db.unsubscribe import read_token, recipient, unsubscribe
+from db.unsubscribe import contact_for, recipient, unsubscribe
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -26,18 +26,19 @@ async def unsubscribe_page(request: Request) -> HTMLResponse:
     token = request.path_params["token"]
     if token == TEST_TOKEN:
         return _page("<p>This link comes from a test message: nothing to unsubscribe.</p>")
-    delivery_id = read_token(request.state.signing_key, token)
-    if delivery_id is None:
-        return _page("<p>This unsubscribe link is not valid.</p>", 404)
     db = request.state.db
+    async with db.read() as session:
+        contact_id = await contact_for(session, request.state.signing_key, token)
+    if contact_id is None:
+        return _page("<p>This unsubscribe link is not valid.</p>", 404)
     if request.method == "POST":
         async with db.write() as session:
-            email = await unsubscribe(session, delivery_id)
+            email = await unsubscribe(session, contact_id)
         if email is None:
             return _page("<p>This unsubscribe link is no longer valid.</p>", 404)
         return _page(f"<p><b>{escape(email)}</b> will get no more marketing email.</p>")
     async with db.read() as session:
-        found = await recipient(session, delivery_id)
+        found = await recipient(session, contact_id)
     if found is None:
         return _page("<p>This unsubscribe link is no longer valid.</p>", 404)
     email, sender = found

@@ -5,6 +5,10 @@ each with `email.message` costs 0.6-1.9 ms here, which would cap a worker's rate
 The result is RFC 5322 with CRLF line ends: multipart/alternative (text, then HTML) or a
 single HTML part, quoted-printable UTF-8 bodies, RFC 2047 encoded words for non-ASCII
 headers, and RFC 8058 one-click unsubscribe headers.
+
+Values are validated when they are saved (db/validation.py); as a second line of defence
+the factory refuses (HeaderInjection) any header value that could end its line or carry
+an address the header syntax would misread.
 """
 
 import base64
@@ -16,9 +20,33 @@ from dataclasses import dataclass
 from db.usecases.campaigns import Sender
 
 CRLF = "\r\n"
-_PLAIN_HEADER = re.compile(r"^[\x20-\x7e]*$")
-_ATOM_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
+# Applied with `fullmatch`: `$` alone would let a final newline through.
+_PLAIN_HEADER = re.compile(r"[\x20-\x7e]*")
+_ATOM_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
+# An address as it goes between angle brackets: printable ASCII without space, brackets,
+# quotes or the characters that separate addresses.
+_ADDRESS_PART = r"[^\x00-\x20\x7f-\U0010ffff<>()\[\]\\\",;:@]+"
+_ADDRESS = re.compile(f"{_ADDRESS_PART}@{_ADDRESS_PART}")
+# Text (a subject, a display name) may hold anything but a line end: other control
+# characters go out as encoded words, which no reader takes for the end of a line.
+_LINE_END = re.compile(r"[\r\n]")
 _ENCODED_WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: a word fits in 75
+
+
+class HeaderInjection(ValueError):
+    """A header value would end its line early or is not what its header needs."""
+
+
+def _safe(value: str, what: str) -> str:
+    if _LINE_END.search(value):
+        raise HeaderInjection(f"{what} contains a line end: {value!r}")
+    return value
+
+
+def _address(value: str, what: str) -> str:
+    if not _ADDRESS.fullmatch(value):
+        raise HeaderInjection(f"{what} is not a plain email address: {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -34,7 +62,7 @@ class MessageFactory:
     """Builds the messages of one campaign; `build` fills in one recipient's parts."""
 
     def __init__(self, sender: Sender, *, multipart: bool) -> None:
-        self._sender = sender.from_email
+        self._sender = _address(sender.from_email, "From address")
         shared = [
             f"From: {address(sender.from_name, sender.from_email)}",
             "MIME-Version: 1.0",
@@ -62,11 +90,11 @@ class MessageFactory:
         batch by the caller."""
         headers = [
             self._shared,
-            f"To: {recipient}",
+            f"To: {_address(recipient, 'To address')}",
             f"Subject: {header_value(subject)}",
-            f"Date: {date}",
-            f"Message-ID: {message_id}",
-            f"List-Unsubscribe: <{unsubscribe_url}>",
+            f"Date: {_plain(date, 'Date')}",
+            f"Message-ID: {_plain(message_id, 'Message-ID')}",
+            f"List-Unsubscribe: <{_plain(unsubscribe_url, 'Unsubscribe URL')}>",
         ]
         if self._multipart:
             boundary = self._boundary
@@ -109,9 +137,20 @@ def _quoted_printable(body: str) -> str:
     return encoded.replace("\n", CRLF)
 
 
+def _plain(value: str, what: str) -> str:
+    """A value the header carries as is: printable ASCII, no spaces around it."""
+    if not _PLAIN_HEADER.fullmatch(value) or value != value.strip() or not value:
+        raise HeaderInjection(f"{what} must be printable ASCII: {value!r}")
+    return value
+
+
 def header_value(value: str) -> str:
-    """A header value as is when it is short printable ASCII, else RFC 2047 encoded words."""
-    if _PLAIN_HEADER.match(value) and len(value) <= 900:
+    """A header value as is when it is short printable ASCII, else RFC 2047 encoded words
+    (also when it holds "=?", which a reader would take for the start of one, or spaces
+    at its ends, which a reader would drop)."""
+    _safe(value, "Header value")
+    plain = _PLAIN_HEADER.fullmatch(value) and value == value.strip()
+    if plain and len(value) <= 900 and "=?" not in value:
         return value
     words: list[str] = []
     chunk: list[str] = []
@@ -133,11 +172,15 @@ def _encoded_word(text: str) -> str:
 
 def address(name: str, email: str) -> str:
     """`Name <email>`, the name quoted or encoded as needed; just the address without one."""
+    _address(email, "Address")
     if not name:
         return email
-    if _ATOM_NAME.match(name):
+    _safe(name, "Display name")
+    if "=?" in name:  # a reader would decode it, even quoted
+        return f"{header_value(name)} <{email}>"
+    if _ATOM_NAME.fullmatch(name) and name == name.strip():
         return f"{name} <{email}>"
-    if _PLAIN_HEADER.match(name):
+    if _PLAIN_HEADER.fullmatch(name):
         quoted = name.replace("\\", "\\\\").replace('"', '\\"')
         return f'"{quoted}" <{email}>'
     return f"{header_value(name)} <{email}>"  # non-ASCII: encoded words

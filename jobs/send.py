@@ -62,8 +62,9 @@ class WorkerContext:
     # Set when the worker stops: runs end after their chunk and hand over.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def unsubscribe_url(self, delivery_id: int) -> str:
-        return f"{self.public_url}/unsubscribe/{make_token(self.signing_key, delivery_id)}"
+    def unsubscribe_url(self, contact_id: int, delivery_id: int) -> str:
+        token = make_token(self.signing_key, contact_id, delivery_id)
+        return f"{self.public_url}/unsubscribe/{token}"
 
 
 class RunEnd(StrEnum):
@@ -243,7 +244,7 @@ class CampaignRun:
         Raises TemplateOverBudget when the template is over the render budget."""
         async with self.wc.db.read() as session:
             contacts = await ledger.recipients(session, [row.contact_id for row in rows])
-        links = {row.id: self.wc.unsubscribe_url(row.id) for row in rows}
+        links = {row.id: self.wc.unsubscribe_url(row.contact_id, row.id) for row in rows}
         found = [row for row in rows if row.contact_id in contacts]
         results = await self.wc.renderer.render(
             template, [contact_context(contacts[r.contact_id], links[r.id]) for r in found]

@@ -1,9 +1,13 @@
 """Audiences, email channels and email templates through the HTTP API."""
 
+import contextlib
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from tests.support import GraphQLClient, import_contacts, make_channel, make_email_campaign
 
@@ -190,6 +194,53 @@ async def test_audience_reachable_count(client: GraphQLClient, new_client: Any) 
         "audience { tags reachableCount }",
     )
     assert payload["audience"] == {"tags": ["other", "news"], "reachableCount": 2}
+
+
+@contextlib.contextmanager
+def statements() -> Iterator[list[str]]:
+    """The SQL statements every engine of this process runs meanwhile (the live server
+    runs in the test's process)."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
+async def test_reachable_count_of_a_page_is_one_query(client: GraphQLClient) -> None:
+    await import_contacts(
+        client,
+        [
+            {"email": "a@x.test", "tags": ["t0", "t1"]},
+            {"email": "b@x.test", "tags": ["t1"], "marketingConsent": {"email": False}},
+            {"email": "c@x.test", "tags": ["t2", "t3", "t4"]},
+        ],
+    )
+    query = "query($n: Int!) { audiences(first: $n) { edges { node { tags reachableCount } } } }"
+
+    async def page(n: int) -> tuple[list[str], list[Any]]:
+        with statements() as seen:
+            data = await client.gql(query, {"n": n})
+        return list(seen), [e["node"] for e in data["audiences"]["edges"]]
+
+    counts = []
+    for i in range(12):
+        tags = [f"t{i % 5}", f"t{(i + 1) % 5}"]
+        await create_audience(client, name=f"A{i}", tags=tags)
+        counts.append(len({"a", "c"} & {c for t in tags for c in MEMBERS[t]}))
+    few, few_nodes = await page(2)
+    many, many_nodes = await page(12)
+    assert len(many) == len(few), many
+    assert [n["reachableCount"] for n in many_nodes] == counts[::-1]
+    assert few_nodes == many_nodes[:2]
+
+
+MEMBERS = {"t0": {"a"}, "t1": {"a", "b"}, "t2": {"c"}, "t3": {"c"}, "t4": {"c"}}
 
 
 async def test_delete_audience(client: GraphQLClient) -> None:

@@ -144,7 +144,19 @@ OK = "ok@example.test"
         ({"email": OK, "lastName": "x" * 101}, [(["lastName"], "TOO_LONG")]),
         ({"email": OK, "tags": [f"t{i}" for i in range(51)]}, [(["tags"], "TOO_MANY")]),
         ({"email": OK, "tags": ["ok", "  "]}, [(["tags"], "INVALID")]),
-        ({"email": OK, "tags": ["x" * 101]}, [(["tags"], "INVALID")]),
+        ({"email": OK, "tags": ["x" * 101]}, [(["tags"], "TOO_LONG")]),
+        # Header injection and other control characters, refused whole (fullmatch).
+        ({"email": "ann@example.test\nbcc: eve@evil.test"}, [(["email"], "INVALID")]),
+        ({"email": "ann@exam ple.test"}, [(["email"], "INVALID")]),
+        ({"email": "a" * 250 + "@b.test"}, [(["email"], "TOO_LONG")]),
+        ({"email": OK, "firstName": "Ann\n"}, [(["firstName"], "INVALID")]),
+        ({"email": OK, "firstName": "Ann\r\nBcc: eve@evil.test"}, [(["firstName"], "INVALID")]),
+        ({"email": OK, "lastName": "Lee\u2028"}, [(["lastName"], "INVALID")]),
+        ({"email": OK, "lastName": "Lee\x00"}, [(["lastName"], "INVALID")]),
+        ({"email": OK, "lastName": "Lee\x85"}, [(["lastName"], "INVALID")]),
+        ({"email": OK, "tags": ["v\nip"]}, [(["tags"], "INVALID")]),
+        ({"email": OK, "phone": "+14155550123\n"}, [(["phone"], "INVALID")]),
+        ({"email": OK, "country": "US\n"}, [(["country"], "INVALID")]),
         (
             {
                 "email": "bad",

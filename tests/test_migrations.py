@@ -186,3 +186,54 @@ async def test_sqlite_path_with_percent_and_missing_directory(tmp_path: Path) ->
     url = f"sqlite+aiosqlite:///{tmp_path / '100%' / 'not' / 'yet' / 'clarion.db'}"
     await upgrade(url)
     assert await _on(url, _diff) == []
+
+
+async def test_contact_ids_are_never_reused(new_database: NewDatabase) -> None:
+    """Unsubscribe links name contacts by id: once the largest is deleted, the next contact
+    gets a new one (SQLite: 0004_inputs rebuilds the table AUTOINCREMENT, keeping its rows)."""
+    url = await new_database()
+    await upgrade(url, "0002")
+    now = "'2026-01-01 00:00:00'"
+    contact = (
+        "INSERT INTO contacts (account_id, email, first_name, last_name, phone, whatsapp, "
+        "country, source, consent_email, consent_sms, consent_whatsapp, ltv_cents, "
+        f"ltv_currency, created_at, updated_at) VALUES (1, :email, '', '', '', '', '', "
+        f"'unknown', true, true, true, 0, 'USD', {now}, {now}) RETURNING id"
+    )
+
+    def before(conn: Connection) -> list[int]:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (name, default_from_email, default_from_name, "
+                "default_reply_to_email, default_reply_to_name, created_at, updated_at) "
+                f"VALUES ('A', '', '', '', '', {now}, {now})"
+            )
+        )
+        ids = [conn.execute(text(contact), {"email": f"{n}@x.test"}).scalar_one() for n in "ab"]
+        conn.execute(
+            text("INSERT INTO contact_tags (contact_id, tag, account_id) VALUES (:c, 'vip', 1)"),
+            {"c": ids[1]},
+        )
+        conn.commit()
+        return ids
+
+    first, last = await _on(url, before)
+    await upgrade(url)
+
+    def after(conn: Connection) -> tuple[list[Any], int]:
+        kept = list(
+            conn.execute(
+                text(
+                    "SELECT c.id, t.tag FROM contacts c "
+                    "LEFT JOIN contact_tags t ON t.contact_id = c.id ORDER BY c.id"
+                )
+            )
+        )
+        conn.execute(text("DELETE FROM contacts WHERE id = :id"), {"id": last})
+        new = conn.execute(text(contact), {"email": "c@x.test"}).scalar_one()
+        conn.commit()
+        return kept, new
+
+    kept, new = await _on(url, after)
+    assert [tuple(row) for row in kept] == [(first, None), (last, "vip")]
+    assert new > last

@@ -14,6 +14,7 @@ def test_defaults_are_the_embedded_setup() -> None:
     assert (settings.host, settings.port, settings.embedded_worker) == ("127.0.0.1", 8000, True)
     assert settings.data_dir == Path(".clarion")
     assert settings.public_url == "http://127.0.0.1:8000"
+    assert settings.max_body_bytes == 2 * 1024 * 1024
     assert settings.sending == SendSettings(
         lease_seconds=60, retry_delays=(60.0, 300.0, 1800.0), halt_seconds=60, smtp_pool_size=4
     )
@@ -35,6 +36,8 @@ def test_defaults_are_the_embedded_setup() -> None:
         ({"CLARION_SEND_RETRY_DELAYS": "-1"}, "CLARION_SEND_RETRY_DELAYS"),
         ({"CLARION_SEND_HALT_SECONDS": "0"}, "CLARION_SEND_HALT_SECONDS"),
         ({"CLARION_SMTP_POOL_SIZE": "100"}, "CLARION_SMTP_POOL_SIZE"),
+        ({"CLARION_MAX_BODY_BYTES": "2MB"}, "CLARION_MAX_BODY_BYTES"),
+        ({"CLARION_MAX_BODY_BYTES": "100"}, "CLARION_MAX_BODY_BYTES"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:
@@ -55,6 +58,7 @@ def test_explicit_values() -> None:
             "CLARION_SEND_RETRY_DELAYS": "0.5, 2",
             "CLARION_SEND_HALT_SECONDS": "5",
             "CLARION_SMTP_POOL_SIZE": "8",
+            "CLARION_MAX_BODY_BYTES": "65536",
         }
     )
     assert settings.public_url == "https://mail.acme.test"
@@ -63,5 +67,6 @@ def test_explicit_values() -> None:
     )
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.port == 9000
+    assert settings.max_body_bytes == 65536
     assert settings.embedded_worker is False
     assert settings.allowed_origins == ("https://a.test", "https://b.test")

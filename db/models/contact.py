@@ -10,7 +10,9 @@ from db.types import UtcDateTime
 
 class Contact(Owned, Base):
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("account_id", "email"),)
+    # AUTOINCREMENT on SQLite: an id is never reused, so an unsubscribe link that names a
+    # deleted contact never comes to mean a new one (db/unsubscribe.py).
+    __table_args__ = (UniqueConstraint("account_id", "email"), {"sqlite_autoincrement": True})
 
     # Stored lowercased: the upsert key of importContacts.
     email: Mapped[str] = mapped_column(String(254))

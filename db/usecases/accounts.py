@@ -61,9 +61,7 @@ def check_sender_defaults(fields: Mapping[str, Any], problems: v.Problems) -> No
     for name in SENDER_DEFAULT_FIELDS:
         if name in fields:
             value = fields[name]
-            check = (
-                v.email(value, name) if name.endswith("email") else v.max_length(value, 255, name)
-            )
+            check = v.email(value, name) if name.endswith("email") else v.display_name(value, name)
             problems.add(check)
 
 

@@ -14,6 +14,8 @@ from db.queries import code_taken, free_code, get_owned, refuse_if_campaigns_use
 def check_audience(fields: Mapping[str, Any], problems: v.Problems) -> None:
     if "name" in fields:
         problems.add(v.text(fields["name"], 255, "name", needed=True))
+    if "description" in fields:
+        problems.add(v.free_text(fields["description"], v.MAX_DESCRIPTION_LENGTH, "description"))
     if "tags" in fields:
         problems.add(v.tags(fields["tags"], "tags", needed=True))
     if fields.get("code"):

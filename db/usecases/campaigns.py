@@ -29,14 +29,19 @@ _REFS: dict[str, tuple[type[Audience] | type[EmailChannel] | type[EmailTemplate]
 def check_campaign(fields: Mapping[str, Any], problems: v.Problems, now: datetime) -> None:
     if "name" in fields:
         problems.add(v.text(fields["name"], 255, "name", needed=True))
+    if "description" in fields:
+        problems.add(v.free_text(fields["description"], v.MAX_DESCRIPTION_LENGTH, "description"))
+    for name in _REFS:
+        if isinstance(fields.get(name), str):  # a code (an id was decoded to an int)
+            problems.add(v.text(fields[name], v.MAX_CODE_LENGTH, name))
     for name in ("from_name", "reply_to_name"):
         if name in fields:
-            problems.add(v.max_length(fields[name], 255, name))
+            problems.add(v.display_name(fields[name], name))
     for name in ("from_email", "reply_to_email"):
         if name in fields:
             problems.add(v.email(fields[name], name))
     if "utm_code" in fields:
-        problems.add(v.max_length(fields["utm_code"], 100, "utm_code"))
+        problems.add(v.text(fields["utm_code"], 100, "utm_code"))
     if "execution_duration_minutes" in fields:
         minutes = fields["execution_duration_minutes"]
         problems.add(v.in_range(minutes, *DURATION_RANGE, "execution_duration_minutes"))
@@ -102,6 +107,10 @@ async def check_sender(session: AsyncSession, campaign: Campaign) -> Sender:
                     (field,),
                 )
             )
+        else:  # a value stored before the checks were whole-string may not pass them
+            problems.add(v.email(getattr(sender, field), field))
+    for field in ("from_name", "reply_to_name"):
+        problems.add(v.display_name(getattr(sender, field), field))
     problems.raise_if_any()
     return sender
 
@@ -206,8 +215,9 @@ async def create_email_campaign(
     problems.add(v.tags(fields["contact_tags"], "contact_tags", needed=True))
     check_sources({"body_text": "", **fields}, problems)
     for label in ("audience_name", "template_name"):
-        problems.add(v.max_length(fields.get(label, ""), 255, label))
-    check_campaign(fields, problems, now)
+        problems.add(v.text(fields.get(label, ""), 255, label))
+    # (email_channel is a channel code here, checked above)
+    check_campaign({k: v for k, v in fields.items() if k != "email_channel"}, problems, now)
     await check_budget(fields, trial, problems)
     problems.raise_if_any()
 

@@ -30,7 +30,7 @@ def check_contact(fields: Mapping[str, Any], problems: v.Problems, *prefix: str)
         at(v.email(fields["email"], "email", needed=True))
     for name, limit in _LIMITS.items():
         if name in fields:
-            at(v.max_length(fields[name], limit, name))
+            at(v.text(fields[name], limit, name))
     for name in ("phone", "whatsapp"):
         if name in fields:
             at(v.e164(fields[name], name))

@@ -41,7 +41,7 @@ def check_channel(
         problems.add(v.in_range(fields["smtp_port"], 1, 65535, "smtp_port"))
     for name in ("smtp_username", "smtp_password"):
         if name in fields:
-            problems.add(v.max_length(fields[name], 255, name))
+            problems.add(v.text(fields[name], 255, name))
     check_sender_defaults(fields, problems)
 
 

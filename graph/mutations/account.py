@@ -6,17 +6,26 @@ from strawberry.types.unset import UNSET
 from db.usecases import accounts as uc
 from graph.context import Info
 from graph.errors import UserError
+from graph.limits_text import ADDRESS, NAME
 from graph.mutations.support import provided, write
 from graph.types.account import Account
 
 
 @strawberry.input(description="Change the viewer's account; fields left out keep their value.")
 class UpdateAccountInput:
-    name: str | None = strawberry.field(default=UNSET, description="At most 255.")
-    default_from_email: str | None = strawberry.field(default=UNSET, description="From.")
-    default_from_name: str | None = strawberry.field(default=UNSET, description="From name.")
-    default_reply_to_email: str | None = strawberry.field(default=UNSET, description="Reply-to.")
-    default_reply_to_name: str | None = strawberry.field(default=UNSET, description="Name.")
+    name: str | None = strawberry.field(default=UNSET, description=f"The account's name. {NAME}")
+    default_from_email: str | None = strawberry.field(
+        default=UNSET, description=f"Default From address. {ADDRESS}"
+    )
+    default_from_name: str | None = strawberry.field(
+        default=UNSET, description=f"Default From display name. {NAME}"
+    )
+    default_reply_to_email: str | None = strawberry.field(
+        default=UNSET, description=f"Default Reply-To address. {ADDRESS}"
+    )
+    default_reply_to_name: str | None = strawberry.field(
+        default=UNSET, description=f"Default Reply-To display name. {NAME}"
+    )
 
 
 @strawberry.type(description="Result of updateAccount.")

@@ -6,27 +6,32 @@ from strawberry.types.unset import UNSET
 from db.usecases import audiences as uc
 from graph.context import Info
 from graph.errors import UserError
+from graph.limits_text import DESCRIPTION, NAME, TAGS
 from graph.mutations.support import DeletePayload, pk, provided, write
 from graph.types.audience import Audience
 
 
 @strawberry.input(description="Create an audience: the contacts carrying any of `tags`.")
 class CreateAudienceInput:
-    name: str = strawberry.field(description="Required; at most 255 characters.")
-    tags: list[str] = strawberry.field(description="At least one tag; at most 50.")
-    description: str = strawberry.field(default="", description="Free text.")
+    name: str = strawberry.field(description=f"Required. {NAME}")
+    tags: list[str] = strawberry.field(description=f"At least one tag. {TAGS}")
+    description: str = strawberry.field(default="", description=DESCRIPTION)
     code: str | None = strawberry.field(
-        default=None, description="Unique slug; made from the name when left out."
+        default=None,
+        description="Unique slug (lowercase letters, digits, single hyphens; at most 100); "
+        "made from the name when left out.",
     )
 
 
 @strawberry.input(description="Change an audience; fields left out keep their value.")
 class UpdateAudienceInput:
     id: strawberry.ID = strawberry.field(description="The audience's global ID.")
-    name: str | None = strawberry.field(default=UNSET, description="At most 255 characters.")
-    tags: list[str] | None = strawberry.field(default=UNSET, description="At least one tag.")
-    description: str | None = strawberry.field(default=UNSET, description="Free text.")
-    code: str | None = strawberry.field(default=UNSET, description="Unique slug.")
+    name: str | None = strawberry.field(default=UNSET, description=NAME)
+    tags: list[str] | None = strawberry.field(
+        default=UNSET, description=f"At least one tag. {TAGS}"
+    )
+    description: str | None = strawberry.field(default=UNSET, description=DESCRIPTION)
+    code: str | None = strawberry.field(default=UNSET, description="Unique slug; at most 100.")
 
 
 @strawberry.input(description="Delete an audience no campaign uses.")

@@ -12,6 +12,7 @@ from graph import template_docs as docs
 from graph.context import Info
 from graph.errors import UserError
 from graph.ids import decode_ref
+from graph.limits_text import ADDRESS, DESCRIPTION, NAME, REF, TAGS
 from graph.mutations.support import DeletePayload, pk, provided, write
 from graph.template_trial import trial_render
 from graph.types.campaign import Campaign
@@ -36,22 +37,32 @@ def campaign_fields(data: Any) -> dict[str, Any]:
 
 @strawberry.input(description="Create a campaign in draft from existing objects.")
 class CreateCampaignInput:
-    name: str = strawberry.field(description="Required; at most 255 characters.")
-    audience: strawberry.ID = strawberry.field(description="Audience, by global ID or code.")
-    email_channel: strawberry.ID = strawberry.field(description="Channel, by global ID or code.")
-    email_template: strawberry.ID = strawberry.field(description="Template, by global ID or code.")
-    description: str = strawberry.field(default="", description="Free text.")
+    name: str = strawberry.field(description=f"Required. {NAME}")
+    audience: strawberry.ID = strawberry.field(description=f"The audience. {REF}")
+    email_channel: strawberry.ID = strawberry.field(description=f"The channel. {REF}")
+    email_template: strawberry.ID = strawberry.field(description=f"The template. {REF}")
+    description: str = strawberry.field(default="", description=DESCRIPTION)
     scheduled_at: datetime | None = strawberry.field(
         default=None, description="When to send (future); null: when started."
     )
     execution_duration_minutes: int | None = strawberry.field(
         default=None, description="Spread sends over 1..1440 minutes; null: as fast as allowed."
     )
-    from_email: str = strawberry.field(default="", description="Empty: channel's, then account's.")
-    from_name: str = strawberry.field(default="", description="At most 255.")
-    reply_to_email: str = strawberry.field(default="", description="Empty: channel's, account's.")
-    reply_to_name: str = strawberry.field(default="", description="At most 255.")
-    utm_code: str = strawberry.field(default="", description="utm_campaign for links; max 100.")
+    from_email: str = strawberry.field(
+        default="", description=f"Empty: channel's, then account's. {ADDRESS}"
+    )
+    from_name: str = strawberry.field(
+        default="", description=f"From display name; empty: channel's, then account's. {NAME}"
+    )
+    reply_to_email: str = strawberry.field(
+        default="", description=f"Empty: channel's, then account's. {ADDRESS}"
+    )
+    reply_to_name: str = strawberry.field(
+        default="", description=f"Reply-To display name; empty: channel's, then account's. {NAME}"
+    )
+    utm_code: str = strawberry.field(
+        default="", description="utm_campaign for links; one line, at most 100."
+    )
 
 
 @strawberry.input(
@@ -59,30 +70,36 @@ class CreateCampaignInput:
     "and bodies, and a draft campaign using them."
 )
 class CreateEmailCampaignInput:
-    campaign_name: str = strawberry.field(description="Required; at most 255 characters.")
+    campaign_name: str = strawberry.field(description=f"Required. {NAME}")
     email_channel: str = strawberry.field(description="The channel's code; at most 50.")
     contact_tags: list[str] = strawberry.field(
-        description="The new audience: contacts carrying any of these tags."
+        description=f"The new audience: contacts carrying any of these tags. {TAGS}"
     )
     subject: str = strawberry.field(description=docs.SUBJECT)
     body_html: str = strawberry.field(description=docs.BODY_HTML)
     body_text: str = strawberry.field(default="", description=docs.BODY_TEXT)
-    description: str = strawberry.field(default="", description="Campaign description.")
-    utm_code: str = strawberry.field(default="", description="utm_campaign; at most 100.")
+    description: str = strawberry.field(default="", description=DESCRIPTION)
+    utm_code: str = strawberry.field(default="", description="utm_campaign; one line, at most 100.")
     from_email: str = strawberry.field(
-        default="", description="Required if neither channel nor account has a default."
+        default="",
+        description=f"Required if neither channel nor account has a default. {ADDRESS}",
     )
-    from_name: str = strawberry.field(default="", description="At most 255.")
+    from_name: str = strawberry.field(
+        default="", description=f"From display name; empty: channel's, then account's. {NAME}"
+    )
     reply_to_email: str = strawberry.field(
-        default="", description="Required if neither channel nor account has a default."
+        default="",
+        description=f"Required if neither channel nor account has a default. {ADDRESS}",
     )
-    reply_to_name: str = strawberry.field(default="", description="At most 255.")
+    reply_to_name: str = strawberry.field(
+        default="", description=f"Reply-To display name; empty: channel's, then account's. {NAME}"
+    )
     scheduled_at: datetime | None = strawberry.field(default=None, description="When to send.")
     execution_duration_minutes: int | None = strawberry.field(
         default=None, description="Spread sends over 1..1440 minutes."
     )
-    audience_name: str = strawberry.field(default="", description="Default: campaign_name.")
-    template_name: str = strawberry.field(default="", description="Default: campaign_name.")
+    audience_name: str = strawberry.field(default="", description=f"Default: campaign_name. {NAME}")
+    template_name: str = strawberry.field(default="", description=f"Default: campaign_name. {NAME}")
 
 
 @strawberry.input(
@@ -91,22 +108,27 @@ class CreateEmailCampaignInput:
 )
 class UpdateCampaignInput:
     id: strawberry.ID = strawberry.field(description="The campaign's global ID.")
-    name: str | None = strawberry.field(default=UNSET, description="At most 255.")
-    description: str | None = strawberry.field(default=UNSET, description="Free text.")
-    audience: strawberry.ID | None = strawberry.field(default=UNSET, description="ID or code.")
-    email_channel: strawberry.ID | None = strawberry.field(default=UNSET, description="ID/code.")
-    email_template: strawberry.ID | None = strawberry.field(default=UNSET, description="ID/code.")
+    name: str | None = strawberry.field(default=UNSET, description=NAME)
+    description: str | None = strawberry.field(default=UNSET, description=DESCRIPTION)
+    audience: strawberry.ID | None = strawberry.field(default=UNSET, description=REF)
+    email_channel: strawberry.ID | None = strawberry.field(default=UNSET, description=REF)
+    email_template: strawberry.ID | None = strawberry.field(default=UNSET, description=REF)
     scheduled_at: datetime | None = strawberry.field(
         default=UNSET, description="Future time; null clears it (draft only)."
     )
     execution_duration_minutes: int | None = strawberry.field(
         default=UNSET, description="1..1440; null: as fast as allowed."
     )
-    from_email: str | None = strawberry.field(default=UNSET, description="From address.")
-    from_name: str | None = strawberry.field(default=UNSET, description="From name.")
-    reply_to_email: str | None = strawberry.field(default=UNSET, description="Reply-to.")
-    reply_to_name: str | None = strawberry.field(default=UNSET, description="Reply-to name.")
-    utm_code: str | None = strawberry.field(default=UNSET, description="utm_campaign.")
+    from_email: str | None = strawberry.field(default=UNSET, description=f"From. {ADDRESS}")
+    from_name: str | None = strawberry.field(
+        default=UNSET, description=f"From display name; empty: channel's, then account's. {NAME}"
+    )
+    reply_to_email: str | None = strawberry.field(default=UNSET, description=f"Reply-To. {ADDRESS}")
+    reply_to_name: str | None = strawberry.field(
+        default=UNSET,
+        description=f"Reply-To display name; empty: channel's, then account's. {NAME}",
+    )
+    utm_code: str | None = strawberry.field(default=UNSET, description="utm_campaign; max 100.")
 
 
 @strawberry.input(description="Delete a campaign that is not running, with its ledger.")

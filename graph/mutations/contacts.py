@@ -9,6 +9,7 @@ from db.usecases import contacts as uc
 from graph.context import Info
 from graph.enums import ContactSource
 from graph.errors import UserError
+from graph.limits_text import ADDRESS, TAGS
 from graph.mutations.support import DeletePayload, pk, provided, write
 from graph.types.contact import Contact
 
@@ -22,15 +23,22 @@ class MarketingConsentInput:
 
 @strawberry.input(description="A contact's fields; those left out keep their value (or default).")
 class ContactFields:
-    email: str | None = strawberry.field(default=UNSET, description="Required to create.")
-    first_name: str | None = strawberry.field(default=UNSET, description="At most 100.")
-    last_name: str | None = strawberry.field(default=UNSET, description="At most 100.")
+    email: str | None = strawberry.field(
+        default=UNSET, description=f"Required to create; stored lowercased. {ADDRESS}"
+    )
+    first_name: str | None = strawberry.field(
+        default=UNSET, description="One line, no control characters; at most 100."
+    )
+    last_name: str | None = strawberry.field(
+        default=UNSET, description="One line, no control characters; at most 100."
+    )
     phone: str | None = strawberry.field(default=UNSET, description="E.164, e.g. +14155550123.")
     whatsapp: str | None = strawberry.field(default=UNSET, description="E.164 WhatsApp number.")
     country: str | None = strawberry.field(default=UNSET, description="ISO 3166 alpha-2.")
     source: ContactSource | None = strawberry.field(default=UNSET, description="Default unknown.")
     tags: list[str] | None = strawberry.field(
-        default=UNSET, description="Replaces the tags (importContacts adds to them instead)."
+        default=UNSET,
+        description=f"Replaces the tags (importContacts adds to them instead). {TAGS}",
     )
     marketing_consent: MarketingConsentInput | None = strawberry.field(
         default=UNSET, description="New contacts consent to every channel unless told otherwise."
@@ -62,7 +70,7 @@ class DeleteContactInput:
     id: strawberry.ID = strawberry.field(description="The contact's global ID.")
 
 
-@strawberry.input(description="Up to 10,000 contacts, upserted by email.")
+@strawberry.input(description="Up to 10,000 contacts (TOO_MANY), upserted by email.")
 class ImportContactsInput:
     contacts: list[ContactFields] = strawberry.field(
         description="Each row needs an email. Existing contacts (same email) get the fields "

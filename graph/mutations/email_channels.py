@@ -9,6 +9,7 @@ from db.usecases import email_channels as uc
 from graph.context import Info
 from graph.enums import EmailChannelStatus, EmailChannelType, SmtpSecurity
 from graph.errors import UserError
+from graph.limits_text import ADDRESS, NAME
 from graph.mutations.support import DeletePayload, pk, provided, write
 from graph.types.email_channel import EmailChannel
 
@@ -21,15 +22,18 @@ class CreateEmailChannelInput:
     code: str = strawberry.field(description="Unique; letters, digits, - and _; at most 50.")
     channel_type: EmailChannelType = strawberry.field(description="What it is for.")
     smtp_host: str = strawberry.field(
-        description="SMTP server host name; the server may restrict which (HOST_NOT_ALLOWED)."
+        description="SMTP server host name; the server may restrict which "
+        f"(HOST_NOT_ALLOWED). {NAME}"
     )
     smtp_port: int = strawberry.field(default=587, description="1..65535; default 587.")
     smtp_security: SmtpSecurity = strawberry.field(
         default=SmtpSecurity.STARTTLS, description="Default starttls."
     )
-    smtp_username: str = strawberry.field(default="", description="SMTP login; empty for none.")
+    smtp_username: str = strawberry.field(
+        default="", description=f"SMTP login; empty for none. {NAME}"
+    )
     smtp_password: str = strawberry.field(
-        default="", description="Stored encrypted, never returned; at most 255."
+        default="", description=f"Stored encrypted, never returned. {NAME}"
     )
     status: EmailChannelStatus = strawberry.field(
         default=EmailChannelStatus.ACTIVE, description="Default active."
@@ -41,22 +45,32 @@ class CreateEmailChannelInput:
     enable_engagement_tracking: bool = strawberry.field(
         default=False, description="Track opens and clicks."
     )
-    default_from_email: str = strawberry.field(default="", description="From for its campaigns.")
-    default_from_name: str = strawberry.field(default="", description="At most 255.")
-    default_reply_to_email: str = strawberry.field(default="", description="Reply-to address.")
-    default_reply_to_name: str = strawberry.field(default="", description="At most 255.")
+    default_from_email: str = strawberry.field(
+        default="", description=f"Default From address. {ADDRESS}"
+    )
+    default_from_name: str = strawberry.field(
+        default="", description=f"Default From display name. {NAME}"
+    )
+    default_reply_to_email: str = strawberry.field(
+        default="", description=f"Default Reply-To address. {ADDRESS}"
+    )
+    default_reply_to_name: str = strawberry.field(
+        default="", description=f"Default Reply-To display name. {NAME}"
+    )
 
 
 @strawberry.input(description="Change an email channel; fields left out keep their value.")
 class UpdateEmailChannelInput:
     id: strawberry.ID = strawberry.field(description="The channel's global ID.")
-    code: str | None = strawberry.field(default=UNSET, description="Unique code.")
+    code: str | None = strawberry.field(default=UNSET, description="Unique code; at most 50.")
     channel_type: EmailChannelType | None = strawberry.field(default=UNSET, description="Type.")
-    smtp_host: str | None = strawberry.field(default=UNSET, description="SMTP host.")
+    smtp_host: str | None = strawberry.field(default=UNSET, description=f"SMTP host. {NAME}")
     smtp_port: int | None = strawberry.field(default=UNSET, description="1..65535.")
     smtp_security: SmtpSecurity | None = strawberry.field(default=UNSET, description="TLS mode.")
-    smtp_username: str | None = strawberry.field(default=UNSET, description="SMTP login.")
-    smtp_password: str | None = strawberry.field(default=UNSET, description="SMTP password.")
+    smtp_username: str | None = strawberry.field(default=UNSET, description=f"SMTP login. {NAME}")
+    smtp_password: str | None = strawberry.field(
+        default=UNSET, description=f"SMTP password. {NAME}"
+    )
     status: EmailChannelStatus | None = strawberry.field(default=UNSET, description="Status.")
     daily_quota: int | None = strawberry.field(default=UNSET, description="1..100,000,000.")
     rate_limit: int | None = strawberry.field(
@@ -65,10 +79,18 @@ class UpdateEmailChannelInput:
     enable_engagement_tracking: bool | None = strawberry.field(
         default=UNSET, description="Track opens and clicks."
     )
-    default_from_email: str | None = strawberry.field(default=UNSET, description="From.")
-    default_from_name: str | None = strawberry.field(default=UNSET, description="From name.")
-    default_reply_to_email: str | None = strawberry.field(default=UNSET, description="Reply-to.")
-    default_reply_to_name: str | None = strawberry.field(default=UNSET, description="Name.")
+    default_from_email: str | None = strawberry.field(
+        default=UNSET, description=f"Default From address. {ADDRESS}"
+    )
+    default_from_name: str | None = strawberry.field(
+        default=UNSET, description=f"Default From display name. {NAME}"
+    )
+    default_reply_to_email: str | None = strawberry.field(
+        default=UNSET, description=f"Default Reply-To address. {ADDRESS}"
+    )
+    default_reply_to_name: str | None = strawberry.field(
+        default=UNSET, description=f"Default Reply-To display name. {NAME}"
+    )
 
 
 @strawberry.input(description="Delete an email channel no campaign uses.")

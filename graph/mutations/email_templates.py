@@ -7,6 +7,7 @@ from db.usecases import email_templates as uc
 from graph import template_docs as docs
 from graph.context import Info
 from graph.errors import UserError
+from graph.limits_text import NAME, TAGS
 from graph.mutations.support import DeletePayload, pk, provided, write
 from graph.template_trial import trial_render
 from graph.types.email_template import EmailTemplate
@@ -16,24 +17,24 @@ from graph.types.email_template import EmailTemplate
     description="Create an email template; Jinja2 must compile and render within the render budget."
 )
 class CreateEmailTemplateInput:
-    name: str = strawberry.field(description="At most 255 characters.")
-    code: str = strawberry.field(description="Unique in the account; at most 100.")
+    name: str = strawberry.field(description=f"Required. {NAME}")
+    code: str = strawberry.field(description="Unique in the account; one line, at most 100.")
     subject: str = strawberry.field(description=docs.SUBJECT)
     body_html: str = strawberry.field(description=docs.BODY_HTML)
     body_text: str = strawberry.field(default="", description=docs.BODY_TEXT)
-    tags: list[str] = strawberry.field(default_factory=list, description="Labels.")
+    tags: list[str] = strawberry.field(default_factory=list, description=f"Labels. {TAGS}")
     is_base: bool = strawberry.field(default=False, description="A base layout.")
 
 
 @strawberry.input(description="Change an email template; fields left out keep their value.")
 class UpdateEmailTemplateInput:
     id: strawberry.ID = strawberry.field(description="The template's global ID.")
-    name: str | None = strawberry.field(default=UNSET, description="At most 255.")
-    code: str | None = strawberry.field(default=UNSET, description="Unique code.")
+    name: str | None = strawberry.field(default=UNSET, description=NAME)
+    code: str | None = strawberry.field(default=UNSET, description="Unique code; at most 100.")
     subject: str | None = strawberry.field(default=UNSET, description=docs.SUBJECT)
     body_html: str | None = strawberry.field(default=UNSET, description=docs.BODY_HTML)
     body_text: str | None = strawberry.field(default=UNSET, description=docs.BODY_TEXT)
-    tags: list[str] | None = strawberry.field(default=UNSET, description="Labels.")
+    tags: list[str] | None = strawberry.field(default=UNSET, description=f"Labels. {TAGS}")
     is_base: bool | None = strawberry.field(default=UNSET, description="A base layout.")
 
 

@@ -8,6 +8,7 @@ from db.types import utcnow
 from db.usecases import ltv as uc
 from graph.context import Info
 from graph.errors import UserError
+from graph.limits_text import ADDRESS
 from graph.mutations.support import pk, write
 from graph.types.campaign import Campaign
 from graph.types.contact import Contact
@@ -24,7 +25,8 @@ class AddLtvInput:
         "they have revenue; the first revenue sets it."
     )
     contact_email: str = strawberry.field(
-        default="", description="The contact who bought; empty for campaign-only revenue."
+        default="",
+        description=f"The contact who bought; empty for campaign-only revenue. {ADDRESS}",
     )
 
 

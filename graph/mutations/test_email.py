@@ -11,6 +11,7 @@ from db.usecases.test_sends import check_sendable
 from graph import rate_limits
 from graph.context import Info
 from graph.errors import UserError, user_errors
+from graph.limits_text import ADDRESS
 from graph.mutations.email_channels import allowed_hosts
 from graph.mutations.support import pk, write
 from graph.rate_limits import TEST_EMAILS_PER_MINUTE
@@ -21,8 +22,8 @@ from jobs.queue import request_test_email
 class SendTestEmailInput:
     campaign_id: strawberry.ID = strawberry.field(description="The campaign's global ID.")
     email: str = strawberry.field(
-        description="Where to send it. If a contact of the account has this address, the "
-        "template is filled with its fields."
+        description=f"Where to send it. {ADDRESS} If a contact of the account has this "
+        "address, the template is filled with its fields."
     )
 
 

@@ -4,7 +4,6 @@ from typing import Self
 import strawberry
 
 from db import models
-from db.queries import count_audience
 from graph.context import Info
 from graph.ids import encode_id
 from graph.types.node import Node
@@ -25,11 +24,13 @@ class Audience(Node):
     created_at: datetime = strawberry.field(description="When the audience was created.")
     updated_at: datetime = strawberry.field(description="When the audience last changed.")
 
-    @strawberry.field(description="Members that may be emailed (email consent given), now.")
+    @strawberry.field(
+        description="Members that may be emailed (email consent given), now. Batched: a page "
+        "of audiences costs one query."
+    )
     async def reachable_count(self, info: Info) -> int:
-        async with info.context.db.read() as session:
-            reachable, _ = await count_audience(session, self.account_id, self.tags)
-        return reachable
+        key = (self.account_id, tuple(self.tags))
+        return await info.context.loaders.reachable_count.load(key)
 
     @classmethod
     def from_model(cls, m: models.Audience) -> Self:

@@ -243,7 +243,7 @@ def sample_message(public_url: str) -> Envelope:
         "country": "",
         "source": "unknown",
     }
-    link = unsubscribe_prefix + make_token(secrets.token_bytes(32), 1)
+    link = unsubscribe_prefix + make_token(secrets.token_bytes(32), 1, 1)
     rendered = template.render(contact_context(contact, link))
     return MessageFactory(SENDER, multipart=True).build(
         recipient=contact["email"],

@@ -1,0 +1,19 @@
+"""How the schema states input limits (db/validation.py enforces them): one phrase each, so
+every field that shares a limit describes it the same way."""
+
+from db import validation as v
+
+ADDRESS = (
+    f"One email address, the whole string (no display name, spaces or control "
+    f"characters); at most {v.MAX_EMAIL_LENGTH} characters (INVALID / TOO_LONG)."
+)
+NAME = (
+    f"One line without control characters; at most {v.MAX_NAME_LENGTH} characters "
+    "(INVALID / TOO_LONG)."
+)
+DESCRIPTION = (
+    f"Free text: tabs and line ends allowed, no other control characters; at most "
+    f"{v.MAX_DESCRIPTION_LENGTH} characters."
+)
+TAGS = f"At most {v.MAX_TAGS} tags (TOO_MANY), each 1 to {v.MAX_TAG_LENGTH} characters on one line."
+REF = f"By global ID or code; a code is at most {v.MAX_CODE_LENGTH} characters."
