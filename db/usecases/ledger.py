@@ -46,6 +46,9 @@ class Claim:
     rows: list[Claimed]
     stop: Stop | None = None
 
+    def ids(self) -> list[int]:
+        return [row.id for row in self.rows]
+
 
 @dataclass
 class Results:
@@ -54,7 +57,15 @@ class Results:
     sent: list[int] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)  # permanent: (id, reason)
     retry: list[tuple[int, str]] = field(default_factory=list)  # transient: (id, reason)
+    # Lost after the message data went out: maybe delivered. Retried like `retry`, and
+    # flagged a possible duplicate (a second copy may reach the recipient).
+    unknown: list[tuple[int, str]] = field(default_factory=list)
     released: list[int] = field(default_factory=list)  # not attempted: back to pending
+
+    def claimed(self) -> list[int]:
+        """Every row of the claim."""
+        settled = [i for i, _ in (*self.failed, *self.retry, *self.unknown)]
+        return [*self.sent, *settled, *self.released]
 
 
 def due_kinds(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -209,31 +220,43 @@ async def record(
 
     A transient failure goes back to pending with a growing `retry_at`, until the retry
     delays run out: then it fails. Rows never attempted return the quota they took.
+    A row cancelled while its claim was sending keeps the token (see `cancel_campaign`),
+    so what was sent or failed is still recorded; the rest of it stays cancelled.
     """
-    mine = (Delivery.claim_token == token, Delivery.status == DeliveryStatus.SENDING)
+    held = Delivery.claim_token == token
+    mine = (held, Delivery.status == DeliveryStatus.SENDING)
+    mine_or_cancelled = (
+        held,
+        Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.CANCELLED]),
+    )
     done = {"lease_expires_at": None, "claim_token": None}
     sent = 0
     if results.sent:
         outcome = await session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(results.sent), *mine)
+            .where(Delivery.id.in_(results.sent), *mine_or_cancelled)
             .values(status=DeliveryStatus.SENT, sent_at=now, error_message="", **done)
             .execution_options(synchronize_session=False)
         )
         sent = rowcount(outcome)
+    again = [(i, reason, False) for i, reason in results.retry]
+    again += [(i, reason, True) for i, reason in results.unknown]
     attempts: dict[int, int] = {}
-    if results.retry:
+    if again:
         tried_before = await session.execute(
-            select(Delivery.id, Delivery.attempts).where(
-                Delivery.id.in_([i for i, _ in results.retry])
-            )
+            select(Delivery.id, Delivery.attempts).where(Delivery.id.in_([i for i, _, _ in again]))
         )
         attempts = dict(tried_before.all())
     failed = list(results.failed)
-    for delivery_id, reason in results.retry:
+    for delivery_id, reason, maybe_sent in again:
         tried = attempts.get(delivery_id, 0) + 1
+        flag = {"possible_duplicate": True} if maybe_sent else {}
         if tried > len(retry_delays):
             failed.append((delivery_id, f"{reason} (gave up after {tried} attempts)"))
+            if maybe_sent:
+                await session.execute(
+                    update(Delivery).where(Delivery.id == delivery_id, held).values(**flag)
+                )
             continue
         await session.execute(
             update(Delivery)
@@ -243,6 +266,7 @@ async def record(
                 attempts=tried,
                 retry_at=now + timedelta(seconds=retry_delays[tried - 1]),
                 error_message=reason,
+                **flag,
                 **done,
             )
             .execution_options(synchronize_session=False)
@@ -251,7 +275,7 @@ async def record(
     for delivery_id, reason in failed:
         outcome = await session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id, *mine)
+            .where(Delivery.id == delivery_id, *mine_or_cancelled)
             .values(
                 status=DeliveryStatus.FAILED,
                 attempts=Delivery.attempts + 1,
@@ -269,6 +293,13 @@ async def record(
             .execution_options(synchronize_session=False)
         )
         await _use_quota(session, plan.channel_id, now.date(), -rowcount(outcome))
+    # Whatever the claim still holds was cancelled meanwhile: it lets go.
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(results.claimed()), held)
+        .values(**done)
+        .execution_options(synchronize_session=False)
+    )
     await session.execute(
         update(CampaignExecution)
         .where(CampaignExecution.campaign_id == plan.campaign_id)
