@@ -28,6 +28,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import db_now
 from db.engine import Database
@@ -60,6 +61,9 @@ JOB_TIMEOUT_S = int(SLICE_S + MIN_SEND_WINDOW_S + MESSAGE_TIMEOUT_S + RECORD_MAR
 RECORD_RETRY_S = (0.2, 5.0)  # first wait, longest wait
 _TRANSIENT = (DBAPIError, OSError, TimeoutError)
 CONTROL_INTERVAL_S = 0.5
+# A pacing wait longer than this is followed by a check that the campaign may still send
+# (a shorter one is no longer than the claim's own check takes).
+RECHECK_AFTER_S = 0.05
 # Failed or deferred deliveries in a row that halt the execution rather than burn through
 # the audience (a server refusing everything, or throttling us).
 ERRORS_IN_A_ROW = 20
@@ -185,6 +189,8 @@ class CampaignRun:
         # The last moment a send may start for its message to end before the job's
         # timeout with the recording's margin to spare.
         self.send_by = job_end - RECORD_MARGIN_S - MESSAGE_TIMEOUT_S
+        # The database's time at the last claim, and the monotonic time then (see db_time).
+        self.clock: tuple[datetime, float] | None = None
 
     async def run(self) -> RunEnd:
         async with self.wc.db.write() as session:
@@ -226,8 +232,9 @@ class CampaignRun:
                 return RunEnd.HANDOVER  # not enough of the job's time left for a batch
             token = secrets.token_hex(8)
             async with self.wc.db.write() as session:
-                now = await db_now(session)
-                claim = await ledger.claim(session, plan, n, now, lease, token, domain)
+                claim = await ledger.claim(session, plan, n, lease, token, domain)
+            if claim.now is not None:
+                self.clock = (claim.now, time.monotonic())
             start_by = min(time.monotonic() + lease.total_seconds() / 2, self.send_by)
             if claim.stop is ledger.Stop.NOT_RUNNING:
                 return RunEnd.NOT_RUNNING
@@ -262,16 +269,18 @@ class CampaignRun:
     async def _turn(self, plan: SendPlan, n: int) -> RunEnd | None:
         """Waits for the batch's slot under the channel's rate limit (the last thing before
         sending: its slot is now), then checks again that it may be sent: the campaign
-        still sending, and time left to send it. None: send it."""
+        still sending (after a wait long enough for a pause to land in it), and time left
+        to send it. None: send it."""
+        turn = 0.0
         if plan.rate_limit is not None:
             turn = await self.wc.pacer.reserve(plan.channel_id, plan.rate_limit, n)
-            if (end := await self._wait(turn)) is not None:
+        if turn > RECHECK_AFTER_S:
+            if (end := await self._wait(turn)) is not None:  # checks as it waits, and last
                 return end
+        else:  # as good as no wait: the claim has just checked
+            await asyncio.sleep(turn)
         if time.monotonic() + MIN_SEND_WINDOW_S > self.send_by:
             return RunEnd.HANDOVER
-        async with self.wc.db.read() as session:
-            if not await may_send(session, self.campaign_id):
-                return RunEnd.NOT_RUNNING
         return None
 
     async def _record(
@@ -298,7 +307,7 @@ class CampaignRun:
         while True:
             try:
                 async with self.wc.db.write() as session:
-                    now = await db_now(session)
+                    now = await self._db_time(session)
                     await ledger.record(
                         session,
                         plan,
@@ -358,6 +367,14 @@ class CampaignRun:
         if self.wc.stopping.is_set() or not self.lock.held or time.monotonic() > self.slice_end:
             return RunEnd.HANDOVER
         return None
+
+    async def _db_time(self, session: AsyncSession) -> datetime:
+        """The database's time: read at the batch's claim and carried on by the monotonic
+        clock (a batch lasts seconds), or read now if there was no claim."""
+        if self.clock is None:
+            return await db_now(session)
+        at, then = self.clock
+        return at + timedelta(seconds=time.monotonic() - then)
 
     async def _wait(self, seconds: float) -> RunEnd | None:
         """Sleeps, checking at least every CONTROL_INTERVAL_S that sending may go on."""

@@ -159,7 +159,8 @@ class SmtpPool:
                 if not may_start():
                     return
                 try:
-                    await asyncio.wait_for(connection.ready(), MESSAGE_TIMEOUT_S)
+                    async with asyncio.timeout(MESSAGE_TIMEOUT_S):
+                        await connection.ready()
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     unavailable.append(SmtpUnavailable(f"SMTP server unavailable: {exc}"))
                     results[i] = SendResult(Outcome.UNSENT, str(exc))

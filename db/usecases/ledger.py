@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, String, case, cast, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.clock import as_utc, now_column
 from db.dialect import insert_for
 from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus
 from db.models import (
@@ -45,6 +46,8 @@ class Stop(StrEnum):
 class Claim:
     rows: list[Claimed]
     stop: Stop | None = None
+    # The database's time at the claim: the one clock of leases and quota days.
+    now: datetime | None = None
 
     def ids(self) -> list[int]:
         return [row.id for row in self.rows]
@@ -84,12 +87,12 @@ async def claim(
     session: AsyncSession,
     plan: SendPlan,
     limit: int,
-    now: datetime,
     lease: timedelta,
     token: str,
     message_id_domain: str,
 ) -> Claim:
-    """Up to `limit` due rows, in ledger order, leased to `token` until now + lease.
+    """Up to `limit` due rows, in ledger order, leased to `token` until now + lease, now
+    by the database's clock (returned in the claim), whichever process claims.
 
     Due: pending rows past their `retry_at`, and rows whose claim's lease expired (their
     claimer died mid-send: they may have been sent, so they are marked possible duplicates).
@@ -99,7 +102,7 @@ async def claim(
     # serialises writers), so a pause or cancel commits wholly before or after this claim.
     state = (
         await session.execute(
-            select(Campaign.status, CampaignExecution.status)
+            select(Campaign.status, CampaignExecution.status, now_column(session))
             .join(CampaignExecution, CampaignExecution.campaign_id == Campaign.id)
             .where(Campaign.id == plan.campaign_id)
             .with_for_update(read=True, of=Campaign)
@@ -110,9 +113,10 @@ async def claim(
         ExecutionStatus.PROCESSING,
     ):
         return Claim([], Stop.NOT_RUNNING)
+    now = as_utc(state[2])
     quota_left = plan.daily_quota - await _used_today(session, plan.channel_id, now.date())
     if quota_left <= 0:
-        return Claim([], Stop.QUOTA)
+        return Claim([], Stop.QUOTA, now)
 
     message_id = (
         literal("<") + cast(Delivery.id, String) + literal(f".{token}@{message_id_domain}>")
@@ -149,9 +153,9 @@ async def claim(
         rows += [Claimed(*row) for row in found]
     claimed = sorted(rows, key=lambda c: c.id)
     if not claimed:
-        return Claim([], Stop.NOTHING_DUE)
+        return Claim([], Stop.NOTHING_DUE, now)
     await _use_quota(session, plan.channel_id, now.date(), len(claimed))
-    return Claim(claimed)
+    return Claim(claimed, now=now)
 
 
 async def _used_today(session: AsyncSession, channel_id: int, day: date) -> int:
