@@ -9,15 +9,18 @@ import os
 import signal
 import sqlite3
 from collections import Counter
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from db.clock import db_now
 from db.engine import SQLITE_BUSY_TIMEOUT_MS
 from db.enums import DeliveryStatus
-from db.models import Delivery, EmailChannel
+from db.models import Delivery, EmailChannel, EmailChannelUsage
 from jobs.pacing import ChannelPacer
 from tests.sending_stack import (
     FINAL_STATUSES,
@@ -28,6 +31,7 @@ from tests.sending_stack import (
     channel_for,
     email_campaign,
     execution,
+    sending_stack,
     stack,
     wait_until,
 )
@@ -127,8 +131,9 @@ async def test_connection_lost_after_data_is_resent_and_flagged(
 async def paced_campaign(
     stack: SendingStack, client: GraphQLClient, sink: SmtpSink, contacts: int
 ) -> str:
-    """A campaign whose channel's next 11 seconds are taken (another campaign's reservation,
-    made through the same shared pacer), so its first batch is claimed and then waits."""
+    """A campaign whose channel's next 2.2 seconds are taken (another campaign's reservation,
+    made through the same shared pacer), so its first batch is claimed and then waits: less
+    than half the lease, so the batch would still be sent after the wait."""
     code = await channel_for(client, sink, rateLimit=100)
     await import_contacts(client, audience(contacts))
     campaign_id = await email_campaign(client, code)
@@ -141,7 +146,7 @@ async def paced_campaign(
     assert channel_id is not None
     redis = Redis.from_url(stack.env["CLARION_REDIS_URL"])
     try:
-        assert await ChannelPacer(redis).reserve(channel_id, 100, 1000) == 0
+        assert await ChannelPacer(redis).reserve(channel_id, 100, 200) == 0
     finally:
         await redis.aclose()
     await act(client, "startCampaign", campaign_id)
@@ -164,7 +169,7 @@ async def test_pause_during_the_pacing_wait_sends_nothing_of_the_batch(
         return {s for s, _ in (await rows(client, campaign_id)).values()} == {"pending"}
 
     await poll(released)
-    await asyncio.sleep(12)  # past the reserved seconds, when the batch would have gone
+    await asyncio.sleep(4)  # past the reserved seconds, when the batch would have gone
     assert smtp_sink.messages == []
     assert (await execution(client, campaign_id))["execution"]["status"] == "PAUSED"
 
@@ -182,7 +187,7 @@ async def test_cancel_during_the_pacing_wait_leaves_nothing_pending_or_sending(
     await act(client, "cancelCampaign", campaign_id)
     assert {s for s, _ in (await rows(client, campaign_id)).values()} == {"cancelled"}
 
-    await asyncio.sleep(12)  # past the reserved seconds, when the batch would have gone
+    await asyncio.sleep(4)  # past the reserved seconds, when the batch would have gone
     assert smtp_sink.messages == []
     done = await execution(client, campaign_id)
     assert (done["status"], done["execution"]["status"]) == ("CANCELLED", "CANCELLED")
@@ -370,3 +375,38 @@ async def test_a_refused_login_closes_its_connection(
 
     await poll(closed, within=10)
     assert smtp_sink.messages == []
+
+
+# --- one clock ------------------------------------------------------------------------------
+
+SKEWED_CLOCK = Path(__file__).resolve().parent / "skewed_clock"
+
+
+async def test_a_worker_with_a_wrong_clock_keeps_the_databases_time(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """A worker whose clock is a day and a half behind: the quota is counted on the
+    database's day, and sends, leases and halts are stamped with the database's time."""
+    async with sending_stack(tmp_path, workers=0) as skewed:
+        skewed.start_worker(PYTHONPATH=str(SKEWED_CLOCK), CLARION_TEST_CLOCK_SKEW_S=str(-36 * 3600))
+        client = await skewed.client()
+        campaign_id = await campaign_for(client, smtp_sink, 30, channel={"dailyQuota": 20})
+        await act(client, "startCampaign", campaign_id)
+        halted = await wait_until(client, campaign_id, "HALTED", within=60)
+        async with client.server.db.read() as session:
+            today = (await db_now(session)).date()
+            usage = (
+                await session.execute(select(EmailChannelUsage.day, EmailChannelUsage.used))
+            ).all()
+            sent_at = (
+                await session.scalars(
+                    select(Delivery.sent_at).where(Delivery.status == DeliveryStatus.SENT)
+                )
+            ).all()
+            now = await db_now(session)
+    assert "daily quota of 20" in halted["execution"]["errorMessage"]
+    assert usage == [(today, 20)]
+    assert len(sent_at) == 20
+    assert all(at is not None and abs(at - now) < timedelta(minutes=5) for at in sent_at)
+    next_run = datetime.fromisoformat(halted["execution"]["nextRunAt"])
+    assert next_run == datetime.combine(today + timedelta(days=1), time(), UTC)
