@@ -5,17 +5,19 @@ started is what is sent, a suspended channel halts its campaigns, and SMTP conne
 not kept past their use."""
 
 import asyncio
-import os
+import contextlib
 import signal
 import sqlite3
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
+import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from db.clock import db_now
 from db.engine import SQLITE_BUSY_TIMEOUT_MS
@@ -41,7 +43,6 @@ from tests.support import GraphQLClient, import_contacts, pk_of
 __all__ = ["stack"]
 
 FINAL = FINAL_STATUSES
-ON_SQLITE = not os.environ.get("CLARION_TEST_DATABASE_URL")
 
 
 async def rows(client: GraphQLClient, campaign_id: str) -> dict[str, tuple[str, bool]]:
@@ -71,30 +72,60 @@ def once_each(n: int) -> Counter[str]:
 # --- nothing the server accepted goes unrecorded ------------------------------------------
 
 
-@pytest.mark.skipif(not ON_SQLITE, reason="holds SQLite's write lock")
-async def test_recording_outlasts_a_locked_database_and_a_shutdown(
+@contextlib.asynccontextmanager
+async def refusing_writes(stack: SendingStack) -> AsyncIterator[None]:
+    """The database refuses the worker's next write. SQLite: the test holds the write
+    lock for longer than the worker's busy timeout, so the write fails with "database is
+    locked". PostgreSQL: the test locks the ledger, and the connection of the worker's
+    write that waits on it is terminated."""
+    url = make_url(stack.env["CLARION_DATABASE_URL"])
+    if url.get_backend_name() == "sqlite":
+        assert url.database is not None
+        blocker = sqlite3.connect(url.database, isolation_level=None, check_same_thread=False)
+        await asyncio.to_thread(blocker.execute, "BEGIN IMMEDIATE")
+        try:
+            yield
+            await asyncio.sleep(SQLITE_BUSY_TIMEOUT_MS / 1000 + 3)
+        finally:
+            blocker.rollback()
+            blocker.close()
+        return
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database
+    )
+    try:
+        async with admin.transaction():
+            await admin.execute("LOCK TABLE deliveries IN EXCLUSIVE MODE")
+            yield
+            waiting: list[asyncpg.Record] = []
+            for _ in range(300):
+                waiting = await admin.fetch(
+                    "SELECT pid FROM pg_locks"
+                    " WHERE relation = 'deliveries'::regclass AND NOT granted"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.1)
+            assert waiting, "no write waited on the ledger"
+            for row in waiting:
+                await admin.execute("SELECT pg_terminate_backend($1)", row["pid"])
+            await asyncio.sleep(2)
+    finally:
+        await admin.close()
+
+
+async def test_recording_outlasts_a_failing_database_and_a_shutdown(
     stack: SendingStack, smtp_sink: SmtpSink
 ) -> None:
-    """The database refuses the batch's results for longer than its busy timeout, and the
-    worker is told to stop meanwhile: the results are written once it takes them again,
-    before the worker exits."""
+    """The database refuses the batch's results, and the worker is told to stop meanwhile:
+    the results are written once the database takes them again, before the worker exits."""
     client = await stack.client()
     smtp_sink.delay(1.0)  # 8 messages over 4 connections: the batch sends for 2 s
     campaign_id = await campaign_for(client, smtp_sink, 8)
     await act(client, "startCampaign", campaign_id)
     assert await smtp_sink.wait_for(1, timeout=30)
-
-    path = stack.env["CLARION_DATABASE_URL"].split(":///", 1)[1]
-    blocker = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-    await asyncio.to_thread(blocker.execute, "BEGIN IMMEDIATE")
-    try:
+    async with refusing_writes(stack):
         stack.workers[0].send_signal(signal.SIGTERM)
-        # Longer than the worker's busy timeout: its first write of the results fails.
-        await asyncio.sleep(SQLITE_BUSY_TIMEOUT_MS / 1000 + 3)
-        assert stack.workers[0].poll() is None  # still waiting to record
-    finally:
-        blocker.rollback()
-        blocker.close()
     assert await asyncio.to_thread(stack.workers[0].wait, 60) == 0
 
     assert "recording a batch failed" in stack.worker_log(0)
@@ -131,9 +162,10 @@ async def test_connection_lost_after_data_is_resent_and_flagged(
 async def paced_campaign(
     stack: SendingStack, client: GraphQLClient, sink: SmtpSink, contacts: int
 ) -> str:
-    """A campaign whose channel's next 2.2 seconds are taken (another campaign's reservation,
-    made through the same shared pacer), so its first batch is claimed and then waits: less
-    than half the lease, so the batch would still be sent after the wait."""
+    """A campaign whose channel's next 11 seconds are taken (another campaign's reservation,
+    made through the same shared pacer), so its first batch is claimed and then waits. The
+    worker's lease is a minute, so the batch would still be sent after the wait."""
+    stack.start_worker(CLARION_SEND_LEASE_SECONDS="60")
     code = await channel_for(client, sink, rateLimit=100)
     await import_contacts(client, audience(contacts))
     campaign_id = await email_campaign(client, code)
@@ -146,7 +178,7 @@ async def paced_campaign(
     assert channel_id is not None
     redis = Redis.from_url(stack.env["CLARION_REDIS_URL"])
     try:
-        assert await ChannelPacer(redis).reserve(channel_id, 100, 200) == 0
+        assert await ChannelPacer(redis).reserve(channel_id, 100, 1000) == 0
     finally:
         await redis.aclose()
     await act(client, "startCampaign", campaign_id)
@@ -159,8 +191,13 @@ async def paced_campaign(
 
 
 async def test_pause_during_the_pacing_wait_sends_nothing_of_the_batch(
-    stack: SendingStack, smtp_sink: SmtpSink
+    tmp_path: Path, smtp_sink: SmtpSink
 ) -> None:
+    async with sending_stack(tmp_path, workers=0) as stack:
+        await pause_during_the_pacing_wait(stack, smtp_sink)
+
+
+async def pause_during_the_pacing_wait(stack: SendingStack, smtp_sink: SmtpSink) -> None:
     client = await stack.client()
     campaign_id = await paced_campaign(stack, client, smtp_sink, 6)
     await act(client, "pauseCampaign", campaign_id)
@@ -169,7 +206,7 @@ async def test_pause_during_the_pacing_wait_sends_nothing_of_the_batch(
         return {s for s, _ in (await rows(client, campaign_id)).values()} == {"pending"}
 
     await poll(released)
-    await asyncio.sleep(4)  # past the reserved seconds, when the batch would have gone
+    await asyncio.sleep(12)  # past the reserved seconds, when the batch would have gone
     assert smtp_sink.messages == []
     assert (await execution(client, campaign_id))["execution"]["status"] == "PAUSED"
 
@@ -180,14 +217,19 @@ async def test_pause_during_the_pacing_wait_sends_nothing_of_the_batch(
 
 
 async def test_cancel_during_the_pacing_wait_leaves_nothing_pending_or_sending(
-    stack: SendingStack, smtp_sink: SmtpSink
+    tmp_path: Path, smtp_sink: SmtpSink
 ) -> None:
+    async with sending_stack(tmp_path, workers=0) as stack:
+        await cancel_during_the_pacing_wait(stack, smtp_sink)
+
+
+async def cancel_during_the_pacing_wait(stack: SendingStack, smtp_sink: SmtpSink) -> None:
     client = await stack.client()
     campaign_id = await paced_campaign(stack, client, smtp_sink, 6)
     await act(client, "cancelCampaign", campaign_id)
     assert {s for s, _ in (await rows(client, campaign_id)).values()} == {"cancelled"}
 
-    await asyncio.sleep(4)  # past the reserved seconds, when the batch would have gone
+    await asyncio.sleep(12)  # past the reserved seconds, when the batch would have gone
     assert smtp_sink.messages == []
     done = await execution(client, campaign_id)
     assert (done["status"], done["execution"]["status"]) == ("CANCELLED", "CANCELLED")
@@ -385,10 +427,10 @@ SKEWED_CLOCK = Path(__file__).resolve().parent / "skewed_clock"
 async def test_a_worker_with_a_wrong_clock_keeps_the_databases_time(
     tmp_path: Path, smtp_sink: SmtpSink
 ) -> None:
-    """A worker whose clock is a day and a half behind: the quota is counted on the
+    """A worker whose clock is a day and a half ahead: the quota is counted on the
     database's day, and sends, leases and halts are stamped with the database's time."""
     async with sending_stack(tmp_path, workers=0) as skewed:
-        skewed.start_worker(PYTHONPATH=str(SKEWED_CLOCK), CLARION_TEST_CLOCK_SKEW_S=str(-36 * 3600))
+        skewed.start_worker(PYTHONPATH=str(SKEWED_CLOCK), CLARION_TEST_CLOCK_SKEW_S=str(36 * 3600))
         client = await skewed.client()
         campaign_id = await campaign_for(client, smtp_sink, 30, channel={"dailyQuota": 20})
         await act(client, "startCampaign", campaign_id)
