@@ -128,9 +128,9 @@ async def test_recording_outlasts_a_failing_database_and_a_shutdown(
         stack.workers[0].send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(stack.workers[0].wait, 60) == 0
 
-    assert "recording a batch failed" in stack.worker_log(0)
-    assert smtp_sink.recipients() == once_each(8)
     assert await rows(client, campaign_id) == dict.fromkeys(once_each(8), ("sent", False))
+    assert smtp_sink.recipients() == once_each(8)
+    assert "recording a batch failed" in stack.worker_log(0)
     stack.start_worker()
     done = await wait_until(client, campaign_id, *FINAL)
     assert (done["execution"]["status"], done["execution"]["totalSent"]) == ("COMPLETED", 8)
