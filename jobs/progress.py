@@ -19,9 +19,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from db.clock import db_now
 from db.engine import Database
 from db.enums import CampaignStatus, ExecutionStatus
-from db.types import utcnow
 from db.usecases.executions import current
 
 log = logging.getLogger(__name__)
@@ -126,11 +126,12 @@ async def snapshot(db: Database, redis: Redis, campaign_id: int) -> Snapshot | N
     """The campaign's progress now, from the database and the rate counts."""
     async with db.read() as session:
         found = await current(session, campaign_id)
+        # `at` orders snapshots made by different processes: the database's clock.
+        now = await db_now(session)
     if found is None:
         return None
     campaign, execution = found
     rate = await send_rate(redis, campaign_id) if execution is not None else 0
-    now = utcnow()
     eta = None
     if execution is not None and execution.status is ExecutionStatus.PROCESSING and rate:
         left = execution.total_contacts - execution.total_sent - execution.total_failed

@@ -7,13 +7,19 @@ campaign may still send, so a pause or cancel stops it within a chunk (well unde
 second at any rate). A run lasts at most `SLICE_S`, then hands over to a fresh job, so
 arq's job timeout stays short; a run that has nothing due ends, and the sweeper queues
 the campaign again when something is.
+
+Nothing the SMTP server accepted goes unrecorded: a batch's results are written until the
+write succeeds (with backoff), in a task shielded from the job's cancellation that the
+worker's shutdown waits for; and a batch only starts while the job has the time it can
+need left (see JOB_TIMEOUT_S). Times that other processes compare (leases, quota days,
+halts) come from the database's clock.
 """
 
 import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime
@@ -21,7 +27,10 @@ from enum import StrEnum
 from typing import Any
 
 from arq.connections import ArqRedis
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.clock import db_now
 from db.engine import Database
 from db.settings import SendSettings
 from db.types import utcnow
@@ -35,12 +44,27 @@ from jobs.queue import enqueue_send, queued_marker
 from jobs.render import Rendered, TemplateSource, contact_context
 from jobs.render_pool import OverBudget, RenderError, RenderPool, budget_text
 from jobs.runner_lock import RunnerLock, campaign_runner
-from jobs.smtp import Outcome, SendResult, SmtpPools
+from jobs.smtp import MESSAGE_TIMEOUT_S, Outcome, SendResult, SmtpPools
 
 log = logging.getLogger(__name__)
 
+# A run starts batches for this long, then hands over to a new job.
 SLICE_S = 60.0
+# A batch is not sent unless sends may start for at least this long.
+MIN_SEND_WINDOW_S = 10.0
+# Kept free at the end of a job for recording its last batch and handing over.
+RECORD_MARGIN_S = 15.0
+# arq's timeout for a send job (it cancels the job then). A batch that starts at the end
+# of the slice still has its sending window, its slowest message and the recording; sends
+# may start only until JOB_TIMEOUT_S - RECORD_MARGIN_S - MESSAGE_TIMEOUT_S (see `_send_by`).
+JOB_TIMEOUT_S = int(SLICE_S + MIN_SEND_WINDOW_S + MESSAGE_TIMEOUT_S + RECORD_MARGIN_S)
+# Backoff of a batch's recording while the database refuses it.
+RECORD_RETRY_S = (0.2, 5.0)  # first wait, longest wait
+_TRANSIENT = (DBAPIError, OSError, TimeoutError)
 CONTROL_INTERVAL_S = 0.5
+# A pacing wait longer than this is followed by a check that the campaign may still send
+# (a shorter one is no longer than the claim's own check takes).
+RECHECK_AFTER_S = 0.05
 # Failed or deferred deliveries in a row that halt the execution rather than burn through
 # the audience (a server refusing everything, or throttling us).
 ERRORS_IN_A_ROW = 20
@@ -61,6 +85,19 @@ class WorkerContext:
     renderer: RenderPool
     # Set when the worker stops: runs end after their chunk and hand over.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Batches' results being written: shutdown waits for them (see `drain`).
+    recording: set["asyncio.Task[None]"] = field(default_factory=set)
+
+    def keep_until_done(self, write: Awaitable[None]) -> "asyncio.Task[None]":
+        task = asyncio.ensure_future(write)
+        self.recording.add(task)
+        task.add_done_callback(self.recording.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Waits until every batch's results are recorded."""
+        while self.recording:
+            await asyncio.wait(set(self.recording))
 
     def unsubscribe_url(self, contact_id: int, delivery_id: int) -> str:
         token = make_token(self.signing_key, contact_id, delivery_id)
@@ -78,12 +115,13 @@ class RunEnd(StrEnum):
 
 async def send_campaign(ctx: dict[str, Any], campaign_id: int) -> str:
     """The arq job. Idempotent: any number of them, on any workers, send each row once."""
+    job_end = time.monotonic() + JOB_TIMEOUT_S  # arq cancels the job then
     wc: WorkerContext = ctx["clarion"]
     await wc.redis.delete(queued_marker(campaign_id))
     async with campaign_runner(wc.redis, campaign_id) as lock:
         if lock is None:
             return "another runner has the campaign"
-        end = await CampaignRun(wc, campaign_id, lock).run()
+        end = await CampaignRun(wc, campaign_id, lock, job_end).run()
     if end is RunEnd.HANDOVER:
         await enqueue_send(wc.redis, campaign_id)
     return end.value
@@ -126,7 +164,10 @@ class Progress:
                 out.released.append(row.id)
                 continue
             else:
-                bucket = out.failed if result.outcome is Outcome.FAILED else out.retry
+                bucket = {
+                    Outcome.FAILED: out.failed,
+                    Outcome.UNKNOWN: out.unknown,
+                }.get(result.outcome, out.retry)
                 bucket.append((row.id, result.reason))
                 self.errors_in_a_row += 1
                 self.last_error = result.reason
@@ -134,32 +175,40 @@ class Progress:
         self.left -= len(out.sent) + len(out.failed)
         return out
 
-    def eta(self) -> datetime | None:
-        """When the rest should be sent at this run's pace so far."""
+    def eta(self) -> timedelta | None:
+        """How long the rest should take at this run's pace so far."""
         if not self.sent:
             return None
         per_second = self.sent / max(time.monotonic() - self.started, 1e-3)
-        return utcnow() + timedelta(seconds=max(self.left, 0) / per_second)
+        return timedelta(seconds=max(self.left, 0) / per_second)
 
 
 class CampaignRun:
-    def __init__(self, wc: WorkerContext, campaign_id: int, lock: RunnerLock) -> None:
+    def __init__(
+        self, wc: WorkerContext, campaign_id: int, lock: RunnerLock, job_end: float
+    ) -> None:
         self.wc = wc
         self.campaign_id = campaign_id
         self.lock = lock
         self.slice_end = time.monotonic() + SLICE_S
+        # The last moment a send may start for its message to end before the job's
+        # timeout with the recording's margin to spare.
+        self.send_by = job_end - RECORD_MARGIN_S - MESSAGE_TIMEOUT_S
+        # The database's time at the last claim, and the monotonic time then (see db_time).
+        self.clock: tuple[datetime, float] | None = None
 
     async def run(self) -> RunEnd:
         async with self.wc.db.write() as session:
-            plan = await start_run(session, self.campaign_id, utcnow())
+            plan = await start_run(session, self.campaign_id, await db_now(session))
         if plan is None:
+            await publish(self.wc.db, self.wc.redis, self.campaign_id)  # may have halted
             return RunEnd.NOT_RUNNING
         await publish(self.wc.db, self.wc.redis, self.campaign_id)
         try:
             return await self._chunks(plan)
         finally:
             async with self.wc.db.write() as session:
-                await executions.end_run(session, self.campaign_id, utcnow())
+                await executions.end_run(session, self.campaign_id, await db_now(session))
             await publish(self.wc.db, self.wc.redis, self.campaign_id)
 
     async def _chunks(self, plan: SendPlan) -> RunEnd:
@@ -186,14 +235,18 @@ class CampaignRun:
                 if (end := await self._wait((slot - utcnow()).total_seconds())) is not None:
                     return end
 
+            if time.monotonic() + MIN_SEND_WINDOW_S > self.send_by:
+                return RunEnd.HANDOVER  # not enough of the job's time left for a batch
             token = secrets.token_hex(8)
             async with self.wc.db.write() as session:
-                claim = await ledger.claim(session, plan, n, utcnow(), lease, token, domain)
-            start_by = time.monotonic() + lease.total_seconds() / 2
+                claim = await ledger.claim(session, plan, n, lease, token, domain)
+            if claim.now is not None:
+                self.clock = (claim.now, time.monotonic())
+            start_by = min(time.monotonic() + lease.total_seconds() / 2, self.send_by)
             if claim.stop is ledger.Stop.NOT_RUNNING:
                 return RunEnd.NOT_RUNNING
             if claim.stop is ledger.Stop.QUOTA:
-                return await self._halt(_next_midnight(utcnow()), _quota_reason(plan))
+                return await self._halt(_next_midnight, _quota_reason(plan))
             if claim.stop is ledger.Stop.NOTHING_DUE:
                 end, progress.left = await self._settle_or_wait()
                 if end is not None:
@@ -204,35 +257,86 @@ class CampaignRun:
                 envelopes = await self._messages(claim.rows, template, factory)
             except TemplateOverBudget as exc:
                 return await self._fail(plan, token, claim.rows, str(exc))
-            if plan.rate_limit is not None:  # the last thing before sending: its slot is now
-                turn = await self.wc.pacer.reserve(
-                    plan.channel_id, plan.rate_limit, len(claim.rows)
-                )
-                await asyncio.sleep(turn)
+            if (end := await self._turn(plan, len(claim.rows))) is not None:
+                # Paused, cancelled or out of time while waiting: the batch is not sent.
+                await self._record(plan, token, ledger.Results(released=claim.ids()), None)
+                return end
             sending = time.monotonic()
-            results, unavailable = await self.wc.pools.get(plan.smtp).send(
+            pool = await self.wc.pools.get(plan.channel_id, plan.smtp)
+            results, unavailable = await pool.send(
                 [e for e in envelopes if isinstance(e, Envelope)], _before(start_by)
             )
             outcome = progress.count(claim.rows, envelopes, results, time.monotonic() - sending)
-            async with self.wc.db.write() as session:
-                await ledger.record(
-                    session,
-                    plan,
-                    token,
-                    outcome,
-                    utcnow(),
-                    self.wc.settings.retry_delays,
-                    None if plan.deadline else progress.eta(),
-                )
+            await self._record(plan, token, outcome, None if plan.deadline else progress.eta())
             await count_sent(self.wc.redis, self.campaign_id, len(outcome.sent))
             await publish(self.wc.db, self.wc.redis, self.campaign_id)
             if unavailable is not None:
-                return await self._halt(self._after_halt(), str(unavailable))
+                return await self._halt(self._after_halt, str(unavailable))
             if progress.errors_in_a_row >= ERRORS_IN_A_ROW:
                 reason = f"{progress.errors_in_a_row} deliveries in a row failed or were deferred"
-                return await self._halt(
-                    self._after_halt(), f"{reason}; last: {progress.last_error}"
+                return await self._halt(self._after_halt, f"{reason}; last: {progress.last_error}")
+
+    async def _turn(self, plan: SendPlan, n: int) -> RunEnd | None:
+        """Waits for the batch's slot under the channel's rate limit (the last thing before
+        sending: its slot is now), then checks again that it may be sent: the campaign
+        still sending (after a wait long enough for a pause to land in it), and time left
+        to send it. None: send it."""
+        turn = 0.0
+        if plan.rate_limit is not None:
+            turn = await self.wc.pacer.reserve(plan.channel_id, plan.rate_limit, n)
+        if turn > RECHECK_AFTER_S:
+            if (end := await self._wait(turn)) is not None:  # checks as it waits, and last
+                return end
+        else:  # as good as no wait: the claim has just checked
+            await asyncio.sleep(turn)
+        if time.monotonic() + MIN_SEND_WINDOW_S > self.send_by:
+            return RunEnd.HANDOVER
+        return None
+
+    async def _record(
+        self,
+        plan: SendPlan,
+        token: str,
+        results: ledger.Results,
+        eta: timedelta | None,
+    ) -> None:
+        """Records a batch's results, retrying until the database takes them. The write
+        runs in a task of its own: cancelling this job (arq's timeout) does not cancel it,
+        and the worker's shutdown waits for it (WorkerContext.drain)."""
+        task = self.wc.keep_until_done(self._record_until_done(plan, token, results, eta))
+        await asyncio.shield(task)
+
+    async def _record_until_done(
+        self,
+        plan: SendPlan,
+        token: str,
+        results: ledger.Results,
+        eta: timedelta | None,
+    ) -> None:
+        wait, longest = RECORD_RETRY_S
+        while True:
+            try:
+                async with self.wc.db.write() as session:
+                    now = await self._db_time(session)
+                    await ledger.record(
+                        session,
+                        plan,
+                        token,
+                        results,
+                        now,
+                        self.wc.settings.retry_delays,
+                        None if eta is None else now + eta,
+                    )
+                return
+            except _TRANSIENT as exc:
+                log.warning(
+                    "campaign %s: recording a batch failed (%s); retrying in %.1fs",
+                    self.campaign_id,
+                    exc,
+                    wait,
                 )
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, longest)
 
     async def _messages(
         self,
@@ -288,6 +392,14 @@ class CampaignRun:
             return RunEnd.HANDOVER
         return None
 
+    async def _db_time(self, session: AsyncSession) -> datetime:
+        """The database's time: read at the batch's claim and carried on by the monotonic
+        clock (a batch lasts seconds), or read now if there was no claim."""
+        if self.clock is None:
+            return await db_now(session)
+        at, then = self.clock
+        return at + timedelta(seconds=time.monotonic() - then)
+
     async def _wait(self, seconds: float) -> RunEnd | None:
         """Sleeps, checking at least every CONTROL_INTERVAL_S that sending may go on."""
         give_up = time.monotonic() + seconds
@@ -304,19 +416,21 @@ class CampaignRun:
         """Nothing was due: settle the execution, or wait for the next due row if it comes
         within this run. Returns how to end (None: go on) and the rows left."""
         async with self.wc.db.write() as session:
-            if await executions.settle(session, self.campaign_id, utcnow()) is not None:
+            now = await db_now(session)
+            if await executions.settle(session, self.campaign_id, now) is not None:
                 return RunEnd.SETTLED, 0
         async with self.wc.db.read() as session:
             backlog = await executions.backlog(session, self.campaign_id)
+            now = await db_now(session)
         if backlog.left == 0:  # settled by someone else, or cancelled meanwhile
             return RunEnd.NOT_RUNNING, 0
-        wait = (backlog.next_at - utcnow()).total_seconds() if backlog.next_at else 0.5
+        wait = (backlog.next_at - now).total_seconds() if backlog.next_at else 0.5
         if time.monotonic() + wait > self.slice_end:
             return RunEnd.WAITING, backlog.left
         return await self._wait(max(wait, 0.05)), backlog.left
 
-    def _after_halt(self) -> datetime:
-        return utcnow() + timedelta(seconds=self.wc.settings.halt_seconds)
+    def _after_halt(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.wc.settings.halt_seconds)
 
     async def _fail(
         self, plan: SendPlan, token: str, rows: list[ledger.Claimed], reason: str
@@ -326,14 +440,17 @@ class CampaignRun:
         log.warning("campaign %s failed: %s", self.campaign_id, reason)
         released = ledger.Results(released=[row.id for row in rows])
         async with self.wc.db.write() as session:
-            await ledger.record(session, plan, token, released, utcnow(), (), None)
-            await executions.fail(session, self.campaign_id, utcnow(), reason)
+            now = await db_now(session)
+            await ledger.record(session, plan, token, released, now, (), None)
+            await executions.fail(session, self.campaign_id, now, reason)
         return RunEnd.FAILED
 
-    async def _halt(self, until: datetime, reason: str) -> RunEnd:
-        log.warning("campaign %s halted until %s: %s", self.campaign_id, until, reason)
+    async def _halt(self, until: Callable[[datetime], datetime], reason: str) -> RunEnd:
+        """Halts the execution until `until(now)`, now by the database's clock."""
         async with self.wc.db.write() as session:
-            await executions.halt(session, self.campaign_id, utcnow(), until, reason)
+            now = await db_now(session)
+            await executions.halt(session, self.campaign_id, now, until(now), reason)
+        log.warning("campaign %s halted until %s: %s", self.campaign_id, until(now), reason)
         return RunEnd.HALTED
 
 

@@ -2,11 +2,14 @@
 
 `SmtpPool.send` sends a batch over the pool's connections at once and says, per message,
 what happened: sent; failed for good (a 5xx for the recipient); worth a retry (a 4xx, or
-the connection broke during the transaction); or not attempted (no connection could be
-made, or the caller's deadline for starting sends passed).
+the connection broke before the message data went out); unknown (the connection broke or
+timed out after DATA began: the server may have accepted it, so a resend is flagged a
+possible duplicate); or not attempted (no connection could be made, or the caller's
+deadline for starting sends passed).
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +27,10 @@ from jobs.smtp_errors import HostNotAllowed, describe_lost, describe_unavailable
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT_S = 30.0
+# The most one message may take, connecting and logging in included (a server that
+# answers each command just before SMTP_TIMEOUT_S must not hold a batch for minutes).
+# The send job's time budget counts on it (jobs/send.py).
+MESSAGE_TIMEOUT_S = 45.0
 # A connection idle this long may have been dropped by the server: reconnect first.
 IDLE_RECONNECT_S = 20.0
 
@@ -32,6 +39,7 @@ class Outcome(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     RETRY = "retry"
+    UNKNOWN = "unknown"  # lost after DATA began: maybe delivered; retried, flagged
     UNSENT = "unsent"
 
 
@@ -67,28 +75,44 @@ class _Connection:
                 start_tls=c.security is SmtpSecurity.STARTTLS,
                 timeout=SMTP_TIMEOUT_S,
             )
-            await smtp.connect()
-            if c.username:
-                await smtp.login(c.username, c.password)
+            try:
+                await smtp.connect()
+                if c.username:
+                    await smtp.login(c.username, c.password)
+            except BaseException:  # a refused login (or a cancel) must not leak the socket
+                await _quit(smtp)
+                raise
             self.smtp = smtp
+            self.last_used = time.monotonic()
         return self.smtp
 
     async def send(self, envelope: Envelope) -> SendResult:
-        smtp = await self.ready()
+        """Sends one message (connecting first if needed), within MESSAGE_TIMEOUT_S."""
+        data_began = False
         try:
-            await smtp.sendmail(envelope.sender, [envelope.recipient], envelope.data)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refused = exc.recipients[0]
-            return _by_code(refused.code, refused.message)
-        except aiosmtplib.SMTPResponseException as exc:
+            async with asyncio.timeout(MESSAGE_TIMEOUT_S):
+                smtp = await self.ready()
+                try:
+                    await smtp.mail(envelope.sender)
+                    await smtp.rcpt(envelope.recipient)
+                except aiosmtplib.SMTPResponseException:
+                    with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                        await smtp.rset()
+                    raise
+                data_began = True
+                await smtp.data(envelope.data)
+        except aiosmtplib.SMTPResponseException as exc:  # the server answered: its verdict
             if exc.code == 421:  # the server is closing this connection
                 await self.close()
             return _by_code(exc.code, exc.message)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            # The connection broke mid-transaction: no 250 came, so the message was not
-            # accepted; try it again later.
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             log.info("SMTP connection to %s lost: %r", self.config.host, exc)
             await self.close()
+            if data_began:
+                # The message data may have reached the server before the connection broke:
+                # no reply came, so nobody knows. Retried, and flagged if sent again.
+                return SendResult(Outcome.UNKNOWN, f"{describe_lost(exc)} after DATA")
+            # No DATA yet: the server has no message; try it again later.
             return SendResult(Outcome.RETRY, describe_lost(exc))
         finally:
             self.last_used = time.monotonic()
@@ -96,11 +120,19 @@ class _Connection:
 
     async def close(self) -> None:
         smtp, self.smtp = self.smtp, None
-        if smtp is not None and smtp.is_connected:
-            try:
-                await asyncio.wait_for(smtp.quit(), 2)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                smtp.close()
+        if smtp is not None:
+            await _quit(smtp)
+
+
+async def _quit(smtp: aiosmtplib.SMTP) -> None:
+    """Says goodbye if the connection is up, and drops the socket either way."""
+    try:
+        if smtp.is_connected:
+            await asyncio.wait_for(smtp.quit(), 2)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        pass
+    finally:
+        smtp.close()
 
 
 def _by_code(code: int, message: str) -> SendResult:
@@ -116,6 +148,7 @@ class SmtpPool:
     """Up to `size` connections to one server, each sending one message at a time."""
 
     def __init__(self, config: SmtpConfig, size: int, hosts: HostPolicy = ANY_HOST) -> None:
+        self.config = config
         self._connections = [_Connection(config, hosts) for _ in range(size)]
         self._lock = asyncio.Lock()  # one batch at a time: the connections are shared
 
@@ -132,8 +165,9 @@ class SmtpPool:
                 if not may_start():
                     return
                 try:
-                    await connection.ready()
-                except (aiosmtplib.SMTPException, OSError) as exc:
+                    async with asyncio.timeout(MESSAGE_TIMEOUT_S):
+                        await connection.ready()
+                except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     log.info("SMTP server %s unavailable: %r", connection.config.host, exc)
                     why = describe_unavailable(exc, connection.config.host)
                     unavailable.append(SmtpUnavailable(why))
@@ -149,21 +183,29 @@ class SmtpPool:
         return results, down
 
     async def close(self) -> None:
-        await asyncio.gather(*(c.close() for c in self._connections))
+        """Closes the connections once no batch uses them."""
+        async with self._lock:
+            await asyncio.gather(*(c.close() for c in self._connections))
 
 
 class SmtpPools:
-    """One pool per distinct SMTP configuration, for the life of a worker process."""
+    """One pool per channel, for the life of a worker process. A channel whose settings
+    changed gets a new pool, and the old one is closed (a stale login or host is not kept
+    open)."""
 
     def __init__(self, size: int, hosts: HostPolicy = ANY_HOST) -> None:
         self._size = size
         self._hosts = hosts
-        self._pools: dict[SmtpConfig, SmtpPool] = {}
+        self._pools: dict[int, SmtpPool] = {}
 
-    def get(self, config: SmtpConfig) -> SmtpPool:
-        pool = self._pools.get(config)
+    async def get(self, channel_id: int, config: SmtpConfig) -> SmtpPool:
+        pool = self._pools.get(channel_id)
+        if pool is not None and pool.config != config:
+            del self._pools[channel_id]
+            await pool.close()
+            pool = None
         if pool is None:
-            pool = self._pools[config] = SmtpPool(config, self._size, self._hosts)
+            pool = self._pools[channel_id] = SmtpPool(config, self._size, self._hosts)
         return pool
 
     async def close(self) -> None:

@@ -10,7 +10,7 @@ what a lost job, a restart or a dead worker left behind, from the database's tru
 import logging
 from typing import Any
 
-from db.types import utcnow
+from db.clock import db_now
 from db.usecases import executions
 from db.usecases.campaign_lifecycle import begin_due
 from jobs.progress import publish
@@ -26,8 +26,8 @@ SWEEP_EVERY_S = 2
 async def sweep(ctx: dict[str, Any]) -> int:
     """Returns how many campaigns it queued."""
     wc: WorkerContext = ctx["clarion"]
-    now = utcnow()
     async with wc.db.read() as session:
+        now = await db_now(session)  # one clock for every worker's sweeps and leases
         scheduled = await executions.due_scheduled(session, now)
     started = []
     for campaign_id in scheduled:

@@ -25,16 +25,16 @@ from db.unsubscribe import signing_key
 from jobs.pacing import ChannelPacer
 from jobs.queue import SEND_CAMPAIGN, SEND_TEST_EMAIL
 from jobs.render_pool import WORKER_RENDER_PROCESSES, RenderPool
-from jobs.send import WorkerContext, send_campaign
+from jobs.send import JOB_TIMEOUT_S, WorkerContext, send_campaign
 from jobs.smtp import SmtpPools
 from jobs.sweeper import SWEEP_EVERY_S, sweep
 from jobs.test_email import send_test_email
 
 log = logging.getLogger(__name__)
 
-# Keep job timeouts short: arq's in-progress lock lives as long as the longest timeout.
-# A send job hands over to a new one after jobs.send.SLICE_S, well within this.
-JOB_TIMEOUT_S = 120
+# Keep job timeouts short: arq's in-progress lock lives as long as the longest job timeout.
+# JOB_TIMEOUT_S (jobs/send.py) is computed from the send job's slice and batch budget.
+
 # Campaigns one worker process sends at once.
 MAX_JOBS = 10
 STOP_GRACE_S = 30.0
@@ -62,8 +62,10 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         if "clarion" in ctx:
-            await ctx["clarion"].pools.close()
-            await ctx["clarion"].renderer.close()
+            wc: WorkerContext = ctx["clarion"]
+            await wc.drain()  # results of cancelled jobs' batches still being recorded
+            await wc.pools.close()
+            await wc.renderer.close()
 
     return Worker(
         functions=[
@@ -103,6 +105,8 @@ async def stop(worker: Worker, task: "asyncio.Task[None]", grace_s: float = STOP
         _, late = await asyncio.wait(running, timeout=grace_s)
         if late:
             log.warning("%d job(s) still running after %.0fs; cancelling", len(late), grace_s)
+    # Closing cancels late jobs; their batches' recordings (shielded) run on, and the
+    # shutdown hook waits for them before the process goes.
     await worker.close()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -1,7 +1,9 @@
-"""A real SMTP server for tests and benchmarks (aiosmtpd on 127.0.0.1, plain SMTP, no auth).
+"""A real SMTP server for tests and benchmarks (aiosmtpd on 127.0.0.1, plain SMTP, no auth
+unless asked).
 
 `SmtpSink` runs in a background thread of this process, keeps every accepted message and can
-inject failures (refused recipients, failed DATA, slowness, an outage via `down()`/`up()`).
+inject failures (refused recipients, failed DATA, slowness, an outage via `down()`/`up()`,
+a connection dropped after the message data arrived, a required login).
 `SinkProcess` runs a counting-only sink in a separate process for benchmarks: it keeps no
 message bytes, only how many arrived and when the first and last did.
 """
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 import weakref
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -31,7 +34,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 HOST = "127.0.0.1"
 # A fixed name: aiosmtpd otherwise calls socket.getfqdn() (a DNS lookup) per connection.
@@ -42,13 +45,14 @@ DATA_SIZE_LIMIT = 64 * 1024 * 1024
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
-def _smtp(handler: object, protocol: type[SMTP] = SMTP) -> SMTP:
+def _smtp(handler: object, protocol: type[SMTP] = SMTP, **options: Any) -> SMTP:
     return protocol(
         handler,
         hostname=SERVER_NAME,
         enable_SMTPUTF8=True,
         data_size_limit=DATA_SIZE_LIMIT,
         loop=asyncio.get_running_loop(),
+        **options,
     )
 
 
@@ -108,6 +112,8 @@ class SmtpSink:
         self._rcpt_failures: dict[str, _Failure] = {}
         self._data_failures: dict[str, _Failure] = {}  # one key, "", for every message
         self._delay = 0.0
+        self._drops_after_data = 0
+        self._login: tuple[str, str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -165,9 +171,32 @@ class SmtpSink:
         self.port = self._server.sockets[0].getsockname()[1]
 
     def _new_session(self) -> SMTP:
-        smtp = _smtp(self)
+        options: dict[str, Any] = {}
+        if self._login is not None:
+            options = {
+                "auth_required": True,
+                "auth_require_tls": False,
+                "authenticator": self._authenticate,
+            }
+        with warnings.catch_warnings():  # a loopback test server needs no TLS
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            smtp = _smtp(self, **options)
         self._sessions.add(smtp)
         return smtp
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and self._login == (
+            data.login.decode(),
+            data.password.decode(),
+        )
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers 535 itself
+
+    async def _open_connections(self) -> int:
+        return sum(
+            1 for s in self._sessions if s.transport is not None and not s.transport.is_closing()
+        )
 
     async def _close(self) -> None:
         server, self._server = self._server, None
@@ -214,6 +243,11 @@ class SmtpSink:
                 envelope.mail_from, list(envelope.rcpt_tos), envelope.content, time.time()
             )
             self._messages.append(received)
+            drop = self._drops_after_data > 0
+            self._drops_after_data -= drop
+        if drop and isinstance(server.transport, asyncio.Transport):
+            # The message is in (a real server may deliver it) but the reply never leaves.
+            server.transport.abort()
         return "250 OK"
 
     # --- what arrived ----------------------------------------------------------------
@@ -263,6 +297,22 @@ class SmtpSink:
         with self._lock:
             self._data_failures[""] = _Failure(f"{code} {message}", times)
 
+    def drop_after_data(self, times: int = 1) -> None:
+        """For the next `times` messages: accept (and keep) the message data, then drop the
+        connection before answering, so the client cannot know it arrived."""
+        with self._lock:
+            self._drops_after_data = times
+
+    def require_login(self, username: str, password: str) -> None:
+        """Connections from now on must log in (AUTH PLAIN/LOGIN, no TLS) as given."""
+        self._login = (username, password)
+
+    def open_connections(self) -> int:
+        """Client connections open right now."""
+        assert self._loop is not None, "not started"
+        future = asyncio.run_coroutine_threadsafe(self._open_connections(), self._loop)
+        return future.result(timeout=10)
+
     def delay(self, seconds: float) -> None:
         """Wait this long before answering each DATA (a slow server)."""
         self._delay = seconds
@@ -272,6 +322,7 @@ class SmtpSink:
             self._rcpt_failures.clear()
             self._data_failures.clear()
             self._delay = 0.0
+            self._drops_after_data = 0
 
     def _take_failure(self, failures: dict[str, _Failure], key: str) -> str | None:
         with self._lock:

@@ -33,7 +33,7 @@ async def running_campaign(client: GraphQLClient, contacts: int) -> SendPlan:
 
 async def claim(client: GraphQLClient, plan: SendPlan, token: str, n: int) -> ledger.Claim:
     async with client.server.db.write() as session:
-        return await ledger.claim(session, plan, n, utcnow(), LEASE, token, "acme.test")
+        return await ledger.claim(session, plan, n, LEASE, token, "acme.test")
 
 
 async def test_concurrent_claims_never_overlap(client: GraphQLClient) -> None:

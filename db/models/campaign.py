@@ -1,6 +1,7 @@
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.enums import CampaignStatus, ChannelType, ExecutionStatus
@@ -76,5 +77,9 @@ class CampaignExecution(Base):
     error_message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # What the campaign sends, fixed when it starts (template source, resolved sender, UTM
+    # code; see db/usecases/send_plan.py), so editing the template, a channel's or the
+    # account's defaults meanwhile does not change its messages halfway.
+    send_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     campaign: Mapped[Campaign] = relationship(back_populates="execution", lazy="raise")

@@ -15,6 +15,7 @@ from db.models import Audience, Campaign, CampaignExecution, Delivery, EmailChan
 from db.queries import count_audience, get_owned, materialise_ledger
 from db.state_machine import Action, allowed_from, next_status
 from db.usecases.campaigns import check_sender
+from db.usecases.send_plan import snapshot
 from db.validation import future_instant
 
 
@@ -112,7 +113,8 @@ async def _check_ready(session: AsyncSession, campaign: Campaign) -> tuple[Email
 
 
 async def begin_sending(session: AsyncSession, campaign: Campaign, now: datetime) -> None:
-    """Checks readiness, materialises the ledger and creates the execution.
+    """Checks readiness, materialises the ledger and creates the execution, with the
+    snapshot of what it sends (see db/usecases/send_plan.py).
 
     The execution stays pending until a worker takes it.
     """
@@ -134,6 +136,7 @@ async def begin_sending(session: AsyncSession, campaign: Campaign, now: datetime
             total_skipped=skipped,
             total_opened=tracked,
             total_clicked=tracked,
+            send_snapshot=await snapshot(session, campaign),
             created_at=now,
             updated_at=now,
         )
@@ -212,7 +215,9 @@ async def resume_campaign(
 async def cancel_campaign(
     session: AsyncSession, account_id: int, campaign_id: int, now: datetime
 ) -> Campaign:
-    """Final: unsent recipients are marked cancelled in the ledger."""
+    """Final: every recipient not sent is marked cancelled in the ledger, those a worker
+    is sending right now too. Their claim keeps its token, so that worker still records
+    what it did send (db/usecases/ledger.py `record`); nothing is left pending or sending."""
     campaign = await _campaign(session, account_id, campaign_id)
     _apply(campaign, Action.CANCEL)
     await session.execute(
@@ -222,8 +227,11 @@ async def cancel_campaign(
     )
     await session.execute(
         update(Delivery)
-        .where(Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.CANCELLED)
+        .where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        )
+        .values(status=DeliveryStatus.CANCELLED, lease_expires_at=None)
     )
     await session.flush()
     return campaign

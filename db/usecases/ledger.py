@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, String, case, cast, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.clock import as_utc, now_column
 from db.dialect import insert_for
 from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus
 from db.models import (
@@ -45,6 +46,11 @@ class Stop(StrEnum):
 class Claim:
     rows: list[Claimed]
     stop: Stop | None = None
+    # The database's time at the claim: the one clock of leases and quota days.
+    now: datetime | None = None
+
+    def ids(self) -> list[int]:
+        return [row.id for row in self.rows]
 
 
 @dataclass
@@ -54,7 +60,15 @@ class Results:
     sent: list[int] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)  # permanent: (id, reason)
     retry: list[tuple[int, str]] = field(default_factory=list)  # transient: (id, reason)
+    # Lost after the message data went out: maybe delivered. Retried like `retry`, and
+    # flagged a possible duplicate (a second copy may reach the recipient).
+    unknown: list[tuple[int, str]] = field(default_factory=list)
     released: list[int] = field(default_factory=list)  # not attempted: back to pending
+
+    def claimed(self) -> list[int]:
+        """Every row of the claim."""
+        settled = [i for i, _ in (*self.failed, *self.retry, *self.unknown)]
+        return [*self.sent, *settled, *self.released]
 
 
 def due_kinds(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -73,12 +87,12 @@ async def claim(
     session: AsyncSession,
     plan: SendPlan,
     limit: int,
-    now: datetime,
     lease: timedelta,
     token: str,
     message_id_domain: str,
 ) -> Claim:
-    """Up to `limit` due rows, in ledger order, leased to `token` until now + lease.
+    """Up to `limit` due rows, in ledger order, leased to `token` until now + lease, now
+    by the database's clock (returned in the claim), whichever process claims.
 
     Due: pending rows past their `retry_at`, and rows whose claim's lease expired (their
     claimer died mid-send: they may have been sent, so they are marked possible duplicates).
@@ -88,7 +102,7 @@ async def claim(
     # serialises writers), so a pause or cancel commits wholly before or after this claim.
     state = (
         await session.execute(
-            select(Campaign.status, CampaignExecution.status)
+            select(Campaign.status, CampaignExecution.status, now_column(session))
             .join(CampaignExecution, CampaignExecution.campaign_id == Campaign.id)
             .where(Campaign.id == plan.campaign_id)
             .with_for_update(read=True, of=Campaign)
@@ -99,9 +113,10 @@ async def claim(
         ExecutionStatus.PROCESSING,
     ):
         return Claim([], Stop.NOT_RUNNING)
+    now = as_utc(state[2])
     quota_left = plan.daily_quota - await _used_today(session, plan.channel_id, now.date())
     if quota_left <= 0:
-        return Claim([], Stop.QUOTA)
+        return Claim([], Stop.QUOTA, now)
 
     message_id = (
         literal("<") + cast(Delivery.id, String) + literal(f".{token}@{message_id_domain}>")
@@ -138,9 +153,9 @@ async def claim(
         rows += [Claimed(*row) for row in found]
     claimed = sorted(rows, key=lambda c: c.id)
     if not claimed:
-        return Claim([], Stop.NOTHING_DUE)
+        return Claim([], Stop.NOTHING_DUE, now)
     await _use_quota(session, plan.channel_id, now.date(), len(claimed))
-    return Claim(claimed)
+    return Claim(claimed, now=now)
 
 
 async def _used_today(session: AsyncSession, channel_id: int, day: date) -> int:
@@ -209,31 +224,43 @@ async def record(
 
     A transient failure goes back to pending with a growing `retry_at`, until the retry
     delays run out: then it fails. Rows never attempted return the quota they took.
+    A row cancelled while its claim was sending keeps the token (see `cancel_campaign`),
+    so what was sent or failed is still recorded; the rest of it stays cancelled.
     """
-    mine = (Delivery.claim_token == token, Delivery.status == DeliveryStatus.SENDING)
+    held = Delivery.claim_token == token
+    mine = (held, Delivery.status == DeliveryStatus.SENDING)
+    mine_or_cancelled = (
+        held,
+        Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.CANCELLED]),
+    )
     done = {"lease_expires_at": None, "claim_token": None}
     sent = 0
     if results.sent:
         outcome = await session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(results.sent), *mine)
+            .where(Delivery.id.in_(results.sent), *mine_or_cancelled)
             .values(status=DeliveryStatus.SENT, sent_at=now, error_message="", **done)
             .execution_options(synchronize_session=False)
         )
         sent = rowcount(outcome)
+    again = [(i, reason, False) for i, reason in results.retry]
+    again += [(i, reason, True) for i, reason in results.unknown]
     attempts: dict[int, int] = {}
-    if results.retry:
+    if again:
         tried_before = await session.execute(
-            select(Delivery.id, Delivery.attempts).where(
-                Delivery.id.in_([i for i, _ in results.retry])
-            )
+            select(Delivery.id, Delivery.attempts).where(Delivery.id.in_([i for i, _, _ in again]))
         )
         attempts = dict(tried_before.all())
     failed = list(results.failed)
-    for delivery_id, reason in results.retry:
+    for delivery_id, reason, maybe_sent in again:
         tried = attempts.get(delivery_id, 0) + 1
+        flag = {"possible_duplicate": True} if maybe_sent else {}
         if tried > len(retry_delays):
             failed.append((delivery_id, f"{reason} (gave up after {tried} attempts)"))
+            if maybe_sent:
+                await session.execute(
+                    update(Delivery).where(Delivery.id == delivery_id, held).values(**flag)
+                )
             continue
         await session.execute(
             update(Delivery)
@@ -243,6 +270,7 @@ async def record(
                 attempts=tried,
                 retry_at=now + timedelta(seconds=retry_delays[tried - 1]),
                 error_message=reason,
+                **flag,
                 **done,
             )
             .execution_options(synchronize_session=False)
@@ -251,7 +279,7 @@ async def record(
     for delivery_id, reason in failed:
         outcome = await session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id, *mine)
+            .where(Delivery.id == delivery_id, *mine_or_cancelled)
             .values(
                 status=DeliveryStatus.FAILED,
                 attempts=Delivery.attempts + 1,
@@ -269,6 +297,13 @@ async def record(
             .execution_options(synchronize_session=False)
         )
         await _use_quota(session, plan.channel_id, now.date(), -rowcount(outcome))
+    # Whatever the claim still holds was cancelled meanwhile: it lets go.
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(results.claimed()), held)
+        .values(**done)
+        .execution_options(synchronize_session=False)
+    )
     await session.execute(
         update(CampaignExecution)
         .where(CampaignExecution.campaign_id == plan.campaign_id)

@@ -1,14 +1,23 @@
 """What a run of a campaign needs, loaded once: channel, template, sender (`SendPlan`);
-and the check, between batches, that the campaign may still send."""
+and the check, between batches, that the campaign may still send.
 
-from dataclasses import dataclass, field
+What a campaign sends (template source, resolved sender, UTM code) is fixed when it starts:
+`snapshot` is stored on its execution and every run reads it, so editing the template, the
+channel's or the account's defaults while it runs changes nothing of it (the next
+campaign gets the edit). The channel's SMTP settings, rate limit and quota are read live:
+a fixed password or a lowered limit applies at the next run. A suspended channel halts
+its running campaigns until it is active again.
+"""
+
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
-from db.enums import CampaignStatus, ExecutionStatus, SmtpSecurity
+from db.enums import CampaignStatus, EmailChannelStatus, ExecutionStatus, SmtpSecurity
 from db.models import (
     Account,
     Campaign,
@@ -75,21 +84,69 @@ async def start_run(session: AsyncSession, campaign_id: int, now: datetime) -> S
     campaign, execution = found
     if campaign.status is not CampaignStatus.RUNNING or execution.status not in ACTIVE_EXECUTION:
         return None
+    assert campaign.email_channel_id is not None
+    channel = await session.get_one(EmailChannel, campaign.email_channel_id)
+    if channel.status is not EmailChannelStatus.ACTIVE:
+        halt_for_channel(execution, channel, now)
+        return None
     if execution.status is ExecutionStatus.PENDING:
         execution.status = ExecutionStatus.PROCESSING
         execution.updated_at = now
     spread = campaign.execution_duration_minutes is not None
-    return await plan_for(session, campaign, execution.expected_completion_at if spread else None)
+    return await plan_for(
+        session,
+        campaign,
+        execution.expected_completion_at if spread else None,
+        execution.send_snapshot,
+    )
+
+
+def channel_halt_reason(channel: EmailChannel) -> str:
+    return (
+        f"The email channel {channel.code!r} is {channel.status.value}; sending continues "
+        "when it is active again."
+    )
+
+
+def halt_for_channel(execution: CampaignExecution, channel: EmailChannel, now: datetime) -> None:
+    """Halts an execution whose channel may not send, with no time to continue at: the
+    channel's reactivation continues it (db/usecases/email_channels.py)."""
+    execution.status = ExecutionStatus.HALTED
+    execution.error_message = channel_halt_reason(channel)
+    execution.next_run_at = None
+    execution.last_run_at = now
+    execution.updated_at = now
+
+
+async def snapshot(session: AsyncSession, campaign: Campaign) -> dict[str, Any]:
+    """What the campaign sends, as it is now: stored on its execution when it starts."""
+    assert campaign.email_template_id is not None
+    template = await session.get_one(EmailTemplate, campaign.email_template_id)
+    channel = (
+        await session.get(EmailChannel, campaign.email_channel_id)
+        if campaign.email_channel_id
+        else None
+    )
+    account = await session.get_one(Account, campaign.account_id)
+    source = TemplateSource(template.subject, template.body_html, template.body_text)
+    return {
+        "template": asdict(source),
+        "sender": asdict(resolve_sender(campaign, channel, account)),
+        "utm_code": campaign.utm_code,
+    }
 
 
 async def plan_for(
-    session: AsyncSession, campaign: Campaign, deadline: datetime | None
+    session: AsyncSession,
+    campaign: Campaign,
+    deadline: datetime | None,
+    fixed: dict[str, Any] | None = None,
 ) -> SendPlan:
+    """The campaign's plan; its content and sender from `fixed` (its snapshot) if given,
+    else as they are now (a test send, or an execution from before snapshots)."""
     assert campaign.email_channel_id is not None
-    assert campaign.email_template_id is not None
     channel = await session.get_one(EmailChannel, campaign.email_channel_id)
-    template = await session.get_one(EmailTemplate, campaign.email_template_id)
-    account = await session.get_one(Account, campaign.account_id)
+    content = fixed if fixed is not None else await snapshot(session, campaign)
     return SendPlan(
         campaign_id=campaign.id,
         channel_id=channel.id,
@@ -102,13 +159,9 @@ async def plan_for(
         ),
         rate_limit=channel.rate_limit,
         daily_quota=channel.daily_quota,
-        template=TemplateSource(
-            subject=template.subject,
-            body_html=template.body_html,
-            body_text=template.body_text,
-        ),
-        sender=resolve_sender(campaign, channel, account),
-        utm_code=campaign.utm_code,
+        template=TemplateSource(**content["template"]),
+        sender=Sender(**content["sender"]),
+        utm_code=content["utm_code"],
         deadline=deadline,
     )
 
