@@ -410,7 +410,7 @@ async def test_a_refused_login_closes_its_connection(
     )
     await act(client, "startCampaign", campaign_id)
     halted = await wait_until(client, campaign_id, "HALTED", within=30)
-    assert "SMTP server unavailable" in halted["execution"]["errorMessage"]
+    assert "login refused" in halted["execution"]["errorMessage"]
 
     async def closed() -> bool:
         return smtp_sink.open_connections() == 0
