@@ -27,6 +27,8 @@ class Settings:
     # Where recipients reach this server (unsubscribe links); default http://HOST:PORT.
     public_url: str
     sending: "SendSettings"
+    # /health reports the worker as stopped when the sweeper has not ticked for this long.
+    worker_stale_seconds: int = 90
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -55,6 +57,7 @@ class Settings:
                 o.strip() for o in env.get("CLARION_ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),
             public_url=_public_url(env, host, port),
+            worker_stale_seconds=_int(env, "CLARION_WORKER_STALE_SECONDS", 90, 2, 86_400),
             sending=SendSettings(
                 lease_seconds=_int(env, "CLARION_SEND_LEASE_SECONDS", 60, 5, 3600),
                 retry_delays=_delays(env, "CLARION_SEND_RETRY_DELAYS", (60.0, 300.0, 1800.0)),

