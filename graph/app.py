@@ -137,7 +137,7 @@ def create_app(settings: Settings) -> Starlette:
                 stack.push_async_callback(worker.stop)
             async with db.write() as session:
                 key = await signing_key(session)
-            hub = ProgressHub(queue)
+            hub = ProgressHub(queue, db)
             await hub.start()
             stack.push_async_callback(hub.stop)
             log.info("Clarion ready: database %s, redis %s", db.engine.url, masked(redis_url))

@@ -48,11 +48,12 @@ class SendingStack:
     # The Redis on TCP that a test may kill and restart (redis="tcp").
     redis: RedisProcess | None = None
 
-    def start_worker(self, **extra_env: str) -> "subprocess.Popen[bytes]":
+    def start_worker(self, *command: str, **extra_env: str) -> "subprocess.Popen[bytes]":
+        """`clarion worker`, or `python COMMAND…` (a worker under test conditions)."""
         n = len(self.workers)
         log = open(self.log_dir / f"worker-{n}.log", "ab")  # noqa: SIM115 - the child owns it
         process = subprocess.Popen(
-            [sys.executable, "-m", "graph.cli", "worker"],
+            [sys.executable, *(command or ("-m", "graph.cli", "worker"))],
             cwd=ROOT,
             env={**os.environ, **self.env, **extra_env},
             stdout=log,

@@ -1,6 +1,7 @@
 """Redis may come and go: killed under a running campaign and started again, empty, the
 workers (standalone and embedded), the sweeper and the progress hub reconnect by
-themselves, and the campaign completes with nobody missing."""
+themselves, and the campaign completes with nobody missing (a copy resent after the loss
+is flagged possible_duplicate, as after a crash)."""
 
 import asyncio
 import contextlib
@@ -9,6 +10,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -26,6 +28,7 @@ from tests.sending_stack import (
 )
 from tests.smtp_sink import SmtpSink
 from tests.support import GraphQLClient, pk_of
+from tests.test_progress_subscriptions import PROGRESS, receive, socket, subscribe
 
 CONTACTS = 1500
 
@@ -135,3 +138,31 @@ async def test_embedded_redis_is_restarted_when_it_dies(
         await assert_everyone_once_or_flagged(client, campaign_id, smtp_sink)
         (again,) = embedded_redis_servers()
         assert again != server
+
+
+async def test_progress_subscription_survives_a_redis_restart(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """The API's one pattern subscription is made again, and the subscriber hears the rest
+    of the campaign, to its end."""
+    async with sending_stack(tmp_path, workers=1, redis="tcp") as stack:
+        redis = stack.redis
+        assert redis is not None
+        client = await stack.client()
+        smtp_sink.delay(0.01)
+        campaign_id = await campaign_for(client, smtp_sink, CONTACTS)
+        async with socket(client) as ws:
+            await subscribe(ws, "p", PROGRESS, {"id": campaign_id})
+            assert (await receive(ws))["type"] == "next"  # the snapshot
+            await act(client, "startCampaign", campaign_id)
+            while (await receive(ws))["payload"]["data"]["executionProgress"]["totalSent"] < 200:
+                pass
+            await redis.kill()
+            await asyncio.sleep(3)
+            await redis.start()
+            after: list[dict[str, Any]] = []
+            while (message := await receive(ws, within=60))["type"] == "next":
+                after.append(message["payload"]["data"]["executionProgress"])
+        assert message == {"id": "p", "type": "complete"}
+        assert after, "no update after Redis came back"
+        assert (after[-1]["status"], after[-1]["totalSent"]) == ("COMPLETED", CONTACTS)
