@@ -4,7 +4,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_DATA_DIR = Path(".clarion")
 
@@ -42,7 +42,7 @@ class Settings:
         if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
             raise ConfigError(
                 "CLARION_REDIS_URL must start with redis://, rediss:// or unix://, "
-                f"got {redis_url!r}"
+                f"got {masked(redis_url)!r}"
             )
         host = env.get("CLARION_HOST", "127.0.0.1")
         port = _int(env, "CLARION_PORT", 8000, 1, 65535)
@@ -81,6 +81,22 @@ class SendSettings:
     smtp_pool_size: int = 4
 
 
+def masked(url: str) -> str:
+    """The URL with its password (if any) replaced by ***, for logs and messages."""
+    try:
+        parts = urlsplit(url)
+        password, port = parts.password, parts.port
+    except ValueError:  # not a URL we can take apart: show none of it
+        return "(unreadable URL)"
+    if password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{port}" if port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _public_url(env: Mapping[str, str], host: str, port: int) -> str:
     url = env.get("CLARION_PUBLIC_URL") or f"http://{host}:{port}"
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
@@ -106,7 +122,7 @@ def _check_database_url(url: str) -> None:
     if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
         raise ConfigError(
             "CLARION_DATABASE_URL must be sqlite+aiosqlite:///PATH or "
-            f"postgresql+asyncpg://USER@HOST/DB, got {url!r}"
+            f"postgresql+asyncpg://USER@HOST/DB, got {masked(url)!r}"
         )
 
 

@@ -20,7 +20,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from db.engine import Database, connect
 from db.migrate import upgrade
-from db.settings import Settings
+from db.settings import Settings, masked
 from db.unsubscribe import signing_key
 from graph.auth import account_for
 from graph.context import Context
@@ -30,7 +30,7 @@ from graph.progress_hub import ProgressHub
 from graph.schema import schema
 from graph.unsubscribe import unsubscribe_page
 from jobs.embedded_redis import embedded_redis
-from jobs.redis_pool import connect_queue, masked
+from jobs.redis_pool import connect_queue
 from jobs.worker import SupervisedWorker
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,11 @@ def create_app(settings: Settings) -> Starlette:
             hub = ProgressHub(queue, db)
             await hub.start()
             stack.push_async_callback(hub.stop)
-            log.info("Clarion ready: database %s, redis %s", db.engine.url, masked(redis_url))
+            log.info(
+                "Clarion ready: database %s, redis %s",
+                db.engine.url.render_as_string(hide_password=True),
+                masked(redis_url),
+            )
             yield {"db": db, "queue": queue, "signing_key": key, "hub": hub}
 
     graphql = ClarionGraphQL(

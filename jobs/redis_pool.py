@@ -11,12 +11,13 @@ Redis answers.
 
 import asyncio
 import logging
-from urllib.parse import urlsplit, urlunsplit
 
 from arq.connections import ArqRedis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
+
+from db.settings import masked
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,3 @@ async def connect_queue(url: str) -> ArqRedis:
             await asyncio.sleep(1)
     await queue.ping()
     return queue
-
-
-def masked(url: str) -> str:
-    """The URL with its password (if any) replaced by ***, for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
