@@ -75,6 +75,7 @@ class Snapshot:
     send_rate_per_minute: int
     # When the rest would be sent at that rate (None when nothing is being sent).
     eta: datetime | None
+    # Redis' time just before the database was read: one clock for every process.
     at: datetime
 
     @property

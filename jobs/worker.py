@@ -103,7 +103,6 @@ class SupervisedWorker:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.worker: Worker | None = None
-        self.restarts = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise())
@@ -125,7 +124,6 @@ class SupervisedWorker:
                 else:
                     log.exception("worker failed; restarting in %.1f s", delay)
             await _retire(worker, RETIRE_GRACE_S)
-            self.restarts += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, RESTART_MAX_S)
