@@ -74,3 +74,63 @@ class RedisProcess:
         if proc is not None and proc.poll() is None:
             proc.terminate()
             await asyncio.to_thread(proc.wait)
+
+
+class SilentFailover:
+    """A TCP front for Redis (a virtual IP, a DNS name): clients connect to `url`.
+    `fail_over(to)` sends new connections to another server while the open ones go silent
+    (nothing they send is answered, nothing closes them), as clients see a failover after
+    the old primary vanished without closing its connections."""
+
+    def __init__(self, to: RedisProcess) -> None:
+        self.port = free_port()
+        self._to = to
+        self._generation = 0
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connect, "127.0.0.1", self.port)
+
+    def fail_over(self, to: RedisProcess) -> None:
+        self._generation += 1
+        self._to = to
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for pipe in list(self._pipes):
+            pipe.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+
+    async def _connect(
+        self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+    ) -> None:
+        generation = self._generation
+        try:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", self._to.port)
+        except OSError:
+            client_w.close()
+            return
+        for src, dst in ((client_r, server_w), (server_r, client_w)):
+            task = asyncio.create_task(self._pipe(src, dst, generation))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+
+    async def _pipe(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, generation: int
+    ) -> None:
+        try:
+            while data := await src.read(65536):
+                if generation == self._generation:  # else: silent, swallowed
+                    dst.write(data)
+                    await dst.drain()
+        except OSError:
+            pass
+        finally:
+            if generation == self._generation:
+                dst.close()

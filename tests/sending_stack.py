@@ -114,7 +114,8 @@ RedisKind = Literal["socket", "tcp", "serve"]
 @contextlib.asynccontextmanager
 async def stack_redis(data_dir: Path, kind: RedisKind) -> AsyncIterator[RedisProcess | str | None]:
     """The stack's Redis: an embedded one of the test's on a unix socket (its URL), a
-    RedisProcess on TCP, or None: the API starts its own (`clarion serve`'s default)."""
+    RedisProcess on TCP, or None: the API starts its own (`clarion serve`'s default), unless
+    the test gives a CLARION_REDIS_URL of its own."""
     if kind == "serve":
         yield None
     elif kind == "tcp":
