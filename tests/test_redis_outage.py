@@ -87,15 +87,20 @@ async def restart_redis_mid_campaign(
     return await start_then(stack, sink, outage)
 
 
-def embedded_redis_servers() -> list[int]:
-    """The pids of this process' redis-server children: the API's embedded Redis."""
+def embedded_redis_servers(data_dir: Path) -> list[int]:
+    """The pids of this process' redis-server children serving `data_dir`: the API's
+    embedded Redis (the session's server has one too)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
             # pid (comm) state ppid ...
             pid, rest = stat.read_text().split(" (", 1)
             comm, fields = rest.rsplit(") ", 1)
-            if comm == "redis-server" and int(fields.split()[1]) == os.getpid():
+            if comm != "redis-server" or int(fields.split()[1]) != os.getpid():
+                continue
+            # redis-server retitles itself "redis-server unixsocket:PATH"
+            title = (stat.parent / "cmdline").read_bytes()
+            if os.fsencode(data_dir.resolve()) in title:
                 found.append(int(pid))
     return found
 
@@ -157,14 +162,14 @@ async def test_embedded_redis_is_restarted_when_it_dies(
     """`clarion serve`'s default: its own Redis child and its worker inside; SIGKILL the
     child mid-campaign."""
     async with sending_stack(tmp_path, workers=0, embedded_worker=True, redis="serve") as stack:
-        (server,) = embedded_redis_servers()
+        (server,) = embedded_redis_servers(tmp_path)
 
         async def outage() -> None:
             os.kill(server, signal.SIGKILL)
 
         client, campaign_id = await start_then(stack, smtp_sink, outage)
         await assert_everyone_once_or_flagged(client, campaign_id, smtp_sink)
-        (again,) = embedded_redis_servers()
+        (again,) = embedded_redis_servers(tmp_path)
         assert again != server
 
 
