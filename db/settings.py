@@ -5,9 +5,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
-
-from sqlalchemy.engine import make_url
+from urllib.parse import urlsplit, urlunsplit
 
 from db.secrets import SECRET_KEY_VAR, parse_keys
 from db.smtp_hosts import ANY_HOST, HostPolicy
@@ -39,6 +37,8 @@ class Settings:
     secret_keys: tuple[bytes, ...] = ()
     # Larger request bodies are refused with 413 before they are parsed.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # /health reports the worker as stopped when the sweeper has not ticked for this long.
+    worker_stale_seconds: int = 90
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -70,6 +70,7 @@ class Settings:
             max_body_bytes=_int(
                 env, "CLARION_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 1024**3
             ),
+            worker_stale_seconds=_int(env, "CLARION_WORKER_STALE_SECONDS", 90, 2, 86_400),
             sending=SendSettings(
                 lease_seconds=_int(env, "CLARION_SEND_LEASE_SECONDS", 60, 5, 3600),
                 retry_delays=_delays(env, "CLARION_SEND_RETRY_DELAYS", (60.0, 300.0, 1800.0)),
@@ -99,18 +100,6 @@ class SendSettings:
     smtp_allowed_hosts: HostPolicy = ANY_HOST
 
 
-def redact_url(url: str) -> str:
-    """`url` with any password replaced by ***, for logs and error messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy parses (redis://, garbage): do it by hand
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
-
-
 def _secret_keys(env: Mapping[str, str]) -> tuple[bytes, ...]:
     raw = env.get(SECRET_KEY_VAR)
     return () if raw is None else _parsed(parse_keys, raw)
@@ -121,6 +110,22 @@ def _parsed(parse: Callable[[str], _T], raw: str) -> _T:
         return parse(raw)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by ***, for logs and messages."""
+    try:
+        parts = urlsplit(url)
+        password, port = parts.password, parts.port
+    except ValueError:  # not a URL we can take apart: show none of it
+        return "(unreadable URL)"
+    if password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{port}" if port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _public_url(env: Mapping[str, str], host: str, port: int) -> str:

@@ -1,14 +1,12 @@
 """The Starlette app: GraphQL (HTTP and WebSocket) with GraphiQL, health, and the lifespan
 that owns every resource: database, Redis (embedded or given), arq pool, in-process worker."""
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, TypedDict
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
-from sqlalchemy import text
+from arq.connections import ArqRedis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -29,6 +27,7 @@ from db.unsubscribe import signing_key
 from graph.auth import account_for, key_for
 from graph.context import Context
 from graph.dashboard import dashboard
+from graph.health import health_endpoint
 from graph.limits import BodyLimit
 from graph.progress_hub import ProgressHub
 from graph.schema import schema
@@ -41,9 +40,9 @@ from graph.sockets import (
 )
 from graph.unsubscribe import unsubscribe_page
 from jobs.embedded_redis import embedded_redis
+from jobs.redis_pool import connect_queue
 from jobs.render_pool import API_RENDER_PROCESSES, RenderPool
-from jobs.worker import build_worker
-from jobs.worker import stop as stop_worker
+from jobs.worker import SupervisedWorker
 
 log = logging.getLogger(__name__)
 
@@ -143,16 +142,6 @@ def _unauthorized() -> Response:
     )
 
 
-async def health(request: Request) -> Response:
-    try:
-        async with request.state.db.read() as session:
-            await session.execute(text("SELECT 1"))
-        await request.state.queue.ping()
-    except Exception as exc:
-        return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ok"})
-
-
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -166,16 +155,15 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(db.dispose)
             attach(db, load_keyring(settings.secret_keys, settings.data_dir))
             await seal_stored_secrets(db)
-            queue = await create_pool(RedisSettings.from_dsn(redis_url))
+            queue = await connect_queue(redis_url)
             stack.push_async_callback(queue.aclose)
             if settings.embedded_worker:
-                worker = build_worker(queue, db, settings)
-                stack.push_async_callback(
-                    stop_worker, worker, asyncio.create_task(worker.async_run())
-                )
+                worker = SupervisedWorker(queue, db, settings)
+                worker.start()
+                stack.push_async_callback(worker.stop)
             async with db.write() as session:
                 key = await signing_key(session)
-            hub = ProgressHub(queue)
+            hub = ProgressHub(queue, db)
             await hub.start()
             stack.push_async_callback(hub.stop)
             renderer = RenderPool(API_RENDER_PROCESSES)
@@ -208,7 +196,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/graphql", AuthGate(graphql)),
             WebSocketRoute("/graphql", SocketGate(graphql)),
-            Route("/health", health),
+            Route("/health", health_endpoint(settings.worker_stale_seconds)),
             Route("/dashboard", dashboard),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
         ],

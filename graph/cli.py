@@ -85,27 +85,23 @@ def _worker(settings: Settings) -> None:
 async def _run_worker(settings: Settings, redis_url: str) -> None:
     import signal
 
-    from arq.connections import RedisSettings, create_pool
-
     from db.engine import connect
     from db.migrate import upgrade
-    from jobs.worker import build_worker, stop
+    from jobs.redis_pool import connect_queue
+    from jobs.worker import SupervisedWorker
 
     await upgrade(settings.database_url)
     db = connect(settings.database_url)
-    queue = await create_pool(RedisSettings.from_dsn(redis_url))
+    queue = await connect_queue(redis_url)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     try:
-        worker = build_worker(queue, db, settings)
-        task = asyncio.create_task(worker.async_run())
-        stopped = asyncio.create_task(stopping.wait())
-        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()  # the worker died by itself: let its error show
-        await stop(worker, task)
+        worker = SupervisedWorker(queue, db, settings)
+        worker.start()  # restarts itself after losing Redis: only a signal ends it
+        await stopping.wait()
+        await worker.stop()
     finally:
         await queue.aclose()
         await db.dispose()

@@ -3,6 +3,10 @@ of each account: a thousand dashboards cost one Redis connection, not a thousand
 
 Each subscriber has a mailbox that keeps only the latest snapshot per campaign, so a slow
 subscriber gets the newest state when it is ready, never a growing backlog.
+
+Redis may come and go: the subscription is made again once it answers, and since what was
+published meanwhile is lost, each watched campaign's snapshot is then read afresh (its end,
+if it ended meanwhile, would otherwise never reach its subscribers).
 """
 
 import asyncio
@@ -14,11 +18,13 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from jobs.progress import CHANNEL_PATTERN, Snapshot, account_of
+from db.engine import Database
+from jobs.progress import CHANNEL_PATTERN, Snapshot, account_of, snapshot
 
 log = logging.getLogger(__name__)
 
 RECONNECT_S = 1.0
+READ_WAIT_S = 5.0
 
 
 class Mailbox:
@@ -46,8 +52,9 @@ class Mailbox:
 
 
 class ProgressHub:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, db: Database) -> None:
         self._redis = redis
+        self._db = db
         self._boxes: defaultdict[int, set[Mailbox]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -80,13 +87,33 @@ class ProgressHub:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.psubscribe(CHANNEL_PATTERN)
+                    if self._subscribed.is_set():
+                        log.info("progress subscription is back")
+                        await self._catch_up()
                     self._subscribed.set()
-                    async for message in pubsub.listen():
-                        if message["type"] == "pmessage":
+                    while True:  # a read with its own timeout: the pool's is for commands
+                        message = await pubsub.get_message(timeout=READ_WAIT_S)
+                        if message is not None and message["type"] == "pmessage":
                             self._deliver(message["channel"], message["data"])
             except (RedisError, OSError) as exc:
                 log.warning("progress subscription lost (%s); resubscribing", exc)
                 await asyncio.sleep(RECONNECT_S)
+
+    async def _catch_up(self) -> None:
+        """Puts each watched campaign's snapshot now in its mailboxes (list views, which
+        watch a whole account, get the next change)."""
+        watched = {box.campaign_id for boxes in self._boxes.values() for box in boxes}
+        for campaign_id in watched:
+            if campaign_id is None:
+                continue
+            try:
+                now = await snapshot(self._db, self._redis, campaign_id)
+            except Exception as exc:  # the next change will tell
+                log.warning("could not catch up on campaign %s: %s", campaign_id, exc)
+                continue
+            if now is not None:
+                for box in self._boxes.get(now.account_id, ()):
+                    box.put(now)
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
         boxes = self._boxes.get(account_of(channel))

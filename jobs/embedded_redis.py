@@ -6,6 +6,9 @@ Clarion's default setup needs a Redis for the arq job queue, but we do not want
 our child and we control its lifetime), on a unix socket only (``--port 0``, no
 TCP exposure), with persistence off (the queue is rebuilt from the database).
 
+It is supervised: if it dies (killed, crashed, out of memory) it is started again on the
+same socket, empty, and every client reconnects (see ``supervise``).
+
 Nothing is left behind: on Linux the child gets ``PR_SET_PDEATHSIG`` so it gets
 SIGTERM when its parent dies, even by SIGKILL. Note the kernel ties this to the
 *thread* that forked, so spawn from a long-lived thread (the async context
@@ -19,6 +22,7 @@ import contextlib
 import ctypes
 import fcntl
 import functools
+import logging
 import os
 import signal
 import socket
@@ -30,8 +34,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
+log = logging.getLogger(__name__)
+
 _MAX_SOCKET_PATH = 107  # sun_path is 108 bytes including the trailing NUL
 _PR_SET_PDEATHSIG = 1
+# How often the supervisor looks at the server, and its backoff while it fails to start.
+WATCH_EVERY_S = 0.5
+RESPAWN_MIN_S = 0.5
+RESPAWN_MAX_S = 10.0
 
 
 def redis_server_executable() -> Path:
@@ -110,6 +120,35 @@ class EmbeddedRedis:
         if len(os.fsencode(sock)) > _MAX_SOCKET_PATH or any(c in sock for c in "%?#"):
             self._tmp_dir = Path(tempfile.mkdtemp(prefix="clarion-"))
             self.socket_path = self._tmp_dir / "redis.sock"
+        self._launch("wb")
+
+    @property
+    def exited(self) -> bool:
+        """True if the server was started and its process has ended (crashed, killed)."""
+        return self._proc is not None and self._proc.poll() is not None
+
+    def respawn(self) -> None:
+        """Starts the server again on the same socket after it exited (empty: the queue is
+        rebuilt from the database); does not wait for it (see `wait_ready`)."""
+        assert self._lock is not None, "start() first"
+        self.socket_path.unlink(missing_ok=True)
+        self._launch("ab")  # after the log of the one that died
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._proc.poll() if self._proc else None
+
+    def answers(self) -> bool:
+        """Blocks until the server answers PING (True), exits or `ready_timeout` passes."""
+        proc = self._proc
+        deadline = time.monotonic() + self.ready_timeout
+        while proc is not None and proc.poll() is None and time.monotonic() < deadline:
+            if _ping(self.socket_path):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _launch(self, log_mode: str) -> None:
         args = [str(redis_server_executable()), "--port", "0", "--daemonize", "no"]
         args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         args += ["--dir", str(self.data_dir), "--save", "", "--appendonly", "no"]
@@ -118,7 +157,7 @@ class EmbeddedRedis:
         if sys.platform.startswith("linux"):
             preexec = functools.partial(_die_with_parent, ctypes.CDLL(None), os.getpid())
         try:
-            with open(self.log_path, "wb") as log:
+            with open(self.log_path, log_mode) as log:
                 self._proc = subprocess.Popen(
                     args,
                     stdin=subprocess.DEVNULL,
@@ -145,7 +184,7 @@ class EmbeddedRedis:
                     why = f"did not answer PING within {self.ready_timeout:g}s"
                 raise RuntimeError(
                     f"embedded Redis ({redis_server_executable()}) {why}; "
-                    f"log tail ({self.log_path}):\n{self._log_tail()}"
+                    f"log tail ({self.log_path}):\n{self.log_tail()}"
                 )
             time.sleep(0.02)
 
@@ -180,19 +219,50 @@ class EmbeddedRedis:
             self._lock.close()  # closing the file drops the flock
             self._lock = None
 
-    def _log_tail(self, lines: int = 20) -> str:
+    def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return "(no log)"
 
 
+async def supervise(server: EmbeddedRedis) -> None:
+    """Starts the server again, on the same socket, whenever it exits (killed, crashed,
+    out of memory): every client reconnects to it (jobs/redis_pool.py). Runs until
+    cancelled; backs off while it keeps failing to start."""
+    delay = RESPAWN_MIN_S
+    while True:
+        await asyncio.sleep(WATCH_EVERY_S)
+        if not server.exited:
+            continue
+        log.warning(
+            "embedded Redis exited (code %s); starting it again on %s",
+            server.exit_code,
+            server.socket_path,
+        )
+        server.respawn()  # in the event loop's thread: PDEATHSIG follows the forking thread
+        if await asyncio.to_thread(server.answers):
+            log.info("embedded Redis is back")
+            delay = RESPAWN_MIN_S
+        else:
+            log.error("embedded Redis did not come back; log tail:\n%s", server.log_tail())
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESPAWN_MAX_S)
+
+
 @contextlib.asynccontextmanager
 async def embedded_redis(data_dir: Path, ready_timeout: float = 10.0) -> AsyncIterator[str]:
-    """Run an embedded Redis for the duration of the block; yields its ``unix://`` URL."""
+    """Run an embedded Redis for the duration of the block, started again if it dies;
+    yields its ``unix://`` URL."""
     server = EmbeddedRedis(data_dir, ready_timeout)
     server.spawn()  # in this (event-loop) thread: PDEATHSIG follows the forking thread
     try:
         await asyncio.to_thread(server.wait_ready)
-        yield server.url
+        watching = asyncio.create_task(supervise(server))
+        try:
+            yield server.url
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
     finally:
         await asyncio.to_thread(server.stop)

@@ -7,19 +7,22 @@ it to a thousand subscribers costs no database read.
 
 The send rate is counted in Redis per campaign and second by whichever worker recorded
 the messages: messages per minute over the last minute.
+
+One clock: a snapshot's `at` ("is this update newer", compared by every API process) and
+the rate's seconds are Redis' time, never the publishing process' own clock, which may
+be off on another host. `at` is taken before the database is read, so a snapshot stamped
+later than another has read the database after it too, and the newest state wins.
 """
 
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from db.clock import db_now
 from db.engine import Database
 from db.enums import CampaignStatus, ExecutionStatus
 from db.usecases.executions import current
@@ -72,6 +75,7 @@ class Snapshot:
     send_rate_per_minute: int
     # When the rest would be sent at that rate (None when nothing is being sent).
     eta: datetime | None
+    # Redis' time just before the database was read: one clock for every process.
     at: datetime
 
     @property
@@ -104,34 +108,45 @@ def _encode(value: object) -> str:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+async def redis_now(redis: Redis) -> datetime:
+    """Redis' clock: the same for every process."""
+    seconds, micros = await redis.time()
+    return datetime.fromtimestamp(seconds + micros / 1e6, UTC)
+
+
 async def count_sent(redis: Redis, campaign_id: int, n: int) -> None:
-    """Adds `n` messages sent now to the campaign's per-second counts."""
+    """Adds `n` messages sent now to the campaign's per-second counts. Best effort: the
+    rate is an estimate, and a send must not fail because Redis is away."""
     if n <= 0:
         return
-    key = _rate_key(campaign_id, int(time.time()))
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.incrby(key, n)
-        pipe.expire(key, RATE_WINDOW_S + 10)
-        await pipe.execute()
+    try:
+        key = _rate_key(campaign_id, int((await redis_now(redis)).timestamp()))
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.incrby(key, n)
+            pipe.expire(key, RATE_WINDOW_S + 10)
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning("could not count messages sent for campaign %s: %s", campaign_id, exc)
 
 
-async def send_rate(redis: Redis, campaign_id: int) -> int:
-    """Messages sent in the last minute (the current second and the 59 before it)."""
-    now = int(time.time())
-    keys = [_rate_key(campaign_id, s) for s in range(now - RATE_WINDOW_S + 1, now + 1)]
+async def send_rate(redis: Redis, campaign_id: int, now: datetime) -> int:
+    """Messages sent in the last minute before `now` (Redis' time): the current second and
+    the 59 before it."""
+    second = int(now.timestamp())
+    keys = [_rate_key(campaign_id, s) for s in range(second - RATE_WINDOW_S + 1, second + 1)]
     return sum(int(v) for v in await redis.mget(keys) if v is not None)
 
 
 async def snapshot(db: Database, redis: Redis, campaign_id: int) -> Snapshot | None:
-    """The campaign's progress now, from the database and the rate counts."""
+    """The campaign's progress now, from the database and the rate counts, at Redis' time
+    (taken first: see the module's doc)."""
+    now = await redis_now(redis)
     async with db.read() as session:
         found = await current(session, campaign_id)
-        # `at` orders snapshots made by different processes: the database's clock.
-        now = await db_now(session)
     if found is None:
         return None
     campaign, execution = found
-    rate = await send_rate(redis, campaign_id) if execution is not None else 0
+    rate = await send_rate(redis, campaign_id, now) if execution is not None else 0
     eta = None
     if execution is not None and execution.status is ExecutionStatus.PROCESSING and rate:
         left = execution.total_contacts - execution.total_sent - execution.total_failed

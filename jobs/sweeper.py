@@ -13,6 +13,7 @@ from typing import Any
 from db.clock import db_now
 from db.usecases import executions
 from db.usecases.campaign_lifecycle import begin_due
+from jobs.heartbeat import record_tick
 from jobs.progress import publish
 from jobs.queue import enqueue_send
 from jobs.runner_lock import runner_key
@@ -47,4 +48,5 @@ async def sweep(ctx: dict[str, Any]) -> int:
             queued += 1
     if queued:
         log.info("sweeper queued %d campaign(s)", queued)
+    await record_tick(wc.redis)  # the work above is done: /health sees a working worker
     return queued

@@ -1,12 +1,14 @@
 """The arq worker: standalone (`clarion worker`) or inside `clarion serve` (embedded).
 
 Its jobs: `send_campaign` (jobs/send.py), `send_test_email` (jobs/test_email.py) and the
-sweeper cron (jobs/sweeper.py). Resources the jobs share (SMTP pools, the pacer, render
-processes, the unsubscribe signing key) are made at start-up and closed at shutdown.
+sweeper cron (jobs/sweeper.py). Resources
+the jobs share (SMTP pools, the pacer, the unsubscribe signing key) are made at start-up
+and closed at shutdown.
 
 Stopping is graceful: `stop` stops taking jobs, asks running sends to finish their chunk,
 record it and hand over, waits for them, and only then closes the worker (arq's own close
-cancels whatever still runs, which could leave a message sent but unrecorded).
+cancels whatever still runs, which could leave a message sent but unrecorded). The same
+happens when the worker loses Redis, after which `SupervisedWorker` starts a new one.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ from typing import Any
 from arq import cron, func
 from arq.connections import ArqRedis
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 from db.engine import Database
 from db.secrets import attach, load_keyring, seal_stored_secrets
@@ -32,12 +35,15 @@ from jobs.test_email import send_test_email
 
 log = logging.getLogger(__name__)
 
-# Keep job timeouts short: arq's in-progress lock lives as long as the longest job timeout.
-# JOB_TIMEOUT_S (jobs/send.py) is computed from the send job's slice and batch budget.
-
 # Campaigns one worker process sends at once.
 MAX_JOBS = 10
 STOP_GRACE_S = 30.0
+# A worker that lost Redis: its sends have this long to hand over before they are cancelled.
+RETIRE_GRACE_S = 10.0
+# Backoff between restarts of a worker that keeps failing (Redis still away).
+RESTART_MIN_S = 0.5
+RESTART_MAX_S = 10.0
+RESTART_RESET_AFTER_S = 60.0
 
 
 def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
@@ -60,13 +66,6 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
             renderer=RenderPool(WORKER_RENDER_PROCESSES),
         )
 
-    async def shutdown(ctx: dict[str, Any]) -> None:
-        if "clarion" in ctx:
-            wc: WorkerContext = ctx["clarion"]
-            await wc.drain()  # results of cancelled jobs' batches still being recorded
-            await wc.pools.close()
-            await wc.renderer.close()
-
     return Worker(
         functions=[
             func(send_campaign, name=SEND_CAMPAIGN),
@@ -83,7 +82,6 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
         ],
         redis_pool=redis,
         on_startup=startup,
-        on_shutdown=shutdown,
         handle_signals=False,
         job_timeout=JOB_TIMEOUT_S,
         # A kept result is of no use: the ledger is the record.
@@ -93,9 +91,63 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
     )
 
 
-async def stop(worker: Worker, task: "asyncio.Task[None]", grace_s: float = STOP_GRACE_S) -> None:
-    """Stops taking jobs, lets running jobs finish (sends end after their chunk), then
-    closes the worker."""
+class SupervisedWorker:
+    """An arq worker that outlives Redis outages. arq's worker ends at the first error of
+    its Redis (arq.worker.Worker.main does not catch it); when it does, its running jobs
+    are asked to hand over (their runner locks are lost anyway), its resources closed,
+    and a fresh worker starts on the same pool, after a backoff while Redis stays away.
+    The campaigns lose nothing: rows claimed by a run that died come back when their
+    lease ends, flagged possible_duplicate, and the sweeper queues the campaign again."""
+
+    def __init__(self, redis: ArqRedis, db: Database, settings: Settings) -> None:
+        self._redis = redis
+        self._db = db
+        self._settings = settings
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.worker: Worker | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = RESTART_MIN_S
+        while not self._stopping.is_set():
+            worker = self.worker = build_worker(self._redis, self._db, self._settings)
+            began = loop.time()
+            try:
+                await worker.async_run()
+                return  # not in burst mode: only stop() ends it
+            except Exception as exc:
+                if loop.time() - began > RESTART_RESET_AFTER_S:
+                    delay = RESTART_MIN_S
+                if isinstance(exc, RedisError | OSError):
+                    log.warning("worker lost Redis (%s); restarting in %.1f s", exc, delay)
+                else:
+                    log.exception("worker failed; restarting in %.1f s", delay)
+            await _retire(worker, RETIRE_GRACE_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, RESTART_MAX_S)
+
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stops taking jobs, lets running jobs finish (sends end after their chunk), then
+        closes the worker. The Redis pool stays open: it is the caller's."""
+        self._stopping.set()
+        if self.worker is not None:
+            await _retire(self.worker, grace_s)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+async def _retire(worker: Worker, grace_s: float) -> None:
+    """Ends `worker`: no new jobs, running sends hand over after their chunk (cancelled
+    after `grace_s`), its main loop cancelled, its resources closed. Not arq's close(),
+    which needs Redis and closes the pool the API shares."""
     worker.allow_pick_jobs = False
     wc: WorkerContext | None = worker.ctx.get("clarion")
     if wc is not None:
@@ -105,9 +157,21 @@ async def stop(worker: Worker, task: "asyncio.Task[None]", grace_s: float = STOP
         _, late = await asyncio.wait(running, timeout=grace_s)
         if late:
             log.warning("%d job(s) still running after %.0fs; cancelling", len(late), grace_s)
-    # Closing cancels late jobs; their batches' recordings (shielded) run on, and the
-    # shutdown hook waits for them before the process goes.
-    await worker.close()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+            for job in late:
+                job.cancel()
+            await asyncio.wait(late)
+    for job in worker.tasks.values():  # a job whose result could not reach Redis
+        if not job.cancelled() and job.exception() is not None:
+            log.debug("job ended with %r", job.exception())
+    worker.tasks.clear()
+    if worker.main_task is not None and not worker.main_task.done():
+        worker.main_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.main_task
+    with contextlib.suppress(RedisError, OSError):
+        await worker.pool.delete(worker.health_check_key)
+    if "clarion" in worker.ctx:
+        wc = worker.ctx.pop("clarion")
+        await wc.drain()  # results of cancelled jobs' batches still being recorded (shielded)
+        await wc.pools.close()
+        await wc.renderer.close()

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import asyncpg
 import pytest
@@ -27,6 +27,7 @@ from db.engine import connect
 from db.settings import Settings
 from db.usecases.accounts import create_account
 from jobs.embedded_redis import EmbeddedRedis
+from tests.redis_process import RedisProcess
 from tests.support import GraphQLClient, Server, free_port, import_contacts, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,12 +45,15 @@ class SendingStack:
     server: Server
     log_dir: Path
     workers: list["subprocess.Popen[bytes]"] = field(default_factory=list)
+    # The Redis on TCP that a test may kill and restart (redis="tcp").
+    redis: RedisProcess | None = None
 
-    def start_worker(self, **extra_env: str) -> "subprocess.Popen[bytes]":
+    def start_worker(self, *command: str, **extra_env: str) -> "subprocess.Popen[bytes]":
+        """`clarion worker`, or `python COMMAND…` (a worker under test conditions)."""
         n = len(self.workers)
         log = open(self.log_dir / f"worker-{n}.log", "ab")  # noqa: SIM115 - the child owns it
         process = subprocess.Popen(
-            [sys.executable, "-m", "graph.cli", "worker"],
+            [sys.executable, *(command or ("-m", "graph.cli", "worker"))],
             cwd=ROOT,
             env={**os.environ, **self.env, **extra_env},
             stdout=log,
@@ -104,41 +108,68 @@ async def own_database(data_dir: Path) -> AsyncIterator[str]:
         await admin.close()
 
 
+RedisKind = Literal["socket", "tcp", "serve"]
+
+
+@contextlib.asynccontextmanager
+async def stack_redis(data_dir: Path, kind: RedisKind) -> AsyncIterator[RedisProcess | str | None]:
+    """The stack's Redis: an embedded one of the test's on a unix socket (its URL), a
+    RedisProcess on TCP, or None: the API starts its own (`clarion serve`'s default), unless
+    the test gives a CLARION_REDIS_URL of its own."""
+    if kind == "serve":
+        yield None
+    elif kind == "tcp":
+        process = RedisProcess(data_dir / "redis")
+        await process.start()
+        try:
+            yield process
+        finally:
+            await process.stop()
+    else:
+        embedded = EmbeddedRedis(data_dir / "redis")
+        embedded.spawn()
+        try:
+            await asyncio.to_thread(embedded.wait_ready)
+            yield embedded.url
+        finally:
+            await asyncio.to_thread(embedded.stop)
+
+
 @contextlib.asynccontextmanager
 async def sending_stack(
-    data_dir: Path, workers: int = 1, *, embedded_worker: bool = False
+    data_dir: Path,
+    workers: int = 1,
+    *,
+    embedded_worker: bool = False,
+    redis: RedisKind = "socket",
+    **extra_env: str,
 ) -> AsyncIterator[SendingStack]:
     """The stack with `workers` worker processes, and a worker inside the API process too
-    if `embedded_worker` (as `clarion serve` runs by default)."""
-    async with own_database(data_dir) as database_url:
-        redis = EmbeddedRedis(data_dir / "redis")
-        redis.spawn()
-        try:
-            await asyncio.to_thread(redis.wait_ready)
-            port = free_port()
-            env = {
-                "CLARION_DATA_DIR": str(data_dir),
-                "CLARION_DATABASE_URL": database_url,
-                "CLARION_REDIS_URL": redis.url,
-                "CLARION_PORT": str(port),
-                "CLARION_EMBEDDED_WORKER": str(embedded_worker).lower(),
-                **WORKER_ENV,
-            }
-            settings = Settings.from_env(env)
-            async with running_server(settings):
-                db = connect(database_url)
-                stack = SendingStack(
-                    env, Server(f"http://127.0.0.1:{port}", db, settings), data_dir
-                )
-                try:
-                    for _ in range(workers):
-                        stack.start_worker()
-                    yield stack
-                finally:
-                    await asyncio.gather(*(stop_process(w) for w in stack.workers))
-                    await db.dispose()
-        finally:
-            await asyncio.to_thread(redis.stop)
+    if `embedded_worker` (as `clarion serve` runs by default); see `stack_redis`."""
+    async with own_database(data_dir) as database_url, stack_redis(data_dir, redis) as made:
+        port = free_port()
+        env = {
+            "CLARION_DATA_DIR": str(data_dir),
+            "CLARION_DATABASE_URL": database_url,
+            "CLARION_PORT": str(port),
+            "CLARION_EMBEDDED_WORKER": str(embedded_worker).lower(),
+            **WORKER_ENV,
+            **extra_env,
+        }
+        if made is not None:
+            env["CLARION_REDIS_URL"] = made if isinstance(made, str) else made.url
+        settings = Settings.from_env(env)
+        async with running_server(settings):
+            db = connect(database_url)
+            stack = SendingStack(env, Server(f"http://127.0.0.1:{port}", db, settings), data_dir)
+            stack.redis = made if isinstance(made, RedisProcess) else None
+            try:
+                for _ in range(workers):
+                    stack.start_worker()
+                yield stack
+            finally:
+                await asyncio.gather(*(stop_process(w) for w in stack.workers))
+                await db.dispose()
 
 
 @pytest.fixture

@@ -101,9 +101,14 @@ async def test_graphiql_page_is_open(client: GraphQLClient) -> None:
 
 
 async def test_health(client: GraphQLClient) -> None:
+    """Open to all. This server runs no worker, so it is unavailable for campaigns, and says
+    why (tests/test_health.py has the whole story)."""
     response = await client.http.get("/health")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert (body["checks"]["database"], body["checks"]["redis"]) == ("ok", "ok")
+    assert body["checks"]["worker"].startswith("no sweeper tick since Redis started ")
 
 
 # --------------------------------------------------------------------------- tenant isolation

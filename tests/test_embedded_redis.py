@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -173,3 +174,28 @@ def test_startup_failure_reports_log(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert pid is not None
         assert _alive(pid)
     assert not _alive(pid)
+
+
+async def test_a_dead_server_is_started_again_on_the_same_socket(tmp_path: Path) -> None:
+    async with embedded_redis(tmp_path) as url:
+        client = redis.asyncio.Redis.from_url(url)
+        try:
+            first = int((await client.info("server"))["process_id"])
+            os.kill(first, signal.SIGKILL)
+            assert _wait_dead(first)
+            again = None
+            deadline = time.monotonic() + 20
+            while again is None and time.monotonic() < deadline:
+                try:
+                    again = int((await client.info("server"))["process_id"])
+                except (redis.RedisError, OSError):
+                    await asyncio.sleep(0.1)
+            assert again is not None, "the embedded Redis was not started again"
+            assert again != first
+            await client.set("greeting", "hello")  # empty, and working
+            assert await client.get("greeting") == b"hello"
+        finally:
+            await client.aclose()
+        assert _alive(again)
+    assert not _alive(again)
+    assert not _exists(Path(url.removeprefix("unix://")))

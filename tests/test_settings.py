@@ -70,3 +70,17 @@ def test_explicit_values() -> None:
     assert settings.max_body_bytes == 65536
     assert settings.embedded_worker is False
     assert settings.allowed_origins == ("https://a.test", "https://b.test")
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("CLARION_REDIS_URL", "http://user:hunter2@redis.internal:6379/0"),
+        ("CLARION_DATABASE_URL", "mysql://clarion:hunter2@db.internal/clarion"),
+    ],
+)
+def test_a_bad_url_is_named_without_its_password(variable: str, url: str) -> None:
+    with pytest.raises(ConfigError, match=variable) as refused:
+        Settings.from_env({variable: url})
+    assert "hunter2" not in str(refused.value)
+    assert ":***@" in str(refused.value)
