@@ -170,6 +170,10 @@ def money_cents(value: Decimal, max_digits: int, field: str) -> tuple[int | None
         exponent = value.as_tuple().exponent
         if not value.is_finite() or value <= 0:
             return None, Problem(ErrorCode.INVALID, f"{field} must be greater than 0.", (field,))
+        # Judged by its exponent before any arithmetic: 1E+999999 * 100 overflows the decimal
+        # context, and int() of 9E+999990 takes a minute of CPU, blocking the event loop.
+        if value.adjusted() + 3 > max_digits:
+            return None, _too_many_digits(field, max_digits)
         if isinstance(exponent, int) and exponent < -2 and value != value.quantize(Decimal("0.01")):
             return None, Problem(
                 ErrorCode.INVALID, f"{field} may have at most 2 decimal places.", (field,)
@@ -178,10 +182,14 @@ def money_cents(value: Decimal, max_digits: int, field: str) -> tuple[int | None
     except InvalidOperation:
         return None, Problem(ErrorCode.INVALID, f"{field} is not a number.", (field,))
     if cents >= 10**max_digits:
-        return None, Problem(
-            ErrorCode.OUT_OF_RANGE, f"{field} may have at most {max_digits} digits.", (field,)
-        )
+        return None, _too_many_digits(field, max_digits)
     return cents, None
+
+
+def _too_many_digits(field: str, max_digits: int) -> Problem:
+    return Problem(
+        ErrorCode.OUT_OF_RANGE, f"{field} may have at most {max_digits} digits.", (field,)
+    )
 
 
 def normalize_tags(values: Iterable[str]) -> list[str]:
