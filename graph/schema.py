@@ -20,6 +20,7 @@ from graph.mutations.lifecycle import LifecycleMutations
 from graph.mutations.ltv import LtvMutations
 from graph.mutations.test_email import TestEmailMutations
 from graph.query import Query
+from graph.storable_text import StorableText
 from graph.subscription import Subscription
 from graph.types.account import Account
 from graph.types.audience import Audience
@@ -58,6 +59,7 @@ schema = strawberry.Schema(
     types=[Account, Audience, Campaign, Contact, EmailChannel, EmailTemplate],
     extensions=[
         lambda: MaskErrors(should_mask_error=should_mask),
+        StorableText,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
