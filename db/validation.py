@@ -5,7 +5,7 @@ Use cases gather the problems of a whole input, so a client sees every mistake a
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from jinja2 import TemplateSyntaxError
@@ -85,6 +85,13 @@ def future_instant(value: datetime | None, now: datetime, field: str) -> Problem
         )
     if value <= now:
         return Problem(ErrorCode.INVALID, f"{field} must be in the future.", (field,))
+    try:
+        # Stored in UTC: 9999-12-31T23:00:00-05:00 is a valid input but no UTC datetime.
+        value.astimezone(UTC)
+    except OverflowError:
+        return Problem(
+            ErrorCode.OUT_OF_RANGE, f"{field} must be before 9999-12-31T23:59:59Z.", (field,)
+        )
     return None
 
 
