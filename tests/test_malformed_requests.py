@@ -3,8 +3,11 @@ refuses beyond syntax (an integer over 4,300 digits, nesting deeper than its rec
 limit) and JSON that is not an object (these were 500s, found by probing as the fuzz does)."""
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.support import GraphQLClient
+from tests.test_websocket_auth import PROTOCOL
 
 QUERY = '"query": "query($q: String) { contacts(filter: {q: $q}) { totalCount } }"'
 NOT_JSON = "Unable to parse request body as JSON"
@@ -43,3 +46,18 @@ async def test_get_variables_with_a_huge_integer_are_400(client: GraphQLClient) 
         headers={"Authorization": f"Bearer {client.key}"},
     )
     assert (response.status_code, response.text) == (400, NOT_JSON)
+
+
+@pytest.mark.parametrize("message", ["9" * 5000, "[" * 100_000 + "]" * 100_000])
+async def test_websocket_message_python_cannot_parse_closes_it_as_non_json(
+    client: GraphQLClient, message: str
+) -> None:
+    """graphql-transport-ws closes with 4400 on a message that is not JSON; these were an
+    exception in the handler instead."""
+    url = client.server.url.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=[PROTOCOL]) as ws:  # type: ignore[list-item]
+        await ws.send(message)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4400
