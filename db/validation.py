@@ -5,7 +5,7 @@ Use cases gather the problems of a whole input, so a client sees every mistake a
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from jinja2 import TemplateSyntaxError
@@ -148,6 +148,13 @@ def future_instant(value: datetime | None, now: datetime, field: str) -> Problem
         )
     if value <= now:
         return Problem(ErrorCode.INVALID, f"{field} must be in the future.", (field,))
+    try:
+        # Stored in UTC: 9999-12-31T23:00:00-05:00 is a valid input but no UTC datetime.
+        value.astimezone(UTC)
+    except OverflowError:
+        return Problem(
+            ErrorCode.OUT_OF_RANGE, f"{field} must be before 9999-12-31T23:59:59Z.", (field,)
+        )
     return None
 
 
@@ -244,6 +251,10 @@ def money_cents(value: Decimal, max_digits: int, field: str) -> tuple[int | None
         exponent = value.as_tuple().exponent
         if not value.is_finite() or value <= 0:
             return None, Problem(ErrorCode.INVALID, f"{field} must be greater than 0.", (field,))
+        # Judged by its exponent before any arithmetic: 1E+999999 * 100 overflows the decimal
+        # context, and int() of 9E+999990 takes a minute of CPU, blocking the event loop.
+        if value.adjusted() + 3 > max_digits:
+            return None, _too_many_digits(field, max_digits)
         if isinstance(exponent, int) and exponent < -2 and value != value.quantize(Decimal("0.01")):
             return None, Problem(
                 ErrorCode.INVALID, f"{field} may have at most 2 decimal places.", (field,)
@@ -252,10 +263,14 @@ def money_cents(value: Decimal, max_digits: int, field: str) -> tuple[int | None
     except InvalidOperation:
         return None, Problem(ErrorCode.INVALID, f"{field} is not a number.", (field,))
     if cents >= 10**max_digits:
-        return None, Problem(
-            ErrorCode.OUT_OF_RANGE, f"{field} may have at most {max_digits} digits.", (field,)
-        )
+        return None, _too_many_digits(field, max_digits)
     return cents, None
+
+
+def _too_many_digits(field: str, max_digits: int) -> Problem:
+    return Problem(
+        ErrorCode.OUT_OF_RANGE, f"{field} may have at most {max_digits} digits.", (field,)
+    )
 
 
 def normalize_tags(values: Iterable[str]) -> list[str]:

@@ -2,6 +2,7 @@
 that owns every resource: database, Redis (embedded or given), arq pool, in-process worker."""
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, TypedDict
@@ -67,6 +68,23 @@ class State(TypedDict):
 
 class ClarionGraphQL(GraphQL[Context, None]):
     websocket_adapter_class = ClarionWebSocketAdapter
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON a client sent (HTTP body, GET variables, WebSocket message). What Python's
+        parser refuses beyond syntax (an integer over 4,300 digits, nesting deeper than its
+        recursion limit) is malformed input too: a 400 / a closed socket, not a 500."""
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            raise json.JSONDecodeError(str(exc), "", 0) from exc
+
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = super().parse_json(data)
+        # Strawberry reads a request as an object (or a batch, a list): "x" or 5 was a 500.
+        # (answered like any unparsable body: 400 "Unable to parse request body as JSON").
+        if not isinstance(parsed, dict | list | None):
+            raise json.JSONDecodeError("not a JSON object", "", 0)
+        return parsed
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         state = request.state

@@ -21,6 +21,7 @@ from graph.mutations.lifecycle import LifecycleMutations
 from graph.mutations.ltv import LtvMutations
 from graph.mutations.test_email import TestEmailMutations
 from graph.query import Query
+from graph.storable_text import StorableText
 from graph.subscription import Subscription
 from graph.types.account import Account
 from graph.types.api_key import ApiKey
@@ -61,6 +62,7 @@ schema = strawberry.Schema(
     types=[Account, ApiKey, Audience, Campaign, Contact, EmailChannel, EmailTemplate],
     extensions=[
         lambda: MaskErrors(should_mask_error=should_mask),
+        StorableText,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

@@ -378,6 +378,25 @@ async def test_scheduled_at_without_utc_offset_is_invalid(
     assert await client.snapshot() == before
 
 
+@pytest.mark.parametrize("mutation", ["createCampaign", "updateCampaign", "scheduleCampaign"])
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-14:00", "9999-12-31T23:00:00-01:00"])
+async def test_scheduled_at_beyond_the_last_utc_instant_is_out_of_range(
+    client: GraphQLClient, mutation: str, when: str
+) -> None:
+    """A valid ISO datetime that has no UTC equivalent (found by the fuzz; was "Unexpected
+    error.")."""
+    refs = await make_refs(client)
+    await import_contacts(client, [{"email": "ann@example.test", "tags": ["vip"]}])
+    campaign = await create_ok(client, refs)
+    input: dict[str, Any] = {"id": campaign["id"], "scheduledAt": when}
+    if mutation == "createCampaign":
+        input = {"name": "Launch", **by_ids(refs), "scheduledAt": when}
+    before = await client.snapshot()
+    payload = await client.mutate(mutation, input, "campaign { id }")
+    assert refused(payload, "campaign") == [("OUT_OF_RANGE", ["scheduledAt"])]
+    assert await client.snapshot() == before
+
+
 # --- createEmailCampaign -------------------------------------------------------------------
 
 

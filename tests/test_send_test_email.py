@@ -3,9 +3,10 @@ changing nothing in the account."""
 
 from typing import Any
 
+from jobs.queue import TEST_EMAIL_WAIT_S
 from tests.sending_stack import SendingStack, campaign_for, stack
 from tests.smtp_sink import SmtpSink
-from tests.support import GraphQLClient, import_contacts
+from tests.support import GraphQLClient, import_contacts, make_channel, make_email_campaign
 
 __all__ = ["stack"]
 
@@ -84,4 +85,28 @@ async def test_refusals_are_user_errors(stack: SendingStack, smtp_sink: SmtpSink
     )
 
     assert smtp_sink.messages == []
+    assert await client.snapshot() == before
+
+
+async def test_without_a_worker_it_is_send_failed_after_the_wait(client: GraphQLClient) -> None:
+    """The `client` fixture's server runs no worker: after TEST_EMAIL_WAIT_S the answer is a
+    SEND_FAILED that says so (it was "Unexpected error.", found by the fuzz)."""
+    await make_channel(client)
+    await import_contacts(client, [{"email": "ann@example.test", "tags": ["vip"]}])
+    campaign = await make_email_campaign(client)
+    before = await client.snapshot()
+
+    payload = await send_test(client, campaign["id"], "ann@example.test")
+
+    assert payload == {
+        "messageId": None,
+        "userErrors": [
+            {
+                "field": None,
+                "code": "SEND_FAILED",
+                "message": f"No worker sent it within {TEST_EMAIL_WAIT_S:.0f} seconds; "
+                "is one running?",
+            }
+        ],
+    }
     assert await client.snapshot() == before
