@@ -31,6 +31,7 @@ from tests.redis_process import RedisProcess
 from tests.support import GraphQLClient, Server, free_port, import_contacts, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
+SKEWED_CLOCK = Path(__file__).resolve().parent / "skewed_clock"
 # Short enough that crash recovery and retries happen within a test.
 WORKER_ENV = {
     "CLARION_SEND_LEASE_SECONDS": "6",
@@ -48,12 +49,11 @@ class SendingStack:
     # The Redis on TCP that a test may kill and restart (redis="tcp").
     redis: RedisProcess | None = None
 
-    def start_worker(self, *command: str, **extra_env: str) -> "subprocess.Popen[bytes]":
-        """`clarion worker`, or `python COMMAND…` (a worker under test conditions)."""
+    def start_worker(self, **extra_env: str) -> "subprocess.Popen[bytes]":
         n = len(self.workers)
         log = open(self.log_dir / f"worker-{n}.log", "ab")  # noqa: SIM115 - the child owns it
         process = subprocess.Popen(
-            [sys.executable, *(command or ("-m", "graph.cli", "worker"))],
+            [sys.executable, "-m", "graph.cli", "worker"],
             cwd=ROOT,
             env={**os.environ, **self.env, **extra_env},
             stdout=log,
@@ -62,6 +62,12 @@ class SendingStack:
         log.close()
         self.workers.append(process)
         return process
+
+    def start_skewed_worker(self, seconds: float) -> "subprocess.Popen[bytes]":
+        """A worker on a host whose clock is `seconds` off (tests/skewed_clock)."""
+        return self.start_worker(
+            PYTHONPATH=str(SKEWED_CLOCK), CLARION_TEST_CLOCK_SKEW_S=str(seconds)
+        )
 
     def worker_log(self, n: int = 0) -> str:
         return (self.log_dir / f"worker-{n}.log").read_text(errors="replace")

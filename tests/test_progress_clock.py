@@ -10,8 +10,6 @@ from tests.sending_stack import act, campaign_for, sending_stack
 from tests.smtp_sink import SmtpSink
 from tests.test_progress_subscriptions import PROGRESS, receive, socket, subscribe
 
-HOUR_AHEAD = "3600"
-
 
 async def sent(ws: ClientConnection) -> int:
     message = await receive(ws)
@@ -22,7 +20,7 @@ async def sent(ws: ClientConnection) -> int:
 
 async def test_updates_are_ordered_by_one_clock(tmp_path: Path, smtp_sink: SmtpSink) -> None:
     async with sending_stack(tmp_path, workers=0) as stack:
-        stack.start_worker("-m", "tests.skewed_worker", HOUR_AHEAD)
+        stack.start_skewed_worker(3600)
         client = await stack.client()
         campaign_id = await campaign_for(client, smtp_sink, 200, channel={"rateLimit": 20})
         async with socket(client) as ws:

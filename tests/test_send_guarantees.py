@@ -421,8 +421,6 @@ async def test_a_refused_login_closes_its_connection(
 
 # --- one clock ------------------------------------------------------------------------------
 
-SKEWED_CLOCK = Path(__file__).resolve().parent / "skewed_clock"
-
 
 async def test_a_worker_with_a_wrong_clock_keeps_the_databases_time(
     tmp_path: Path, smtp_sink: SmtpSink
@@ -430,7 +428,7 @@ async def test_a_worker_with_a_wrong_clock_keeps_the_databases_time(
     """A worker whose clock is a day and a half ahead: the quota is counted on the
     database's day, and sends, leases and halts are stamped with the database's time."""
     async with sending_stack(tmp_path, workers=0) as skewed:
-        skewed.start_worker(PYTHONPATH=str(SKEWED_CLOCK), CLARION_TEST_CLOCK_SKEW_S=str(36 * 3600))
+        skewed.start_skewed_worker(36 * 3600)
         client = await skewed.client()
         campaign_id = await campaign_for(client, smtp_sink, 30, channel={"dailyQuota": 20})
         await act(client, "startCampaign", campaign_id)

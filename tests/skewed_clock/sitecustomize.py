@@ -1,10 +1,12 @@
 """Loaded by a worker process started with this folder on PYTHONPATH: its wall clock
-(datetime.now and friends) runs CLARION_TEST_CLOCK_SKEW_S seconds off, as on a machine
-whose clock is wrong. time.monotonic, the database's and Redis' clocks are untouched.
+(datetime.now and friends, time.time) runs CLARION_TEST_CLOCK_SKEW_S seconds off, as on a
+machine whose clock is wrong. time.monotonic, the database's and Redis' clocks are untouched.
+Start one with SendingStack.start_skewed_worker.
 """
 
 import datetime as _datetime
 import os
+import time
 from typing import Any
 
 _real = _datetime.datetime
@@ -32,3 +34,5 @@ class _SkewedDatetime(_real, metaclass=_SameClass):
 
 
 _datetime.datetime = _SkewedDatetime  # type: ignore[misc]
+_time = time.time
+time.time = lambda: _time() + _skew.total_seconds()
