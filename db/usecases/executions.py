@@ -53,15 +53,7 @@ async def settle(session: AsyncSession, campaign_id: int, now: datetime) -> Exec
     """Ends the execution once no row is pending or in flight; the totals come from the
     ledger. Completed when none failed, failed when none was sent, else partially
     completed. Returns the final status, or None when something is still left to send."""
-    counts = dict(
-        (
-            await session.execute(
-                select(Delivery.status, func.count())
-                .where(Delivery.campaign_id == campaign_id)
-                .group_by(Delivery.status)
-            )
-        ).all()
-    )
+    counts = await _rows_by_status(session, campaign_id)
     if counts.get(DeliveryStatus.PENDING) or counts.get(DeliveryStatus.SENDING):
         return None
     campaign = await session.get_one(Campaign, campaign_id, with_for_update=True)
@@ -120,15 +112,7 @@ async def fail(session: AsyncSession, campaign_id: int, now: datetime, reason: s
         )
         .execution_options(synchronize_session=False)
     )
-    counts = dict(
-        (
-            await session.execute(
-                select(Delivery.status, func.count())
-                .where(Delivery.campaign_id == campaign_id)
-                .group_by(Delivery.status)
-            )
-        ).all()
-    )
+    counts = await _rows_by_status(session, campaign_id)
     await session.execute(
         update(CampaignExecution)
         .where(CampaignExecution.campaign_id == campaign_id)
@@ -243,3 +227,13 @@ async def current(
         )
     ).one_or_none()
     return None if found is None else (found[0], found[1])
+
+
+async def _rows_by_status(session: AsyncSession, campaign_id: int) -> dict[DeliveryStatus, int]:
+    """How many of the campaign's ledger rows are in each status."""
+    found = await session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.campaign_id == campaign_id)
+        .group_by(Delivery.status)
+    )
+    return {status: int(count) for status, count in found.all()}
