@@ -67,10 +67,15 @@ async def test_test_email_over_budget_answers_an_error_and_the_server_keeps_answ
         await store_template(stack, campaign_id, body_html=SLOW)
         before = await client.snapshot()
 
+        for _ in range(300):  # healthy first: the embedded worker's sweeper has ticked once
+            if (await client.http.get("/health")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
         sending = asyncio.create_task(send_test(client, campaign_id, "a@example.test"))
-        health: list[int] = []
+        health: list[tuple[int, str]] = []
         while not sending.done():
-            health.append((await client.http.get("/health")).status_code)
+            answer = await client.http.get("/health")
+            health.append((answer.status_code, answer.text))
             await asyncio.sleep(0.05)
         payload = await sending
 
@@ -82,7 +87,7 @@ async def test_test_email_over_budget_answers_an_error_and_the_server_keeps_answ
         )
         # The API answered while the template was being rendered (and then stopped).
         assert health
-        assert set(health) == {200}
+        assert [answer for answer in health if answer[0] != 200] == []
         assert smtp_sink.messages == []
         assert await client.snapshot() == before
 
