@@ -63,3 +63,5 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # The recipient withdrew consent for the channel (Twilio's 21610): never sent again.
+    OPTED_OUT = "opted_out"

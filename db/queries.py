@@ -152,7 +152,8 @@ async def free_code(
 
 
 def materialise_ledger(account_id: int, campaign_id: int, tags: Sequence[str]) -> Insert:
-    """INSERT … SELECT of one pending delivery per audience member with email consent."""
+    """INSERT … SELECT of one pending delivery per audience member with email consent and
+    an email address."""
     members = select(
         Contact.account_id,
         literal(campaign_id, Id).label("campaign_id"),
@@ -165,5 +166,5 @@ def materialise_ledger(account_id: int, campaign_id: int, tags: Sequence[str]) -
         Contact.id.in_(audience_members(account_id, tags)),
     )
     return insert(Delivery).from_select(
-        ["account_id", "campaign_id", "contact_id", "email", "status"], members
+        ["account_id", "campaign_id", "contact_id", "address", "status"], members
     )

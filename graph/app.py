@@ -40,9 +40,9 @@ from graph.sockets import (
     SocketRegistry,
 )
 from graph.unsubscribe import unsubscribe_page
+from jobs.channels.email.render_pool import API_RENDER_PROCESSES, RenderPool
 from jobs.embedded_redis import embedded_redis
 from jobs.redis_pool import connect_queue
-from jobs.render_pool import API_RENDER_PROCESSES, RenderPool
 from jobs.worker import SupervisedWorker
 
 log = logging.getLogger(__name__)

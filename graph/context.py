@@ -10,7 +10,7 @@ from strawberry.types import Info as StrawberryInfo
 from db.engine import Database
 from graph.loaders import Loaders
 from graph.progress_hub import ProgressHub
-from jobs.render_pool import RenderPool
+from jobs.channels.email.render_pool import RenderPool
 
 
 @dataclass

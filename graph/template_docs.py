@@ -2,7 +2,7 @@
 the constants that enforce them."""
 
 from db.validation import MAX_BODY_LENGTH, MAX_SUBJECT_LENGTH
-from jobs.render import (
+from jobs.channels.email.render import (
     COMPILE_SECONDS,
     MAX_BODY_OUTPUT,
     MAX_INT_BITS,

@@ -10,8 +10,13 @@ import asyncio
 from collections.abc import Mapping
 
 from db.validation import TrialRender
-from jobs.render import SAMPLE_CONTACT, SAMPLE_UNSUBSCRIBE_LINK, TemplateSource, contact_context
-from jobs.render_pool import OverBudget, RenderPool
+from jobs.channels.email.render import (
+    SAMPLE_CONTACT,
+    SAMPLE_UNSUBSCRIBE_LINK,
+    TemplateSource,
+    contact_context,
+)
+from jobs.channels.email.render_pool import OverBudget, RenderPool
 
 _SAMPLE = contact_context(SAMPLE_CONTACT, SAMPLE_UNSUBSCRIBE_LINK)
 

@@ -38,10 +38,11 @@ class ChannelPacer:
     def __init__(self, redis: Redis) -> None:
         self._reserve = redis.register_script(_RESERVE)
 
-    async def reserve(self, channel_id: int, rate_limit: int, n: int) -> float:
-        """Reserves `n` messages on the channel; returns the seconds to wait before sending."""
+    async def reserve(self, channel_key: str, rate_limit: int, n: int) -> float:
+        """Reserves `n` units (messages; an SMS's segments) on the channel; returns the
+        seconds to wait before sending."""
         interval_us = math.ceil(WINDOW_S * 1_000_000 / rate_limit)
-        wait_us = await self._reserve(keys=[f"clarion:pace:{channel_id}"], args=[interval_us, n])
+        wait_us = await self._reserve(keys=[f"clarion:pace:{channel_key}"], args=[interval_us, n])
         return max(0, int(wait_us)) / 1_000_000
 
 

@@ -1,14 +1,17 @@
 """The send job: one run of a campaign, in chunks from the delivery ledger.
 
 Each chunk: wait for its turn (the campaign's spreading, then the channel's shared rate
-limit), claim due rows under a lease in a short transaction, render and send them outside
+limit), claim due rows under a lease in a short transaction, prepare and send them outside
 any transaction, record the results in another. Between chunks the run checks that the
 campaign may still send, so a pause or cancel stops it within a chunk (well under a
 second at any rate). A run lasts at most `SLICE_S`, then hands over to a fresh job, so
 arq's job timeout stays short; a run that has nothing due ends, and the sweeper queues
 the campaign again when something is.
 
-Nothing the SMTP server accepted goes unrecorded: a batch's results are written until the
+What a batch's messages are and how they go out is the campaign's channel family's
+(jobs/channels: a `Transport` per run); everything else here is the same for every family.
+
+Nothing the channel's server accepted goes unrecorded: a batch's results are written until the
 write succeeds (with backoff), in a task shielded from the job's cancellation that the
 worker's shutdown waits for; and a batch only starts while the job has the time it can
 need left (see JOB_TIMEOUT_S). Times that other processes compare (leases, quota days,
@@ -22,7 +25,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import format_datetime
 from enum import StrEnum
 from typing import Any
 
@@ -34,17 +36,22 @@ from db.clock import db_now
 from db.engine import Database
 from db.settings import SendSettings
 from db.types import utcnow
-from db.unsubscribe import make_token
 from db.usecases import executions, ledger
 from db.usecases.send_plan import SendPlan, may_send, start_run
-from jobs.mime import Envelope, MessageFactory, domain_of
+from jobs.channels.base import (
+    MESSAGE_TIMEOUT_S,
+    ContentBroken,
+    Outcome,
+    Prepared,
+    Recipient,
+    SendResult,
+    Transport,
+)
+from jobs.channels.registry import Families
 from jobs.pacing import ChannelPacer, batch_size, effective_rate, spread_rate, spread_slot
 from jobs.progress import count_sent, publish
 from jobs.queue import enqueue_send, queued_marker
-from jobs.render import Rendered, TemplateSource, contact_context
-from jobs.render_pool import OverBudget, RenderError, RenderPool, budget_text
 from jobs.runner_lock import RunnerLock, campaign_runner
-from jobs.smtp import MESSAGE_TIMEOUT_S, Outcome, SendResult, SmtpPools
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +85,9 @@ class WorkerContext:
     redis: ArqRedis
     settings: SendSettings
     public_url: str
-    signing_key: bytes
-    pools: SmtpPools
+    # The channel families this worker sends through (jobs/channels/registry.py).
+    families: Families
     pacer: ChannelPacer
-    # Renders messages in child processes, within the render budget (jobs/render_pool.py).
-    renderer: RenderPool
     # Set when the worker stops: runs end after their chunk and hand over.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # Batches' results being written: shutdown waits for them (see `drain`).
@@ -99,16 +104,12 @@ class WorkerContext:
         while self.recording:
             await asyncio.wait(set(self.recording))
 
-    def unsubscribe_url(self, contact_id: int, delivery_id: int) -> str:
-        token = make_token(self.signing_key, contact_id, delivery_id)
-        return f"{self.public_url}/unsubscribe/{token}"
-
 
 class RunEnd(StrEnum):
     NOT_RUNNING = "not running"  # paused, cancelled, halted or never started
     SETTLED = "settled"  # every recipient attempted: the execution is final
-    FAILED = "failed"  # its template is over the render budget: the execution failed
-    HALTED = "halted"  # quota, unreachable server or errors in a row: see next_run_at
+    FAILED = "failed"  # its content cannot be sent (over the render budget): it failed
+    HALTED = "halted"  # quota, unreachable channel or errors in a row: see next_run_at
     WAITING = "waiting"  # only retries or others' leases left, not due in this run
     HANDOVER = "handover"  # the slice is over or the worker stops: a new job continues
 
@@ -143,36 +144,43 @@ class Progress:
     def count(
         self,
         rows: list[ledger.Claimed],
-        prepared: list[Envelope | SendResult],
+        prepared: list[Prepared | SendResult],
         results: list[SendResult],
         seconds: float,
     ) -> ledger.Results:
         """Takes in a batch's results; returns its rows sorted by what happened to them.
 
         `prepared` has a row's message, or its result when it had none to send (its
-        template failed); `results` are those of the messages, in order.
+        content failed); `results` are those of the messages, in order.
         """
         self.throughput = len(results) / max(seconds, 1e-3)
         delivered = iter(results)
         out = ledger.Results()
         for row, ready in zip(rows, prepared, strict=True):
-            result = next(delivered) if isinstance(ready, Envelope) else ready
+            result = ready if isinstance(ready, SendResult) else next(delivered)
+            if result.provider_id:
+                out.provider_ids[row.id] = result.provider_id
+            if result.error_code:
+                out.error_codes[row.id] = result.error_code
             if result.outcome is Outcome.SENT:
                 out.sent.append(row.id)
                 self.errors_in_a_row = 0
-            elif result.outcome is Outcome.UNSENT:
+                continue
+            if result.outcome is Outcome.UNSENT:
                 out.released.append(row.id)
                 continue
-            else:
-                bucket = {
-                    Outcome.FAILED: out.failed,
-                    Outcome.UNKNOWN: out.unknown,
-                }.get(result.outcome, out.retry)
-                bucket.append((row.id, result.reason))
-                self.errors_in_a_row += 1
-                self.last_error = result.reason
+            if result.outcome is Outcome.OPTED_OUT:  # the recipient's choice: no error
+                out.opted_out.append((row.id, result.reason))
+                continue
+            bucket = {
+                Outcome.FAILED: out.failed,
+                Outcome.UNKNOWN: out.unknown,
+            }.get(result.outcome, out.retry)
+            bucket.append((row.id, result.reason))
+            self.errors_in_a_row += 1
+            self.last_error = result.reason
         self.sent += len(out.sent)
-        self.left -= len(out.sent) + len(out.failed)
+        self.left -= len(out.sent) + len(out.failed) + len(out.opted_out)
         return out
 
     def eta(self) -> timedelta | None:
@@ -211,14 +219,14 @@ class CampaignRun:
                 await executions.end_run(session, self.campaign_id, await db_now(session))
             await publish(self.wc.db, self.wc.redis, self.campaign_id)
 
-    async def _chunks(self, plan: SendPlan) -> RunEnd:
-        t = plan.template
-        unsubscribe_prefix = f"{self.wc.public_url}/unsubscribe/"
-        template = TemplateSource(
-            t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix
-        )
-        factory = MessageFactory(plan.sender, multipart=bool(t.body_text))
-        domain = domain_of(plan.sender.from_email)
+    async def _chunks(self, plan: SendPlan[Any]) -> RunEnd:
+        transport = await self.wc.families[plan.family].open(plan.channel_id, plan.settings)
+        try:
+            return await self._batches(plan, transport)
+        finally:
+            await transport.close()
+
+    async def _batches(self, plan: SendPlan[Any], transport: Transport) -> RunEnd:
         lease = timedelta(seconds=self.wc.settings.lease_seconds)
         async with self.wc.db.read() as session:
             progress = Progress((await executions.backlog(session, self.campaign_id)).left)
@@ -239,7 +247,7 @@ class CampaignRun:
                 return RunEnd.HANDOVER  # not enough of the job's time left for a batch
             token = secrets.token_hex(8)
             async with self.wc.db.write() as session:
-                claim = await ledger.claim(session, plan, n, lease, token, domain)
+                claim = await ledger.claim(session, plan, n, lease, token)
             if claim.now is not None:
                 self.clock = (claim.now, time.monotonic())
             start_by = min(time.monotonic() + lease.total_seconds() / 2, self.send_by)
@@ -254,36 +262,34 @@ class CampaignRun:
                 continue
 
             try:
-                envelopes = await self._messages(claim.rows, template, factory)
-            except TemplateOverBudget as exc:
+                prepared = await transport.prepare([_recipient(row) for row in claim.rows])
+            except ContentBroken as exc:
                 return await self._fail(plan, token, claim.rows, str(exc))
-            if (end := await self._turn(plan, len(claim.rows))) is not None:
+            messages = [m for m in prepared if not isinstance(m, SendResult)]
+            if (end := await self._turn(plan, sum(m.units for m in messages))) is not None:
                 # Paused, cancelled or out of time while waiting: the batch is not sent.
                 await self._record(plan, token, ledger.Results(released=claim.ids()), None)
                 return end
             sending = time.monotonic()
-            pool = await self.wc.pools.get(plan.channel_id, plan.smtp)
-            results, unavailable = await pool.send(
-                [e for e in envelopes if isinstance(e, Envelope)], _before(start_by)
-            )
-            outcome = progress.count(claim.rows, envelopes, results, time.monotonic() - sending)
+            results, halt = await transport.send(messages, _before(start_by))
+            outcome = progress.count(claim.rows, prepared, results, time.monotonic() - sending)
             await self._record(plan, token, outcome, None if plan.deadline else progress.eta())
             await count_sent(self.wc.redis, self.campaign_id, len(outcome.sent))
             await publish(self.wc.db, self.wc.redis, self.campaign_id)
-            if unavailable is not None:
-                return await self._halt(self._after_halt, str(unavailable))
+            if halt is not None:
+                return await self._halt(self._after(halt.retry_after_s), halt.reason)
             if progress.errors_in_a_row >= ERRORS_IN_A_ROW:
                 reason = f"{progress.errors_in_a_row} deliveries in a row failed or were deferred"
-                return await self._halt(self._after_halt, f"{reason}; last: {progress.last_error}")
+                return await self._halt(self._after(), f"{reason}; last: {progress.last_error}")
 
-    async def _turn(self, plan: SendPlan, n: int) -> RunEnd | None:
+    async def _turn(self, plan: SendPlan[Any], units: int) -> RunEnd | None:
         """Waits for the batch's slot under the channel's rate limit (the last thing before
         sending: its slot is now), then checks again that it may be sent: the campaign
         still sending (after a wait long enough for a pause to land in it), and time left
         to send it. None: send it."""
         turn = 0.0
         if plan.rate_limit is not None:
-            turn = await self.wc.pacer.reserve(plan.channel_id, plan.rate_limit, n)
+            turn = await self.wc.pacer.reserve(plan.channel_key, plan.rate_limit, units)
         if turn > RECHECK_AFTER_S:
             if (end := await self._wait(turn)) is not None:  # checks as it waits, and last
                 return end
@@ -295,7 +301,7 @@ class CampaignRun:
 
     async def _record(
         self,
-        plan: SendPlan,
+        plan: SendPlan[Any],
         token: str,
         results: ledger.Results,
         eta: timedelta | None,
@@ -308,7 +314,7 @@ class CampaignRun:
 
     async def _record_until_done(
         self,
-        plan: SendPlan,
+        plan: SendPlan[Any],
         token: str,
         results: ledger.Results,
         eta: timedelta | None,
@@ -337,55 +343,6 @@ class CampaignRun:
                 )
             await asyncio.sleep(wait)
             wait = min(wait * 2, longest)
-
-    async def _messages(
-        self,
-        rows: list[ledger.Claimed],
-        template: TemplateSource,
-        factory: MessageFactory,
-    ) -> list[Envelope | SendResult]:
-        """Each row's message, or the reason it has none (its template failed to render).
-        Raises TemplateOverBudget when the template is over the render budget."""
-        async with self.wc.db.read() as session:
-            contacts = await ledger.recipients(session, [row.contact_id for row in rows])
-        links = {row.id: self.wc.unsubscribe_url(row.contact_id, row.id) for row in rows}
-        found = [row for row in rows if row.contact_id in contacts]
-        results = await self.wc.renderer.render(
-            template, [contact_context(contacts[r.contact_id], links[r.id]) for r in found]
-        )
-        if results and isinstance(results[-1], OverBudget):
-            raise TemplateOverBudget(budget_text(results[-1].reason))
-        # Fewer results than rows: the batch's output was full; the rest go back for later.
-        by_row: dict[int, Rendered | RenderError | OverBudget | None] = {
-            row.id: None for row in found
-        }
-        by_row.update(zip((row.id for row in found), results, strict=False))
-        date = format_datetime(utcnow())
-        out: list[Envelope | SendResult] = []
-        for row in rows:
-            if row.id not in by_row:  # deleted since the claim (its ledger row is gone too)
-                out.append(SendResult(Outcome.FAILED, "contact deleted"))
-                continue
-            rendered = by_row[row.id]
-            if rendered is None:
-                out.append(SendResult(Outcome.UNSENT, "not rendered in this batch"))
-                continue
-            if isinstance(rendered, RenderError | OverBudget):  # the campaign's, not ours
-                out.append(SendResult(Outcome.FAILED, rendered.reason))
-                continue
-            link = links[row.id]
-            out.append(
-                factory.build(
-                    recipient=row.email,
-                    subject=rendered.subject,
-                    html=rendered.html,
-                    text=rendered.text,
-                    message_id=row.message_id,
-                    unsubscribe_url=link,
-                    date=date,
-                )
-            )
-        return out
 
     def _must_end(self) -> RunEnd | None:
         if self.wc.stopping.is_set() or not self.lock.held or time.monotonic() > self.slice_end:
@@ -429,11 +386,13 @@ class CampaignRun:
             return RunEnd.WAITING, backlog.left
         return await self._wait(max(wait, 0.05)), backlog.left
 
-    def _after_halt(self, now: datetime) -> datetime:
-        return now + timedelta(seconds=self.wc.settings.halt_seconds)
+    def _after(self, seconds: float | None = None) -> Callable[[datetime], datetime]:
+        """When a halted execution continues: after `seconds`, or the usual halt delay."""
+        wait = timedelta(seconds=self.wc.settings.halt_seconds if seconds is None else seconds)
+        return lambda now: now + wait
 
     async def _fail(
-        self, plan: SendPlan, token: str, rows: list[ledger.Claimed], reason: str
+        self, plan: SendPlan[Any], token: str, rows: list[ledger.Claimed], reason: str
     ) -> RunEnd:
         """Ends the execution as failed: the claimed rows go back (their quota too), then
         every row left fails with the reason."""
@@ -454,8 +413,15 @@ class CampaignRun:
         return RunEnd.HALTED
 
 
-class TemplateOverBudget(Exception):
-    """The campaign's template is over the render budget: the campaign fails."""
+def _recipient(row: ledger.Claimed) -> Recipient:
+    return Recipient(
+        id=row.id,
+        contact_id=row.contact_id,
+        address=row.address,
+        message_id=row.message_id,
+        variables=row.variables or {},
+        possible_duplicate=row.possible_duplicate,
+    )
 
 
 def _before(deadline: float) -> Callable[[], bool]:
@@ -468,5 +434,5 @@ def _next_midnight(now: datetime) -> datetime:
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _quota_reason(plan: SendPlan) -> str:
+def _quota_reason(plan: SendPlan[Any]) -> str:
     return f"The channel's daily quota of {plan.daily_quota} messages is used up for today (UTC)."

@@ -16,11 +16,13 @@ from db.types import utcnow
 from db.usecases.ledger import recipients
 from db.usecases.send_plan import test_email_plan
 from db.usecases.test_sends import give_back, use_quota
-from jobs.mime import MessageFactory, domain_of
-from jobs.render import TemplateSource, contact_context
-from jobs.render_pool import OverBudget, RenderError, budget_text
+from jobs.channels.base import Outcome
+from jobs.channels.email.mime import MessageFactory, domain_of
+from jobs.channels.email.render import TemplateSource, contact_context
+from jobs.channels.email.render_pool import OverBudget, RenderError, budget_text
+from jobs.channels.email.smtp import SmtpPool
+from jobs.channels.email.transport import EmailFamily
 from jobs.send import WorkerContext
-from jobs.smtp import Outcome, SmtpPool
 
 TEST_SUBJECT_PREFIX = "[Test] "
 
@@ -31,26 +33,29 @@ async def send_test_email(
     """{"message_id": …} once the server accepted it, else {"error": why} (and "code":
     "template_too_expensive" when the template is over the render budget)."""
     wc: WorkerContext = ctx["clarion"]
+    email = wc.families["email"]
+    assert isinstance(email, EmailFamily)
     try:
         async with wc.db.read() as session:
             plan, contact_id = await test_email_plan(session, account_id, campaign_id, to)
             known = await recipients(session, [contact_id] if contact_id else [])
     except DomainError as exc:  # changed since the API checked it
         return {"error": str(exc), "code": exc.problems[0].code.value}
-    t = plan.template
+    settings = plan.settings
+    t = settings.template
     unsubscribe_prefix = f"{wc.public_url}/unsubscribe/"
     template = TemplateSource(
-        t.subject, t.body_html, t.body_text, plan.utm_code, unsubscribe_prefix
+        t.subject, t.body_html, t.body_text, settings.utm_code, unsubscribe_prefix
     )
     link = f"{unsubscribe_prefix}test"
     fields = known.get(contact_id or 0, {"email": to})
-    (rendered,) = await wc.renderer.render(template, [contact_context(fields, link)])
+    (rendered,) = await email.renderer.render(template, [contact_context(fields, link)])
     if isinstance(rendered, OverBudget):
         return {"error": budget_text(rendered.reason), "code": "template_too_expensive"}
     if isinstance(rendered, RenderError):  # the campaign's template is at fault
         return {"error": f"The template failed to render: {rendered.reason}"}
-    message_id = f"<test.{secrets.token_hex(8)}@{domain_of(plan.sender.from_email)}>"
-    envelope = MessageFactory(plan.sender, multipart=bool(t.body_text)).build(
+    message_id = f"<test.{secrets.token_hex(8)}@{domain_of(settings.sender.from_email)}>"
+    envelope = MessageFactory(settings.sender, multipart=bool(t.body_text)).build(
         recipient=to,
         subject=TEST_SUBJECT_PREFIX + rendered.subject,
         html=rendered.html,
@@ -65,7 +70,7 @@ async def send_test_email(
             await use_quota(session, plan, day)
     except DomainError as exc:  # quota used up, or the channel suspended, since the check
         return {"error": str(exc), "code": exc.problems[0].code.value}
-    pool = SmtpPool(plan.smtp, 1, wc.settings.smtp_allowed_hosts)
+    pool = SmtpPool(settings.smtp, 1, wc.settings.smtp_allowed_hosts)
     try:
         (result,), unavailable = await pool.send([envelope], lambda: True)
     finally:

@@ -25,11 +25,10 @@ from db.engine import Database
 from db.secrets import attach, load_keyring, seal_stored_secrets
 from db.settings import Settings
 from db.unsubscribe import signing_key
+from jobs.channels.families import channel_families
 from jobs.pacing import ChannelPacer
 from jobs.queue import SEND_CAMPAIGN, SEND_TEST_EMAIL
-from jobs.render_pool import WORKER_RENDER_PROCESSES, RenderPool
 from jobs.send import JOB_TIMEOUT_S, WorkerContext, send_campaign
-from jobs.smtp import SmtpPools
 from jobs.sweeper import SWEEP_EVERY_S, sweep
 from jobs.test_email import send_test_email
 
@@ -60,10 +59,8 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
             redis=redis,
             settings=settings.sending,
             public_url=settings.public_url,
-            signing_key=key,
-            pools=SmtpPools(settings.sending.smtp_pool_size, settings.sending.smtp_allowed_hosts),
+            families=channel_families(db, settings, key),
             pacer=ChannelPacer(redis),
-            renderer=RenderPool(WORKER_RENDER_PROCESSES),
         )
 
     return Worker(
@@ -173,5 +170,4 @@ async def _retire(worker: Worker, grace_s: float) -> None:
     if "clarion" in worker.ctx:
         wc = worker.ctx.pop("clarion")
         await wc.drain()  # results of cancelled jobs' batches still being recorded (shielded)
-        await wc.pools.close()
-        await wc.renderer.close()
+        await wc.families.close()

@@ -80,9 +80,9 @@ async def deliveries(client: GraphQLClient, campaign_id: str) -> list[tuple[str,
     """(email, contact id, status) of every ledger row of the campaign, sorted."""
     async with client.server.db.read() as session:
         rows = await session.execute(
-            select(Delivery.email, Delivery.contact_id, Delivery.status, Delivery.account_id).where(
-                Delivery.campaign_id == pk_of(campaign_id, "Campaign")
-            )
+            select(
+                Delivery.address, Delivery.contact_id, Delivery.status, Delivery.account_id
+            ).where(Delivery.campaign_id == pk_of(campaign_id, "Campaign"))
         )
         out = []
         for email, contact_id, status, account_id in rows:

@@ -3,6 +3,7 @@ claim holding a row can record it, and an expired lease comes back flagged."""
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -16,7 +17,7 @@ from tests.support import GraphQLClient, import_contacts, make_channel, make_ema
 LEASE = timedelta(seconds=60)
 
 
-async def running_campaign(client: GraphQLClient, contacts: int) -> SendPlan:
+async def running_campaign(client: GraphQLClient, contacts: int) -> SendPlan[Any]:
     """A started campaign (this server runs no worker, so nobody else claims)."""
     await make_channel(client)
     await import_contacts(
@@ -31,9 +32,9 @@ async def running_campaign(client: GraphQLClient, contacts: int) -> SendPlan:
     return plan
 
 
-async def claim(client: GraphQLClient, plan: SendPlan, token: str, n: int) -> ledger.Claim:
+async def claim(client: GraphQLClient, plan: SendPlan[Any], token: str, n: int) -> ledger.Claim:
     async with client.server.db.write() as session:
-        return await ledger.claim(session, plan, n, LEASE, token, "acme.test")
+        return await ledger.claim(session, plan, n, LEASE, token)
 
 
 async def test_concurrent_claims_never_overlap(client: GraphQLClient) -> None:
@@ -97,7 +98,7 @@ async def test_an_expired_lease_is_claimed_again_as_a_possible_duplicate(
     assert await statuses(client, plan) == {r.id: ("sending", True) for r in first.rows}
 
 
-async def statuses(client: GraphQLClient, plan: SendPlan) -> dict[int, tuple[str, bool]]:
+async def statuses(client: GraphQLClient, plan: SendPlan[Any]) -> dict[int, tuple[str, bool]]:
     async with client.server.db.read() as session:
         rows = await session.execute(
             select(Delivery.id, Delivery.status, Delivery.possible_duplicate).where(

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 import pytest
 
 from db.usecases.campaigns import Sender
-from jobs.mime import MessageFactory, address, header_value
+from jobs.channels.email.mime import MessageFactory, address, header_value
 
 SENDER = Sender("news@acme.test", "Acme News", "help@acme.test", "Acme Help")
 DATE = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -1,7 +1,8 @@
 """No header injection: whatever a client could store in a header-bearing field (names,
 addresses, subjects), the real MessageFactory's messages parse back, with the standard
 library, to exactly the expected headers; a value that would end a header line never
-reaches the wire (db/validation.py refuses it when saved, jobs/mime.py when built)."""
+reaches the wire (db/validation.py refuses it when saved, jobs/channels/email/mime.py when
+built)."""
 
 import email
 import email.policy
@@ -15,7 +16,7 @@ import pytest
 from db import validation as v
 from db.errors import ErrorCode
 from db.usecases.campaigns import Sender
-from jobs.mime import HeaderInjection, MessageFactory
+from jobs.channels.email.mime import HeaderInjection, MessageFactory
 
 DATE = format_datetime(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
 HEADERS = [

@@ -98,7 +98,7 @@ async def test_slots_are_evenly_spaced(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     try:
         pacer = ChannelPacer(redis)
-        waits = [await pacer.reserve(1, 10, 1) for _ in range(5)]
+        waits = [await pacer.reserve("email:1", 10, 1) for _ in range(5)]
     finally:
         await redis.aclose()
     step = WINDOW_S / 10
@@ -118,7 +118,7 @@ async def test_shared_budget_never_exceeds_the_limit_in_any_second(redis_url: st
         pacer = ChannelPacer(redis)
         for _ in range(20):
             n = rng.choice([1, 1, 2])
-            wait = await pacer.reserve(2, 40, n)
+            wait = await pacer.reserve("email:2", 40, n)
             planned.extend([loop.time() + wait] * n)
             await asyncio.sleep(rng.random() * 0.01)
 
@@ -138,7 +138,7 @@ async def test_channels_do_not_share_a_budget(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     try:
         pacer = ChannelPacer(redis)
-        await pacer.reserve(3, 1, 5)  # channel 3 is booked for 5 seconds
-        assert await pacer.reserve(4, 1, 1) == pytest.approx(0, abs=0.02)
+        await pacer.reserve("email:3", 1, 5)  # channel 3 is booked for 5 seconds
+        assert await pacer.reserve("email:4", 1, 1) == pytest.approx(0, abs=0.02)
     finally:
         await redis.aclose()

@@ -37,7 +37,7 @@ async def flagged(client: GraphQLClient, campaign_id: str) -> dict[str, tuple[st
     """email -> (status, possible_duplicate) of every row of the campaign."""
     async with client.server.db.read() as session:
         rows = await session.execute(
-            select(Delivery.email, Delivery.status, Delivery.possible_duplicate).where(
+            select(Delivery.address, Delivery.status, Delivery.possible_duplicate).where(
                 Delivery.campaign_id == pk_of(campaign_id, "Campaign")
             )
         )

@@ -3,7 +3,7 @@
 import pytest
 from jinja2.exceptions import SecurityError
 
-from jobs.render import CampaignTemplate, Rendered, contact_context
+from jobs.channels.email.render import CampaignTemplate, Rendered, contact_context
 
 UNSUBSCRIBE = "https://clarion.test/unsubscribe/"
 

@@ -1,5 +1,6 @@
 """The render budget: the sandbox's refusals and output caps (in this process), and the
-render processes (jobs/render_pool.py): time budget, memory limit, kill and respawn."""
+render processes (jobs/channels/email/render_pool.py): time budget, memory limit, kill and
+respawn."""
 
 import asyncio
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.render import (
+from jobs.channels.email.render import (
     MAX_BATCH_OUTPUT,
     MAX_BODY_OUTPUT,
     MAX_SUBJECT_OUTPUT,
@@ -24,9 +25,9 @@ from jobs.render import (
     TemplateSource,
     contact_context,
 )
-from jobs.render_child import encode, read_frame
-from jobs.render_pool import OverBudget as PoolOverBudget
-from jobs.render_pool import RenderError, RenderPool
+from jobs.channels.email.render_child import encode, read_frame
+from jobs.channels.email.render_pool import OverBudget as PoolOverBudget
+from jobs.channels.email.render_pool import RenderError, RenderPool
 from tests.test_render import UNSUBSCRIBE, contact
 
 CONTEXT = contact_context(contact(), UNSUBSCRIBE + "7.mac")
@@ -191,7 +192,7 @@ def test_a_render_process_left_alone_is_ended_by_its_cpu_limit() -> None:
     """Without a parent to kill it (say the worker was SIGKILLed mid-batch), a render
     process stuck in a template ends by its own RLIMIT_CPU: the batch's budget, plus 2 s."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "jobs.render_child"],
+        [sys.executable, "-m", "jobs.channels.email.render_child"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         cwd=Path(__file__).resolve().parent.parent,

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from db.clock import db_now
 from db.engine import SQLITE_BUSY_TIMEOUT_MS
 from db.enums import DeliveryStatus
-from db.models import Delivery, EmailChannel, EmailChannelUsage
+from db.models import ChannelUsage, Delivery, EmailChannel
 from jobs.pacing import ChannelPacer
 from tests.sending_stack import (
     FINAL_STATUSES,
@@ -49,7 +49,7 @@ async def rows(client: GraphQLClient, campaign_id: str) -> dict[str, tuple[str, 
     """email -> (status, possible_duplicate) of every ledger row of the campaign."""
     async with client.server.db.read() as session:
         found = await session.execute(
-            select(Delivery.email, Delivery.status, Delivery.possible_duplicate).where(
+            select(Delivery.address, Delivery.status, Delivery.possible_duplicate).where(
                 Delivery.campaign_id == pk_of(campaign_id, "Campaign")
             )
         )
@@ -178,7 +178,7 @@ async def paced_campaign(
     assert channel_id is not None
     redis = Redis.from_url(stack.env["CLARION_REDIS_URL"])
     try:
-        assert await ChannelPacer(redis).reserve(channel_id, 100, 1000) == 0
+        assert await ChannelPacer(redis).reserve(f"email:{channel_id}", 100, 1000) == 0
     finally:
         await redis.aclose()
     await act(client, "startCampaign", campaign_id)
@@ -435,9 +435,7 @@ async def test_a_worker_with_a_wrong_clock_keeps_the_databases_time(
         halted = await wait_until(client, campaign_id, "HALTED", within=60)
         async with client.server.db.read() as session:
             today = (await db_now(session)).date()
-            usage = (
-                await session.execute(select(EmailChannelUsage.day, EmailChannelUsage.used))
-            ).all()
+            usage = (await session.execute(select(ChannelUsage.day, ChannelUsage.used))).all()
             sent_at = (
                 await session.scalars(
                     select(Delivery.sent_at).where(Delivery.status == DeliveryStatus.SENT)

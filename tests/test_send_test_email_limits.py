@@ -26,7 +26,7 @@ async def send_test(client: GraphQLClient, campaign_id: str, email: str) -> dict
 async def used_today(client: GraphQLClient) -> list[int]:
     async with client.server.db.read() as session:
         found = await session.scalars(
-            select(models.EmailChannelUsage.used)
+            select(models.ChannelUsage.used)
             .join(models.EmailChannel)
             .where(models.EmailChannel.account_id == client.account_id)
         )

@@ -40,7 +40,7 @@ async def ledger(client: GraphQLClient, campaign_id: str) -> dict[str, tuple[str
     async with client.server.db.read() as session:
         rows = await session.execute(
             select(
-                Delivery.email, Delivery.status, Delivery.message_id, Delivery.possible_duplicate
+                Delivery.address, Delivery.status, Delivery.message_id, Delivery.possible_duplicate
             ).where(Delivery.campaign_id == pk_of(campaign_id, "Campaign"))
         )
         return {email: (DeliveryStatus(s).value, mid, dup) for email, s, mid, dup in rows}
@@ -242,7 +242,7 @@ async def test_transient_and_permanent_failures(stack: SendingStack, smtp_sink: 
             email: (DeliveryStatus(status).value, attempts, error)
             for email, status, attempts, error in await session.execute(
                 select(
-                    Delivery.email, Delivery.status, Delivery.attempts, Delivery.error_message
+                    Delivery.address, Delivery.status, Delivery.attempts, Delivery.error_message
                 ).where(Delivery.campaign_id == pk_of(campaign_id, "Campaign"))
             )
         }

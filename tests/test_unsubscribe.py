@@ -229,7 +229,7 @@ async def test_links_sent_before_the_upgrade_still_work(
     async with stack.server.db.write() as session:
         key = await signing_key(session)
         delivery = await session.scalar(
-            select(models.Delivery.id).where(models.Delivery.email == ann)
+            select(models.Delivery.id).where(models.Delivery.address == ann)
         )
     assert delivery is not None
     legacy = f"{prefix}/{make_legacy_token(key, delivery)}"

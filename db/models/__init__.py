@@ -4,7 +4,7 @@ from db.models.account import Account, ApiKey
 from db.models.audience import Audience
 from db.models.base import Base
 from db.models.campaign import Campaign, CampaignExecution
-from db.models.channel_usage import EmailChannelUsage
+from db.models.channel_usage import ChannelUsage
 from db.models.contact import Contact, ContactTag
 from db.models.delivery import Delivery
 from db.models.email_channel import EmailChannel
@@ -19,11 +19,11 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignExecution",
+    "ChannelUsage",
     "Contact",
     "ContactTag",
     "Delivery",
     "EmailChannel",
-    "EmailChannelUsage",
     "EmailTemplate",
     "LtvEntry",
     "ServerSecret",

@@ -1,18 +1,20 @@
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Integer
+from sqlalchemy import Date, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.models.base import Base, Id
+from db.models.base import Base
 
 
-class EmailChannelUsage(Base):
-    """Messages a channel has claimed for sending on one UTC day, against its daily quota."""
+class ChannelUsage(Base):
+    """Messages a channel has claimed for sending on one UTC day, against its daily quota.
 
-    __tablename__ = "email_channel_usage"
+    Keyed by the channel's key (`<family>:<id>`, see db/kinds), as channels of different
+    families live in tables of their own; a deleted channel's rows are deleted with it.
+    """
 
-    channel_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("email_channels.id", ondelete="CASCADE"), primary_key=True
-    )
+    __tablename__ = "channel_usage"
+
+    channel_key: Mapped[str] = mapped_column(String(40), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     used: Mapped[int] = mapped_column(Integer, default=0)

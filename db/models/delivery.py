@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.enums import DeliveryStatus
@@ -23,8 +23,9 @@ class Delivery(Base):
     contact_id: Mapped[int] = mapped_column(
         Id, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
-    # The address at materialisation time, so a later contact edit cannot redirect a send.
-    email: Mapped[str] = mapped_column(String(254))
+    # Where the message goes, fixed when the row is made (so a later contact edit cannot
+    # redirect a send): an email address, or a number in E.164, by the campaign's family.
+    address: Mapped[str] = mapped_column(String(254))
     status: Mapped[DeliveryStatus] = mapped_column(
         enum_type(DeliveryStatus), default=DeliveryStatus.PENDING
     )
@@ -32,6 +33,8 @@ class Delivery(Base):
     # A claimed row (status sending) is its claimer's until then; after it, the next claim
     # of the campaign takes it back and marks it a possible duplicate.
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # Our id of the message (email's Message-ID, set at the claim) or the provider's
+    # (Twilio's MessageSid, set when it answers).
     message_id: Mapped[str] = mapped_column(String(255), default="")
     error_message: Mapped[str] = mapped_column(Text, default="")
     # Set when a lease expired mid-send: the contact may have received two copies.
@@ -41,3 +44,7 @@ class Delivery(Base):
     claim_token: Mapped[str | None] = mapped_column(String(32), default=None)
     # A pending row that failed transiently is not claimed again before this time.
     retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # The row's own template variables (a lead's custom variables); None for none.
+    variables: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
+    # The provider's error code of the last failure (Twilio's 21211, …), "" for none.
+    error_code: Mapped[str] = mapped_column(String(16), default="")

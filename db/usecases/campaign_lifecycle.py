@@ -6,16 +6,15 @@ transaction, and returns the campaign. The caller enqueues the send job after co
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.enums import CampaignStatus, DeliveryStatus, EmailChannelStatus, ExecutionStatus
+from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus
 from db.errors import DomainError, ErrorCode
-from db.models import Audience, Campaign, CampaignExecution, Delivery, EmailChannel
-from db.queries import count_audience, get_owned, materialise_ledger
+from db.kinds import kind_of
+from db.models import Campaign, CampaignExecution, Delivery
+from db.queries import get_owned
 from db.state_machine import Action, allowed_from, next_status
-from db.usecases.campaigns import check_sender
-from db.usecases.send_plan import snapshot
 from db.validation import future_instant
 
 
@@ -68,8 +67,8 @@ async def start_campaign(
 ) -> Campaign:
     """Starts now, or at `scheduled_at` when that lies in the future.
 
-    Starting now writes the delivery ledger in one INSERT … SELECT: one row per audience
-    member with email consent. Members without consent are left out and counted.
+    Starting now writes the delivery ledger: the campaign kind's recipients (for email,
+    one row per audience member with email consent; those without are counted).
     """
     campaign = await _campaign(session, account_id, campaign_id)
     later = campaign.scheduled_at is not None and campaign.scheduled_at > now
@@ -82,49 +81,23 @@ async def start_campaign(
     return campaign
 
 
-async def _check_ready(session: AsyncSession, campaign: Campaign) -> tuple[EmailChannel, int]:
-    """What a campaign needs before it may be started or scheduled.
-
-    Returns its channel and how many audience members lack email consent.
-    """
-    channel = (
-        await session.get(EmailChannel, campaign.email_channel_id)
-        if campaign.email_channel_id
-        else None
-    )
-    if channel is None or channel.status is not EmailChannelStatus.ACTIVE:
-        state = "missing" if channel is None else channel.status.value
-        raise DomainError.one(
-            ErrorCode.INVALID_STATE,
-            f"The campaign's email channel must be active (it is {state}).",
-            "email_channel",
-        )
-    await check_sender(session, campaign)
-    audience = await session.get_one(Audience, campaign.audience_id)
-    reachable, skipped = await count_audience(session, campaign.account_id, audience.tags)
-    if reachable == 0:
-        raise DomainError.one(
-            ErrorCode.EMPTY_AUDIENCE,
-            f"Audience {audience.code!r} has no contact with email consent"
-            f" ({skipped} without consent).",
-            "audience",
-        )
-    return channel, skipped
+async def _check_ready(session: AsyncSession, campaign: Campaign) -> None:
+    """What a campaign needs before it may be started or scheduled (by its kind)."""
+    await kind_of(campaign).check_ready(session, campaign)
 
 
 async def begin_sending(session: AsyncSession, campaign: Campaign, now: datetime) -> None:
-    """Checks readiness, materialises the ledger and creates the execution, with the
-    snapshot of what it sends (see db/usecases/send_plan.py).
+    """Checks readiness, writes the ledger (the campaign kind's recipients) and creates
+    the execution, with the snapshot of what it sends (see db/usecases/send_plan.py).
 
     The execution stays pending until a worker takes it.
     """
-    channel, skipped = await _check_ready(session, campaign)
-    audience = await session.get_one(Audience, campaign.audience_id)
-    await session.execute(materialise_ledger(campaign.account_id, campaign.id, audience.tags))
-    total = (
-        await session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id)) or 0
-    )
-    tracked = 0 if channel.enable_engagement_tracking else None
+    kind = kind_of(campaign)
+    await kind.check_ready(session, campaign)
+    channel = await kind.channel(session, campaign)
+    assert channel is not None  # check_ready refuses a campaign without one
+    recipients = await kind.add_recipients(session, campaign, now)
+    tracked = 0 if channel.tracks_engagement else None
     minutes = campaign.execution_duration_minutes
     session.add(
         CampaignExecution(
@@ -132,11 +105,11 @@ async def begin_sending(session: AsyncSession, campaign: Campaign, now: datetime
             status=ExecutionStatus.PENDING,
             started_at=now,
             expected_completion_at=now + timedelta(minutes=minutes) if minutes else None,
-            total_contacts=total,
-            total_skipped=skipped,
+            total_contacts=recipients.total,
+            total_skipped=recipients.skipped,
             total_opened=tracked,
             total_clicked=tracked,
-            send_snapshot=await snapshot(session, campaign),
+            send_snapshot=await kind.snapshot(session, campaign),
             created_at=now,
             updated_at=now,
         )

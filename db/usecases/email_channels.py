@@ -10,12 +10,12 @@ from db import validation as v
 from db.clock import db_now
 from db.enums import CampaignStatus, EmailChannelStatus, ExecutionStatus
 from db.errors import DomainError, ErrorCode, Problem
+from db.kinds.email import channel_halt_reason
 from db.models import Campaign, CampaignExecution, EmailChannel
 from db.queries import code_taken, get_owned, refuse_if_campaigns_use
 from db.secrets import seal
 from db.smtp_hosts import ANY_HOST, HostPolicy, not_allowed_message
 from db.usecases.accounts import check_sender_defaults
-from db.usecases.send_plan import channel_halt_reason
 
 RATE_LIMIT_RANGE = (1, 10_000)
 DEFAULT_RATE_LIMIT = 10

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, cast, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,9 +20,9 @@ from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus
 from db.models import (
     Campaign,
     CampaignExecution,
+    ChannelUsage,
     Contact,
     Delivery,
-    EmailChannelUsage,
 )
 from db.usecases.send_plan import SendPlan
 
@@ -30,8 +31,12 @@ from db.usecases.send_plan import SendPlan
 class Claimed:
     id: int
     contact_id: int
-    email: str
+    address: str
     message_id: str
+    variables: dict[str, str] | None
+    # Taken back from an expired lease or retried after an unknown outcome: it may have
+    # been sent already.
+    possible_duplicate: bool
 
 
 class Stop(StrEnum):
@@ -64,10 +69,17 @@ class Results:
     # flagged a possible duplicate (a second copy may reach the recipient).
     unknown: list[tuple[int, str]] = field(default_factory=list)
     released: list[int] = field(default_factory=list)  # not attempted: back to pending
+    # The recipient withdrew consent for the channel: (id, reason); the contact's consent
+    # for it is withdrawn too.
+    opted_out: list[tuple[int, str]] = field(default_factory=list)
+    # The provider's id of a sent (or failed) row's message, when the provider names it.
+    provider_ids: dict[int, str] = field(default_factory=dict)
+    # The provider's error code of a failed, retried or opted-out row.
+    error_codes: dict[int, str] = field(default_factory=dict)
 
     def claimed(self) -> list[int]:
         """Every row of the claim."""
-        settled = [i for i, _ in (*self.failed, *self.retry, *self.unknown)]
+        settled = [i for i, _ in (*self.failed, *self.retry, *self.unknown, *self.opted_out)]
         return [*self.sent, *settled, *self.released]
 
 
@@ -85,18 +97,18 @@ def due_kinds(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
 
 async def claim(
     session: AsyncSession,
-    plan: SendPlan,
+    plan: SendPlan[Any],
     limit: int,
     lease: timedelta,
     token: str,
-    message_id_domain: str,
 ) -> Claim:
     """Up to `limit` due rows, in ledger order, leased to `token` until now + lease, now
     by the database's clock (returned in the claim), whichever process claims.
 
     Due: pending rows past their `retry_at`, and rows whose claim's lease expired (their
     claimer died mid-send: they may have been sent, so they are marked possible duplicates).
-    Each row gets a fresh Message-ID, recorded before anything is sent.
+    With a `message_id_domain` in the plan, each row gets a fresh Message-ID, recorded
+    before anything is sent.
     """
     # Locks the campaign's rows (FOR SHARE on PostgreSQL; SQLite's BEGIN IMMEDIATE already
     # serialises writers), so a pause or cancel commits wholly before or after this claim.
@@ -114,13 +126,14 @@ async def claim(
     ):
         return Claim([], Stop.NOT_RUNNING)
     now = as_utc(state[2])
-    quota_left = plan.daily_quota - await _used_today(session, plan.channel_id, now.date())
+    quota_left = plan.daily_quota - await _used_today(session, plan.channel_key, now.date())
     if quota_left <= 0:
         return Claim([], Stop.QUOTA, now)
 
-    message_id = (
-        literal("<") + cast(Delivery.id, String) + literal(f".{token}@{message_id_domain}>")
-    )
+    message_id: ColumnElement[str] | str = ""
+    if plan.message_id_domain is not None:
+        domain = plan.message_id_domain
+        message_id = literal("<") + cast(Delivery.id, String) + literal(f".{token}@{domain}>")
     rows: list[Claimed] = []
     wanted = min(limit, quota_left)
     for kind in due_kinds(now):
@@ -147,36 +160,43 @@ async def claim(
                 claim_token=token,
                 message_id=message_id,
             )
-            .returning(Delivery.id, Delivery.contact_id, Delivery.email, Delivery.message_id)
+            .returning(
+                Delivery.id,
+                Delivery.contact_id,
+                Delivery.address,
+                Delivery.message_id,
+                Delivery.variables,
+                Delivery.possible_duplicate,
+            )
             .execution_options(synchronize_session=False)
         )
         rows += [Claimed(*row) for row in found]
     claimed = sorted(rows, key=lambda c: c.id)
     if not claimed:
         return Claim([], Stop.NOTHING_DUE, now)
-    await _use_quota(session, plan.channel_id, now.date(), len(claimed))
+    await _use_quota(session, plan.channel_key, now.date(), len(claimed))
     return Claim(claimed, now=now)
 
 
-async def _used_today(session: AsyncSession, channel_id: int, day: date) -> int:
+async def _used_today(session: AsyncSession, channel_key: str, day: date) -> int:
     await session.execute(
-        insert_for(session, EmailChannelUsage)
-        .values(channel_id=channel_id, day=day, used=0)
+        insert_for(session, ChannelUsage)
+        .values(channel_key=channel_key, day=day, used=0)
         .on_conflict_do_nothing()
     )
     used = await session.scalar(
-        select(EmailChannelUsage.used)
-        .where(EmailChannelUsage.channel_id == channel_id, EmailChannelUsage.day == day)
+        select(ChannelUsage.used)
+        .where(ChannelUsage.channel_key == channel_key, ChannelUsage.day == day)
         .with_for_update()
     )
     return used or 0
 
 
-async def _use_quota(session: AsyncSession, channel_id: int, day: date, n: int) -> None:
+async def _use_quota(session: AsyncSession, channel_key: str, day: date, n: int) -> None:
     await session.execute(
-        update(EmailChannelUsage)
-        .where(EmailChannelUsage.channel_id == channel_id, EmailChannelUsage.day == day)
-        .values(used=EmailChannelUsage.used + n)
+        update(ChannelUsage)
+        .where(ChannelUsage.channel_key == channel_key, ChannelUsage.day == day)
+        .values(used=ChannelUsage.used + n)
     )
 
 
@@ -213,7 +233,7 @@ async def recipients(
 
 async def record(
     session: AsyncSession,
-    plan: SendPlan,
+    plan: SendPlan[Any],
     token: str,
     results: Results,
     now: datetime,
@@ -239,7 +259,14 @@ async def record(
         outcome = await session.execute(
             update(Delivery)
             .where(Delivery.id.in_(results.sent), *mine_or_cancelled)
-            .values(status=DeliveryStatus.SENT, sent_at=now, error_message="", **done)
+            .values(
+                status=DeliveryStatus.SENT,
+                sent_at=now,
+                error_message="",
+                error_code="",
+                **_provider_ids(results, results.sent),
+                **done,
+            )
             .execution_options(synchronize_session=False)
         )
         sent = rowcount(outcome)
@@ -270,6 +297,7 @@ async def record(
                 attempts=tried,
                 retry_at=now + timedelta(seconds=retry_delays[tried - 1]),
                 error_message=reason,
+                error_code=results.error_codes.get(delivery_id, ""),
                 **flag,
                 **done,
             )
@@ -284,11 +312,14 @@ async def record(
                 status=DeliveryStatus.FAILED,
                 attempts=Delivery.attempts + 1,
                 error_message=reason[:2000],
+                error_code=results.error_codes.get(delivery_id, ""),
+                **_provider_ids(results, [delivery_id]),
                 **done,
             )
             .execution_options(synchronize_session=False)
         )
         failed_count += rowcount(outcome)
+    opted_out = await _opt_out(session, plan, results, now, mine_or_cancelled, done)
     if results.released:
         outcome = await session.execute(
             update(Delivery)
@@ -296,7 +327,7 @@ async def record(
             .values(status=DeliveryStatus.PENDING, **done)
             .execution_options(synchronize_session=False)
         )
-        await _use_quota(session, plan.channel_id, now.date(), -rowcount(outcome))
+        await _use_quota(session, plan.channel_key, now.date(), -rowcount(outcome))
     # Whatever the claim still holds was cancelled meanwhile: it lets go.
     await session.execute(
         update(Delivery)
@@ -310,11 +341,57 @@ async def record(
         .values(
             total_sent=CampaignExecution.total_sent + sent,
             total_failed=CampaignExecution.total_failed + failed_count,
+            total_skipped=CampaignExecution.total_skipped + opted_out,
             expected_completion_at=expected_completion_at
             or CampaignExecution.expected_completion_at,
             updated_at=now,
         )
     )
+
+
+async def _opt_out(
+    session: AsyncSession,
+    plan: SendPlan[Any],
+    results: Results,
+    now: datetime,
+    mine_or_cancelled: tuple[ColumnElement[bool], ...],
+    done: dict[str, Any],
+) -> int:
+    """Marks the rows whose recipient withdrew consent, and withdraws the contact's
+    consent for the channel, so no later campaign sends to it either. Returns how many."""
+    marked = 0
+    for delivery_id, reason in results.opted_out:
+        outcome = await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, *mine_or_cancelled)
+            .values(
+                status=DeliveryStatus.OPTED_OUT,
+                attempts=Delivery.attempts + 1,
+                error_message=reason[:2000],
+                error_code=results.error_codes.get(delivery_id, ""),
+                **done,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        marked += rowcount(outcome)
+    if results.opted_out:
+        ids = [i for i, _ in results.opted_out]
+        contacts = select(Delivery.contact_id).where(Delivery.id.in_(ids))
+        await session.execute(
+            update(Contact)
+            .where(Contact.id.in_(contacts.scalar_subquery()))
+            .values({plan.consent_column: False, "updated_at": now})
+            .execution_options(synchronize_session=False)
+        )
+    return marked
+
+
+def _provider_ids(results: Results, ids: Sequence[int]) -> dict[str, Any]:
+    """`message_id` set to the provider's id of each of `ids` that has one."""
+    named = {i: results.provider_ids[i] for i in ids if i in results.provider_ids}
+    if not named:
+        return {}
+    return {"message_id": case(named, value=Delivery.id, else_=Delivery.message_id)}
 
 
 def rowcount(result: object) -> int:

@@ -1,72 +1,55 @@
-"""What a run of a campaign needs, loaded once: channel, template, sender (`SendPlan`);
-and the check, between batches, that the campaign may still send.
+"""What a run of a campaign needs, loaded once (`SendPlan`); and the check, between
+batches, that the campaign may still send.
 
-What a campaign sends (template source, resolved sender, UTM code) is fixed when it starts:
-`snapshot` is stored on its execution and every run reads it, so editing the template, the
-channel's or the account's defaults while it runs changes nothing of it (the next
-campaign gets the edit). The channel's SMTP settings, rate limit and quota are read live:
-a fixed password or a lowered limit applies at the next run. A suspended channel halts
-its running campaigns until it is active again.
+What a campaign sends is fixed when it starts: its kind's `snapshot` (db/kinds) is stored
+on its execution and every run reads it, so editing the template, the channel's or the
+account's defaults while it runs changes nothing of it (the next campaign gets the edit).
+The channel's settings (servers, credentials), rate limit and quota are read live: a fixed
+password or a lowered limit applies at the next run. An inactive channel halts its
+running campaigns until it is active again.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
-from db.enums import CampaignStatus, EmailChannelStatus, ExecutionStatus, SmtpSecurity
-from db.models import (
-    Account,
-    Campaign,
-    CampaignExecution,
-    Contact,
-    EmailChannel,
-    EmailTemplate,
-)
+from db.enums import CampaignStatus, ExecutionStatus
+from db.kinds import ChannelState, kind_of
+from db.kinds.email import EmailSettings
+from db.models import Campaign, CampaignExecution, Contact
 from db.queries import get_owned
-from db.secrets import reveal
-from db.usecases.campaigns import Sender, check_sender, resolve_sender
+from db.usecases.campaigns import check_sender
 
 ACTIVE_EXECUTION = (ExecutionStatus.PENDING, ExecutionStatus.PROCESSING)
 
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    port: int
-    security: SmtpSecurity
-    username: str
-    # Decrypted; kept out of reprs, so no log or traceback of a config shows it.
-    password: str = field(repr=False)
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
-class TemplateSource:
-    subject: str
-    body_html: str
-    body_text: str
-
-
-@dataclass(frozen=True)
-class SendPlan:
+class SendPlan(Generic[S]):
     """Everything a run needs that does not change while the campaign runs."""
 
     campaign_id: int
+    # The channel family that sends it (jobs/channels/registry.py) and its settings.
+    family: str
+    settings: S
     channel_id: int
-    smtp: SmtpConfig
+    channel_key: str
     rate_limit: int | None
     daily_quota: int
-    template: TemplateSource
-    sender: Sender
-    utm_code: str
+    # The contact's consent flag an opt-out clears (db/kinds).
+    consent_column: str
+    # Each claim gives its rows a Message-ID in this domain (None: the provider names them).
+    message_id_domain: str | None
     # Spread the sends so the last goes at `deadline` (None: as fast as allowed).
     deadline: datetime | None
 
 
-async def start_run(session: AsyncSession, campaign_id: int, now: datetime) -> SendPlan | None:
+async def start_run(session: AsyncSession, campaign_id: int, now: datetime) -> SendPlan[Any] | None:
     """The plan of a running campaign whose execution may send; marks it processing.
 
     None when the campaign is not running or its execution is paused, halted or final.
@@ -84,9 +67,8 @@ async def start_run(session: AsyncSession, campaign_id: int, now: datetime) -> S
     campaign, execution = found
     if campaign.status is not CampaignStatus.RUNNING or execution.status not in ACTIVE_EXECUTION:
         return None
-    assert campaign.email_channel_id is not None
-    channel = await session.get_one(EmailChannel, campaign.email_channel_id)
-    if channel.status is not EmailChannelStatus.ACTIVE:
+    channel = await kind_of(campaign).channel(session, campaign)
+    if channel is None or not channel.active:
         halt_for_channel(execution, channel, now)
         return None
     if execution.status is ExecutionStatus.PENDING:
@@ -101,18 +83,15 @@ async def start_run(session: AsyncSession, campaign_id: int, now: datetime) -> S
     )
 
 
-def channel_halt_reason(channel: EmailChannel) -> str:
-    return (
-        f"The email channel {channel.code!r} is {channel.status.value}; sending continues "
-        "when it is active again."
-    )
-
-
-def halt_for_channel(execution: CampaignExecution, channel: EmailChannel, now: datetime) -> None:
+def halt_for_channel(
+    execution: CampaignExecution, channel: ChannelState | None, now: datetime
+) -> None:
     """Halts an execution whose channel may not send, with no time to continue at: the
-    channel's reactivation continues it (db/usecases/email_channels.py)."""
+    channel's reactivation continues it (e.g. db/usecases/email_channels.py)."""
     execution.status = ExecutionStatus.HALTED
-    execution.error_message = channel_halt_reason(channel)
+    execution.error_message = (
+        channel.inactive_reason if channel else "The campaign's channel was deleted."
+    )
     execution.next_run_at = None
     execution.last_run_at = now
     execution.updated_at = now
@@ -120,20 +99,7 @@ def halt_for_channel(execution: CampaignExecution, channel: EmailChannel, now: d
 
 async def snapshot(session: AsyncSession, campaign: Campaign) -> dict[str, Any]:
     """What the campaign sends, as it is now: stored on its execution when it starts."""
-    assert campaign.email_template_id is not None
-    template = await session.get_one(EmailTemplate, campaign.email_template_id)
-    channel = (
-        await session.get(EmailChannel, campaign.email_channel_id)
-        if campaign.email_channel_id
-        else None
-    )
-    account = await session.get_one(Account, campaign.account_id)
-    source = TemplateSource(template.subject, template.body_html, template.body_text)
-    return {
-        "template": asdict(source),
-        "sender": asdict(resolve_sender(campaign, channel, account)),
-        "utm_code": campaign.utm_code,
-    }
+    return await kind_of(campaign).snapshot(session, campaign)
 
 
 async def plan_for(
@@ -141,34 +107,31 @@ async def plan_for(
     campaign: Campaign,
     deadline: datetime | None,
     fixed: dict[str, Any] | None = None,
-) -> SendPlan:
-    """The campaign's plan; its content and sender from `fixed` (its snapshot) if given,
-    else as they are now (a test send, or an execution from before snapshots)."""
-    assert campaign.email_channel_id is not None
-    channel = await session.get_one(EmailChannel, campaign.email_channel_id)
-    content = fixed if fixed is not None else await snapshot(session, campaign)
+) -> SendPlan[Any]:
+    """The campaign's plan; what it sends from `fixed` (its snapshot) if given, else as it
+    is now (a test send, or an execution from before snapshots)."""
+    kind = kind_of(campaign)
+    channel = await kind.channel(session, campaign)
+    assert channel is not None
+    content = fixed if fixed is not None else await kind.snapshot(session, campaign)
+    settings = await kind.settings(session, campaign, content)
     return SendPlan(
         campaign_id=campaign.id,
+        family=kind.family,
+        settings=settings,
         channel_id=channel.id,
-        smtp=SmtpConfig(
-            host=channel.smtp_host,
-            port=channel.smtp_port,
-            security=channel.smtp_security,
-            username=channel.smtp_username,
-            password=reveal(session, channel.smtp_password),
-        ),
+        channel_key=channel.key,
         rate_limit=channel.rate_limit,
         daily_quota=channel.daily_quota,
-        template=TemplateSource(**content["template"]),
-        sender=Sender(**content["sender"]),
-        utm_code=content["utm_code"],
+        consent_column=kind.consent_column,
+        message_id_domain=kind.message_id_domain(settings),
         deadline=deadline,
     )
 
 
 async def test_email_plan(
     session: AsyncSession, account_id: int, campaign_id: int, to: str
-) -> tuple[SendPlan, int | None]:
+) -> tuple[SendPlan[EmailSettings], int | None]:
     """What `sendTestEmail` sends (any status; nothing is changed): the campaign's plan, and
     the id of the account's contact with address `to`, whose fields fill the template if
     there is one."""
@@ -180,7 +143,9 @@ async def test_email_plan(
     contact = await session.scalar(
         select(Contact.id).where(Contact.account_id == account_id, Contact.email == to.lower())
     )
-    return await plan_for(session, campaign, None), contact
+    plan = await plan_for(session, campaign, None)
+    assert isinstance(plan.settings, EmailSettings)
+    return plan, contact
 
 
 async def may_send(session: AsyncSession, campaign_id: int) -> bool:

@@ -9,49 +9,50 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.dialect import insert_for
 from db.enums import EmailChannelStatus
 from db.errors import DomainError, ErrorCode
-from db.models import EmailChannel, EmailChannelUsage
+from db.kinds.email import EmailSettings
+from db.models import ChannelUsage, EmailChannel
 from db.usecases.send_plan import SendPlan
 
 
-async def check_sendable(session: AsyncSession, plan: SendPlan, day: date) -> None:
+async def check_sendable(session: AsyncSession, plan: SendPlan[EmailSettings], day: date) -> None:
     """CHANNEL_SUSPENDED or QUOTA_EXCEEDED, as the API checks before queueing the test."""
     await _check_active(session, plan.channel_id)
     used = await session.scalar(
-        select(EmailChannelUsage.used).where(
-            EmailChannelUsage.channel_id == plan.channel_id, EmailChannelUsage.day == day
+        select(ChannelUsage.used).where(
+            ChannelUsage.channel_key == plan.channel_key, ChannelUsage.day == day
         )
     )
     if (used or 0) >= plan.daily_quota:
         raise _quota_used_up(plan)
 
 
-async def use_quota(session: AsyncSession, plan: SendPlan, day: date) -> None:
+async def use_quota(session: AsyncSession, plan: SendPlan[EmailSettings], day: date) -> None:
     """Takes one message of today's quota (atomically: concurrent tests cannot overdraw)."""
     await _check_active(session, plan.channel_id)
     await session.execute(
-        insert_for(session, EmailChannelUsage)
-        .values(channel_id=plan.channel_id, day=day, used=0)
+        insert_for(session, ChannelUsage)
+        .values(channel_key=plan.channel_key, day=day, used=0)
         .on_conflict_do_nothing()
     )
     taken = await session.execute(
-        update(EmailChannelUsage)
+        update(ChannelUsage)
         .where(
-            EmailChannelUsage.channel_id == plan.channel_id,
-            EmailChannelUsage.day == day,
-            EmailChannelUsage.used < plan.daily_quota,
+            ChannelUsage.channel_key == plan.channel_key,
+            ChannelUsage.day == day,
+            ChannelUsage.used < plan.daily_quota,
         )
-        .values(used=EmailChannelUsage.used + 1)
+        .values(used=ChannelUsage.used + 1)
     )
     if getattr(taken, "rowcount", 0) != 1:
         raise _quota_used_up(plan)
 
 
-async def give_back(session: AsyncSession, plan: SendPlan, day: date) -> None:
+async def give_back(session: AsyncSession, plan: SendPlan[EmailSettings], day: date) -> None:
     """Returns the quota of a test that was never handed to the server."""
     await session.execute(
-        update(EmailChannelUsage)
-        .where(EmailChannelUsage.channel_id == plan.channel_id, EmailChannelUsage.day == day)
-        .values(used=EmailChannelUsage.used - 1)
+        update(ChannelUsage)
+        .where(ChannelUsage.channel_key == plan.channel_key, ChannelUsage.day == day)
+        .values(used=ChannelUsage.used - 1)
     )
 
 
@@ -65,7 +66,7 @@ async def _check_active(session: AsyncSession, channel_id: int) -> None:
         )
 
 
-def _quota_used_up(plan: SendPlan) -> DomainError:
+def _quota_used_up(plan: SendPlan[EmailSettings]) -> DomainError:
     return DomainError.one(
         ErrorCode.QUOTA_EXCEEDED,
         f"The channel's daily quota of {plan.daily_quota} messages is used up for today "

@@ -53,9 +53,11 @@ class TestEmailMutations:
             campaign_id = pk(input.campaign_id, "Campaign", "campaign_id")
             plan, _ = await test_email_plan(session, account_id, campaign_id, input.email)
             await check_sendable(session, plan, utcnow().date())
-            if not allowed_hosts(info).allows(plan.smtp.host):
+            if not allowed_hosts(info).allows(plan.settings.smtp.host):
                 raise DomainError.one(
-                    ErrorCode.HOST_NOT_ALLOWED, not_allowed_message(plan.smtp.host), "campaign_id"
+                    ErrorCode.HOST_NOT_ALLOWED,
+                    not_allowed_message(plan.settings.smtp.host),
+                    "campaign_id",
                 )
             return campaign_id
 

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+# The most any one message may take a transport, connecting and logging in included. The
+# send job's time budget counts on it (jobs/send.py).
+MESSAGE_TIMEOUT_S = 45.0
+
 
 class Outcome(StrEnum):
     SENT = "sent"  # the provider took it (`provider_id` names it when the provider does)

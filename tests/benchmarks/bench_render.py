@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from jobs.render import CampaignTemplate, TemplateSource, contact_context
+from jobs.channels.email.render import CampaignTemplate, TemplateSource, contact_context
 from tests.benchmarks.bench_sending import BODY_HTML, BODY_TEXT, SUBJECT, UTM_CODE
 
 BATCH = 500
@@ -54,7 +54,7 @@ def _figures(started: float, cpu: float) -> tuple[float, float]:
 async def through_pool(
     batch: list[dict[str, object]], size: int, campaigns: int
 ) -> tuple[float, float]:
-    from jobs.render_pool import RenderPool
+    from jobs.channels.email.render_pool import RenderPool
 
     pool = RenderPool(size)
     source = TemplateSource(SUBJECT, BODY_HTML, BODY_TEXT, UTM_CODE, UNSUBSCRIBE)

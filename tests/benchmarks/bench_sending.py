@@ -45,8 +45,8 @@ from db.settings import Settings
 from db.types import utcnow
 from db.unsubscribe import make_token
 from db.usecases.campaigns import Sender
-from jobs.mime import Envelope, MessageFactory
-from jobs.render import CampaignTemplate, contact_context
+from jobs.channels.email.mime import Envelope, MessageFactory
+from jobs.channels.email.render import CampaignTemplate, contact_context
 from tests.sending_stack import campaign_for, execution, sending_stack, stop_process
 from tests.smtp_sink import HOST, SinkProcess
 from tests.support import GraphQLClient, pk_of
@@ -231,7 +231,7 @@ class CpuWatch:
 
 def sample_message(public_url: str) -> Envelope:
     """One message of the campaign, rendered and assembled by the engine's own code
-    (jobs.render, jobs.mime) for the first contact of `campaign_for`'s audience."""
+    (jobs.channels.email: render, mime) for the first contact of `campaign_for`'s audience."""
     unsubscribe_prefix = f"{public_url}/unsubscribe/"
     template = CampaignTemplate(SUBJECT, BODY_HTML, BODY_TEXT, UTM_CODE, unsubscribe_prefix)
     contact = {

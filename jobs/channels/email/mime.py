@@ -56,6 +56,8 @@ class Envelope:
     sender: str
     recipient: str
     data: bytes
+    # Against the channel's rate limit, an email counts once.
+    units: int = 1
 
 
 class MessageFactory:

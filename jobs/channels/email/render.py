@@ -7,7 +7,7 @@ with `utm_source=clarion` and `utm_medium=email`, unless the link sets them alre
 Rendering has a budget (the constants below). Here, in the sandbox: operators on huge
 operands are refused (`**`, `*`, `+`, `%`), `range` is bounded and each output is capped
 while it is generated. Time and memory are bounded by the process that renders: a child
-with resource limits that the parent kills past the time budget (jobs/render_pool.py).
+with resource limits that the parent kills past the time budget (render_pool.py).
 """
 
 import re

@@ -13,43 +13,24 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 
 import aiosmtplib
 
 from db.enums import SmtpSecurity
+from db.kinds.email import SmtpConfig
 from db.smtp_hosts import ANY_HOST, HostPolicy
-from db.usecases.send_plan import SmtpConfig
-from jobs.mime import Envelope
-from jobs.smtp_errors import HostNotAllowed, describe_lost, describe_unavailable
+
+# MESSAGE_TIMEOUT_S: a server that answers each command just before SMTP_TIMEOUT_S must
+# not hold a batch for minutes.
+from jobs.channels.base import MESSAGE_TIMEOUT_S, NOT_ATTEMPTED, Outcome, SendResult
+from jobs.channels.email.mime import Envelope
+from jobs.channels.email.smtp_errors import HostNotAllowed, describe_lost, describe_unavailable
 
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT_S = 30.0
-# The most one message may take, connecting and logging in included (a server that
-# answers each command just before SMTP_TIMEOUT_S must not hold a batch for minutes).
-# The send job's time budget counts on it (jobs/send.py).
-MESSAGE_TIMEOUT_S = 45.0
 # A connection idle this long may have been dropped by the server: reconnect first.
 IDLE_RECONNECT_S = 20.0
-
-
-class Outcome(StrEnum):
-    SENT = "sent"
-    FAILED = "failed"
-    RETRY = "retry"
-    UNKNOWN = "unknown"  # lost after DATA began: maybe delivered; retried, flagged
-    UNSENT = "unsent"
-
-
-@dataclass(frozen=True)
-class SendResult:
-    outcome: Outcome
-    reason: str = ""
-
-
-_NOT_REACHED = SendResult(Outcome.UNSENT, "not attempted")
 
 
 class _Connection:
@@ -156,7 +137,7 @@ class SmtpPool:
         self, envelopes: Sequence[Envelope], may_start: Callable[[], bool]
     ) -> tuple[list[SendResult], SmtpUnavailable | None]:
         """A result per envelope, and why the server could not be reached, if it couldn't."""
-        results = [_NOT_REACHED] * len(envelopes)
+        results = [NOT_ATTEMPTED] * len(envelopes)
         next_index = iter(range(len(envelopes)))
         unavailable: list[SmtpUnavailable] = []
 

@@ -1,5 +1,5 @@
 """Rendering outside the event loop, within a budget: a few render processes
-(jobs/render_child.py) that the parent kills when a message takes too long.
+(jobs/channels/email/render_child.py) that the parent kills when a message takes too long.
 
 `RenderPool.render` sends one batch of contexts to an idle child and awaits its compile
 within COMPILE_SECONDS, then each message's result within SECONDS_PER_MESSAGE. A child
@@ -18,8 +18,13 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.render import COMPILE_SECONDS, SECONDS_PER_MESSAGE, Rendered, TemplateSource
-from jobs.render_child import HEADER_SIZE, encode, frame_size
+from jobs.channels.email.render import (
+    COMPILE_SECONDS,
+    SECONDS_PER_MESSAGE,
+    Rendered,
+    TemplateSource,
+)
+from jobs.channels.email.render_child import HEADER_SIZE, encode, frame_size
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +34,7 @@ WORKER_RENDER_PROCESSES = 2
 API_RENDER_PROCESSES = 2
 # A child's start (imports) is not part of any message's budget.
 START_TIMEOUT_S = 30.0
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding `jobs`
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class _Child:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "jobs.render_child",
+            "jobs.channels.email.render_child",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=_PACKAGE_ROOT,

@@ -1,4 +1,4 @@
-"""A render process (`python -m jobs.render_child`), run by jobs/render_pool.py.
+"""A render process (`python -m jobs.channels.email.render_child`), run by render_pool.py.
 
 It reads batches from stdin and writes one result per message to stdout, as frames: a
 4-byte big-endian length, then that many bytes of JSON. First it writes {"ready": true}.
@@ -13,7 +13,7 @@ It reads batches from stdin and writes one result per message to stdout, as fram
 It limits its own address space (RLIMIT_AS, a MemoryError is over budget) and, before each
 batch, its CPU time to what the batch may use (RLIMIT_CPU: the kernel ends it if its parent
 is gone or stuck). The parent kills it when a message takes longer than the budget. It
-keeps compiled templates between batches (jobs.render.compiled).
+keeps compiled templates between batches (jobs.channels.email.render.compiled).
 """
 
 import json
@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
-from jobs.render import (
+from jobs.channels.email.render import (
     COMPILE_SECONDS,
     MAX_BATCH_OUTPUT,
     MEMORY_BYTES,

@@ -1,0 +1,20 @@
+"""The channel families a worker process sends through, made at its start-up."""
+
+from db.engine import Database
+from db.settings import Settings
+from jobs.channels.email.render_pool import WORKER_RENDER_PROCESSES, RenderPool
+from jobs.channels.email.smtp import SmtpPools
+from jobs.channels.email.transport import EmailFamily
+from jobs.channels.registry import Families
+
+
+def channel_families(db: Database, settings: Settings, signing_key: bytes) -> Families:
+    sending = settings.sending
+    email = EmailFamily(
+        db,
+        SmtpPools(sending.smtp_pool_size, sending.smtp_allowed_hosts),
+        RenderPool(WORKER_RENDER_PROCESSES),
+        settings.public_url,
+        signing_key,
+    )
+    return Families({"email": email})
