@@ -65,3 +65,40 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"
     # The recipient withdrew consent for the channel (Twilio's 21610): never sent again.
     OPTED_OUT = "opted_out"
+
+
+class CampaignType(StrEnum):
+    """What starts a WhatsApp/SMS campaign's messages (the spec's campaign_type)."""
+
+    MARKETING = "marketing"  # sent to its leads when started, while enabled
+    SERVICE = "service"  # one message per event that triggers it, while enabled
+
+
+class ContentType(StrEnum):
+    """Twilio's content types a WhatsApp/SMS campaign may send (twilio/<type>)."""
+
+    TEXT = "text"
+    MEDIA = "media"
+    CARD = "card"
+    CALL_TO_ACTION = "call_to_action"
+    QUICK_REPLY = "quick_reply"
+
+
+class ApprovalStatus(StrEnum):
+    """A WhatsApp template's approval by Meta, as Twilio reports it."""
+
+    UNSUBMITTED = "unsubmitted"
+    RECEIVED = "received"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+
+
+class ApprovalCategory(StrEnum):
+    """The WhatsApp template category an approval request names."""
+
+    MARKETING = "marketing"
+    UTILITY = "utility"
+    AUTHENTICATION = "authentication"

@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     CHANNEL_SUSPENDED = "channel_suspended"
     QUOTA_EXCEEDED = "quota_exceeded"
+    NOT_APPROVED = "not_approved"
 
 
 @dataclass(frozen=True)

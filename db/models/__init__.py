@@ -10,6 +10,7 @@ from db.models.delivery import Delivery
 from db.models.email_channel import EmailChannel
 from db.models.email_template import EmailTemplate
 from db.models.ltv import LtvEntry
+from db.models.messaging import MessagingContent
 from db.models.server_secret import ServerSecret
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "EmailChannel",
     "EmailTemplate",
     "LtvEntry",
+    "MessagingContent",
     "ServerSecret",
 ]

@@ -4,7 +4,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.enums import CampaignStatus, ChannelType, ExecutionStatus
+from db.enums import CampaignStatus, CampaignType, ChannelType, ExecutionStatus
 from db.models.base import Base, Id, Owned, enum_type
 from db.types import UtcDateTime, utcnow
 
@@ -18,7 +18,9 @@ class Campaign(Owned, Base):
     channel_type: Mapped[ChannelType] = mapped_column(
         enum_type(ChannelType), default=ChannelType.EMAIL
     )
-    audience_id: Mapped[int] = mapped_column(Id, ForeignKey("audiences.id"), index=True)
+    # Email campaigns send to an audience; a WhatsApp/SMS campaign to its leads and, when
+    # it has one, to the audience's members with a number and consent.
+    audience_id: Mapped[int | None] = mapped_column(Id, ForeignKey("audiences.id"), index=True)
     email_channel_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("email_channels.id"), index=True
     )
@@ -37,6 +39,13 @@ class Campaign(Owned, Base):
     )
     ltv_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     ltv_currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # WhatsApp/SMS campaigns (channel_type whatsapp or sms): their channel and type.
+    twilio_channel_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("twilio_channels.id"), index=True, default=None
+    )
+    campaign_type: Mapped[CampaignType] = mapped_column(
+        enum_type(CampaignType), default=CampaignType.MARKETING
+    )
 
     execution: Mapped["CampaignExecution | None"] = relationship(
         back_populates="campaign", lazy="raise", uselist=False

@@ -48,3 +48,6 @@ class Delivery(Base):
     variables: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
     # The provider's error code of the last failure (Twilio's 21211, …), "" for none.
     error_code: Mapped[str] = mapped_column(String(16), default="")
+    # A WhatsApp/SMS campaign's lead is a ledger row made before the start; removeLeads
+    # clears this (a pending row is cancelled too), addLeads sets it again.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
