@@ -8,20 +8,15 @@ copy. Limits and the choices made where the spec and Twilio differ are beside ea
 """
 
 import copy
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from jobs.channels.twilio import actions, fields, variables
 from jobs.channels.twilio.problems import Code, ContentError, Problem
-
-# The size cap of a context, counted before anything else is looked at: at most this many
-# values in all (every list item and object member), containers nested at most this deep
-# (context → actions → one action), and at most this many characters of JSON text.
-MAX_NODES = 500
-MAX_DEPTH = 3
-MAX_JSON_CHARS = 65_536
+from jobs.channels.twilio.size import MAX_JSON_CHARS as MAX_JSON_CHARS  # re-exported
+from jobs.channels.twilio.size import load_context as load_context  # re-exported
+from jobs.channels.twilio.size import size_problem
 
 TEXT_BODY_MAX = 1_600
 MEDIA_BODY_MAX = 1_600
@@ -119,7 +114,7 @@ def validate(content_type: ContentType, context: object, *, whatsapp: bool) -> l
     kind = ContentType(content_type)
     if not isinstance(context, dict):
         return [Problem((), "the content must be a JSON object", Code.INVALID_TYPE)]
-    if size := _size_problem(context):
+    if size := size_problem(context):
         return [size]
     out: list[Problem] = []
     known = _FIELDS[kind]
@@ -266,7 +261,7 @@ def from_twilio_types(types: object) -> tuple[ContentType, dict[str, object]]:
         body = types[name]
         if not isinstance(body, dict):
             raise ContentError([Problem((), f"{name} must be a JSON object", Code.INVALID_TYPE)])
-        if size := _size_problem(body):
+        if size := size_problem(body):
             raise ContentError([size])
         context = {key: value for key, value in body.items() if value is not None}
         if isinstance(buttons := context.get("actions"), list):
@@ -281,44 +276,11 @@ def from_twilio_types(types: object) -> tuple[ContentType, dict[str, object]]:
     )
 
 
-def load_context(text: str) -> object:
-    """Parse a stored or submitted context, refusing over-long or over-deep JSON."""
-    if len(text) > MAX_JSON_CHARS:
-        raise ContentError([Problem((), f"over {MAX_JSON_CHARS} characters", Code.TOO_LARGE)])
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ContentError([Problem((), "nested too deep", Code.TOO_LARGE)]) from None
-    except json.JSONDecodeError as error:
-        raise ContentError([Problem((), f"not JSON: {error.msg}", Code.INVALID_TYPE)]) from None
-    except ValueError:  # an integer too long to convert
-        raise ContentError([Problem((), "not usable JSON", Code.INVALID_TYPE)]) from None
-
-
 def _checked(kind: ContentType, context: object) -> dict[str, object]:
     if problems := validate(kind, context, whatsapp=False):
         raise ContentError(problems)
     assert isinstance(context, dict)
     return context
-
-
-def _size_problem(context: dict[object, object]) -> Problem | None:
-    """The size cap, without recursion; a container's length is read before its items."""
-    budget = MAX_NODES
-    stack: list[tuple[object, int]] = [(context, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if not isinstance(node, dict | list):
-            continue
-        if depth > MAX_DEPTH:
-            return Problem((), f"nested deeper than {MAX_DEPTH} levels", Code.TOO_LARGE)
-        if len(node) > budget:
-            return Problem((), f"more than {MAX_NODES} values in all", Code.TOO_LARGE)
-        budget -= len(node)
-        stack.extend(
-            (child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)
-        )
-    return None
 
 
 def _strings(kind: ContentType, context: object) -> Iterator[tuple[tuple[str, ...], str]]:

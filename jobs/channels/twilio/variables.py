@@ -9,7 +9,7 @@ linear in the text whatever the text holds.
 
 import itertools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from jobs.channels.twilio.problems import Code
 
@@ -18,12 +18,8 @@ MAX_VARIABLES = 100  # Twilio: at most 100 variables in one content
 VALUE_MAX = 1_600  # Twilio: a variable's value is at most 1,600 characters
 WHATSAPP_MAX_SPACES = 4  # Meta refuses a value with more consecutive spaces (132018)
 
-_IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-_IDENT = _IDENT_START | frozenset("0123456789")
 
-
-@dataclass(frozen=True)
-class Placeholder:
+class Placeholder(NamedTuple):
     start: int  # index of the opening `{{`
     end: int  # index just past the closing `}}` (len(text) when it is never closed)
     raw: str  # what stood between the braces
@@ -31,11 +27,10 @@ class Placeholder:
 
 
 def valid_key(key: str) -> bool:
+    # isidentifier() on an ASCII string is exactly [A-Za-z_][A-Za-z0-9_]*.
     if not 0 < len(key) <= KEY_MAX or not key.isascii():
         return False
-    if key.isdigit():
-        return key[0] != "0"
-    return key[0] in _IDENT_START and all(ch in _IDENT for ch in key)
+    return key.isidentifier() or (key.isdigit() and key[0] != "0")
 
 
 def placeholders(text: str) -> Iterator[Placeholder]:
