@@ -435,6 +435,13 @@ def test_phone_buttons_take_e164_only(phone: str, code: Code | None) -> None:
         ("https://shop.example.{{tld}}", Code.VARIABLE_POSITION),
         ("{{whole_url}}", Code.VARIABLE_POSITION),
         ("https://shop.example.com/{{bad-key}}", Code.INVALID_VARIABLE),
+        ("https://evil.example.com\\.shop.example.com/", Code.INVALID_URL),
+        ("http://127.1/x", Code.INVALID_URL),
+        ("http://0x7f.1/x", Code.INVALID_URL),
+        ("http://2130706433/x", Code.INVALID_URL),
+        ("https://router.home.arpa/x", Code.INVALID_URL),
+        ("https://xn--bcher-kva.example/x", None),
+        ("https://bücher.example/x", None),
         ("https://shop.example.com/{{ spaced }}", Code.INVALID_URL),
     ],
 )
@@ -541,6 +548,37 @@ def test_whatsapp_approval_rules_for_bodies(body: str, refused_on_whatsapp: bool
     card = {"title": body, "subtitle": "s"}
     card_expected = [(("title",), Code.VARIABLE_POSITION)] if refused_on_whatsapp else []
     assert checked(T.CARD, card, whatsapp=True) == card_expected
+
+
+def test_a_malformed_variable_is_reported_once() -> None:
+    assert checked(T.TEXT, {"body": "{{bad key}} x"}) == [(("body",), Code.INVALID_VARIABLE)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "buttons", "refusal"),
+    [
+        (
+            T.QUICK_REPLY,
+            [qr(0), {**qr(1), "title": " option 0 "}],
+            (("actions", "1", "title"), Code.DUPLICATE),
+        ),
+        (T.QUICK_REPLY, [qr(0), {**qr(1), "id": "o0"}], (("actions", "1", "id"), Code.DUPLICATE)),
+        (
+            T.CARD,
+            [url(0), {**qr(1), "title": "LINK 0"}],
+            (("actions", "1", "title"), Code.DUPLICATE),
+        ),
+        (
+            T.CALL_TO_ACTION,
+            [url(0), {**url(1), "title": "Link 0"}],
+            (("actions", "1", "title"), Code.DUPLICATE),
+        ),
+    ],
+)
+def test_duplicate_button_titles_and_quick_reply_ids(
+    kind: ContentType, buttons: list[object], refusal: tuple[tuple[str, ...], Code]
+) -> None:
+    assert checked(kind, edit(kind, put(("actions",), buttons))) == [refusal]
 
 
 def test_at_most_100_variables() -> None:
@@ -702,6 +740,7 @@ def test_from_twilio_types_reads_the_richest_type_and_drops_nulls() -> None:
         "twilio/text": {"body": "Fallback {{1}} text"},
         "twilio/quick-reply": {"body": "Pick, {{1}}:", "actions": [{"title": "A", "id": None}]},
         "twilio/location": {"latitude": 1, "longitude": 2},
+        "twilio/card": None,
     }
     kind, context = from_twilio_types(fetched)
     assert (kind, context) == (T.QUICK_REPLY, {"body": "Pick, {{1}}:", "actions": [{"title": "A"}]})

@@ -256,9 +256,9 @@ def from_twilio_types(types: object) -> tuple[ContentType, dict[str, object]]:
         raise ContentError([Problem((), "types must be a JSON object", Code.INVALID_TYPE)])
     for kind in _RICHEST_FIRST:
         name = TWILIO_TYPES[kind]
-        if name not in types:
+        body = types.get(name)
+        if body is None:  # absent, or null: not this type
             continue
-        body = types[name]
         if not isinstance(body, dict):
             raise ContentError([Problem((), f"{name} must be a JSON object", Code.INVALID_TYPE)])
         if size := size_problem(body):

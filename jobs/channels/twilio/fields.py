@@ -16,7 +16,14 @@ from jobs.channels.twilio.problems import Code, Problem
 Path = tuple[str, ...]
 URL_MAX = 2_000  # Meta's limit for a URL button; held for media URLs too
 PHONE_MAX = 16  # "+" and at most 15 digits (E.164)
-KEY_SHOWN = 64  # an unknown key longer than this is cut in the path and the message
+KEY_SHOWN = 64
+_PRIVATE_SUFFIXES = (
+    ".localhost",
+    ".local",
+    ".internal",
+    ".lan",
+    ".home.arpa",
+)  # an unknown key longer than this is cut in the path and the message
 
 
 class Vars(Enum):
@@ -58,8 +65,10 @@ def text(
         what = "a control character" if multiline else "a newline or control character"
         out.append(Problem(path, f"holds {what}", Code.INVALID_CHARACTER))
         return
-    variable_rules(out, path, value, Vars.ANYWHERE if allow_variables else Vars.NONE)
-    if whatsapp_body and allow_variables and (why := variables.position_problem(value)):
+    rule = Vars.ANYWHERE if allow_variables else Vars.NONE
+    if not variable_rules(out, path, value, rule) or not (whatsapp_body and allow_variables):
+        return
+    if why := variables.position_problem(value):
         out.append(Problem(path, why, Code.VARIABLE_POSITION))
 
 
@@ -154,7 +163,12 @@ def _url_problem(value: str) -> str | None:
         address = None
     if address is not None:
         return None if address.is_global else "the host must be publicly reachable"
-    if "." not in host or host.endswith((".localhost", ".local", ".internal", ".lan")):
+    if not all(ch.isalnum() or ch in "-." for ch in host):
+        return "the host is not a valid domain name"
+    # A public name ends in a letter TLD: this also refuses "localhost", "intranet" and
+    # the numeric forms browsers read as addresses ("127.1", "0x7f.1", "2130706433").
+    tld = host.rsplit(".", 1)[-1] if "." in host else ""
+    if not (tld.isalpha() or tld.startswith("xn--")) or host.endswith(_PRIVATE_SUFFIXES):
         return "the host must be a public domain name"
     try:
         host.encode("idna")
