@@ -26,8 +26,8 @@ Encoding = Literal["GSM-7", "UCS-2"]
 class Segments:
     encoding: Encoding
     characters: int  # code points, as a person counts them
-    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2) the body costs
     segments: int  # 0 for an empty body
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2) the body costs
 
 
 def segments(body: str) -> Segments:
@@ -47,7 +47,7 @@ def _count(
     if units == 0:
         return Segments(encoding, characters, 0, 0)
     if units <= single:
-        return Segments(encoding, characters, units, 1)
+        return Segments(encoding, characters, 1, units)
     # Concatenated: fill each part greedily; a two-unit character (an escaped GSM
     # character or a surrogate pair) that does not fit starts the next part.
     count, used = 1, 0
@@ -55,4 +55,4 @@ def _count(
         if used + size > part:
             count, used = count + 1, 0
         used += size
-    return Segments(encoding, characters, units, count)
+    return Segments(encoding, characters, count, units)
