@@ -724,6 +724,21 @@ def test_to_and_from_twilio_types_round_trip(kind: ContentType) -> None:
     assert from_twilio_types(types) == (kind, OK[kind])
 
 
+def test_a_voice_call_ttl_goes_to_twilio_as_given() -> None:
+    # Twilio's OpenAPI copy lists no ttl_minutes on call-to-action buttons; Twilio's pages
+    # do, with 1..43,200 and a default of 10,080: it is sent as the user set it.
+    context = edit(T.CALL_TO_ACTION, put(("actions", 1), VOICE))
+    types = to_twilio_types(T.CALL_TO_ACTION, context)
+    sent = types["twilio/call-to-action"]
+    assert isinstance(sent, dict)
+    assert sent["actions"][1] == {
+        "type": "VOICE_CALL",
+        "title": "Call on WhatsApp",
+        "ttl_minutes": 10_080,
+    }
+    assert from_twilio_types(types) == (T.CALL_TO_ACTION, context)
+
+
 def test_the_twilio_type_keys() -> None:
     assert TWILIO_TYPES == {
         T.TEXT: "twilio/text",
