@@ -1,0 +1,1 @@
+"""Twilio channel family: WhatsApp and SMS over Twilio's Messages and Content APIs."""
