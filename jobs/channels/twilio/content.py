@@ -10,8 +10,8 @@ copy. Limits and the choices made where the spec and Twilio differ are beside ea
 import copy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
+from db.enums import ContentType as ContentType  # re-exported: the domain's enum
 from jobs.channels.twilio import actions, fields, variables
 from jobs.channels.twilio.problems import Code, ContentError, Problem
 from jobs.channels.twilio.size import MAX_JSON_CHARS as MAX_JSON_CHARS  # re-exported
@@ -31,14 +31,6 @@ CARD_MEDIA_MAX = 1
 # template, and Twilio's API is what refuses or accepts: we follow Twilio.
 QUICK_REPLIES_MAX = 10
 CARD_BUTTONS_MAX = 10
-
-
-class ContentType(StrEnum):
-    TEXT = "text"
-    MEDIA = "media"
-    CARD = "card"
-    CALL_TO_ACTION = "call_to_action"
-    QUICK_REPLY = "quick_reply"
 
 
 TWILIO_TYPES: dict[ContentType, str] = {

@@ -1,0 +1,175 @@
+"""WhatsApp and SMS behind the channel seam: each claimed lead's message (its content
+with the contact's fields and the lead's own variables), created through the `twilio`
+package's client, each answer classified (jobs/channels/twilio/errors.py).
+
+Creating a message is not idempotent: a 5xx or a timeout may hide a message Twilio made.
+Such a row comes back flagged a possible duplicate, and before it is sent again its
+message is looked for in Twilio (Messages list filtered by To, From and DateSent); a
+message found there is taken as this lead's and not sent twice."""
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from twilio.rest import Client
+
+from db.engine import Database
+from db.kinds.twilio import TwilioSettings
+from db.usecases import ledger
+from jobs.channels.base import (
+    MESSAGE_TIMEOUT_S,
+    NOT_ATTEMPTED,
+    Halt,
+    Outcome,
+    Prepared,
+    Recipient,
+    SendResult,
+)
+from jobs.channels.twilio.client import Credentials, TwilioClients
+from jobs.channels.twilio.content import missing, render
+from jobs.channels.twilio.errors import Kind, classify
+from jobs.channels.twilio.segments import segments
+
+# Creates in flight at once per run (Twilio answers each in ~100-300 ms).
+CONCURRENCY = 16
+STATUS_CALLBACK_PATH = "/hooks/twilio/status"
+
+
+@dataclass(frozen=True)
+class TwilioMessage:
+    row_id: int
+    to: str
+    params: dict[str, Any]
+    # Against the channel's rate limit: 1, or an SMS body's segments.
+    units: int = 1
+    possible_duplicate: bool = False
+    sender: str = field(default="")
+
+
+class TwilioFamily:
+    """What WhatsApp/SMS runs share in a worker process: a twilio client per channel."""
+
+    def __init__(self, db: Database, public_url: str) -> None:
+        self.db = db
+        self.public_url = public_url
+        self.clients = TwilioClients()
+
+    async def open(self, channel_id: int, settings: object) -> "TwilioTransport":
+        assert isinstance(settings, TwilioSettings)
+        credentials = Credentials(
+            settings.account_sid, settings.auth_token, settings.api_base_url
+        )
+        client = self.clients.get(channel_id, credentials)
+        return TwilioTransport(self, client, settings)
+
+    async def close(self) -> None:
+        await self.clients.aclose()
+
+
+class TwilioTransport:
+    def __init__(self, family: TwilioFamily, client: Client, settings: TwilioSettings) -> None:
+        self.family = family
+        self.client = client
+        self.settings = settings
+        self.callback = f"{family.public_url}{STATUS_CALLBACK_PATH}"
+        prefix = "whatsapp:" if settings.whatsapp else ""
+        self.sender = f"{prefix}{settings.from_number}" if settings.from_number else ""
+        self.prefix = prefix
+
+    async def prepare(self, rows: Sequence[Recipient]) -> list[Prepared | SendResult]:
+        async with self.family.db.read() as session:
+            contacts = await ledger.recipients(session, [row.contact_id for row in rows])
+        out: list[Prepared | SendResult] = []
+        s = self.settings
+        for row in rows:
+            if row.contact_id not in contacts:  # deleted since the claim
+                out.append(SendResult(Outcome.FAILED, "contact deleted"))
+                continue
+            values = {**contacts[row.contact_id], **row.variables}
+            context = s.context or {}
+            lacking = missing(s.content_type, context, values) if s.context else []
+            if lacking:  # never send an empty value (Twilio's 21656)
+                reason = f"No value for the variable(s) {', '.join(lacking)}."
+                out.append(SendResult(Outcome.FAILED, reason))
+                continue
+            out.append(self._message(row, values))
+        return out
+
+    def _message(self, row: Recipient, values: dict[str, str]) -> TwilioMessage:
+        s = self.settings
+        params: dict[str, Any] = {"to": f"{self.prefix}{row.address}"}
+        if self.sender:
+            params["from_"] = self.sender
+        else:
+            params["messaging_service_sid"] = s.messaging_service_sid
+        params["status_callback"] = self.callback
+        units = 1
+        if s.content_sid:
+            params["content_sid"] = s.content_sid
+            if s.variables:
+                params["content_variables"] = json.dumps(
+                    {name: values[name] for name in s.variables}
+                )
+        else:  # SMS as a plain message: the rendered body (and media, as MMS)
+            rendered = render(s.content_type, s.context or {}, values).context
+            body = str(rendered.get("body", ""))
+            if body:
+                params["body"] = body
+                units = max(1, segments(body).segments)
+            media = rendered.get("media")
+            if isinstance(media, list) and media:
+                params["media_url"] = [str(url) for url in media]
+        return TwilioMessage(
+            row.id, params["to"], params, units, row.possible_duplicate, self.sender
+        )
+
+    async def send(
+        self, messages: Sequence[Prepared], may_start: Callable[[], bool]
+    ) -> tuple[list[SendResult], Halt | None]:
+        batch = [m for m in messages if isinstance(m, TwilioMessage)]
+        assert len(batch) == len(messages)
+        results = [NOT_ATTEMPTED] * len(batch)
+        halts: list[Halt] = []
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(i: int) -> None:
+            async with gate:
+                if halts or not may_start():
+                    return
+                results[i] = await self._send_one(batch[i], halts)
+
+        await asyncio.gather(*(one(i) for i in range(len(batch))))
+        return results, halts[0] if halts else None
+
+    async def _send_one(self, message: TwilioMessage, halts: list[Halt]) -> SendResult:
+        try:
+            async with asyncio.timeout(MESSAGE_TIMEOUT_S):
+                if message.possible_duplicate:
+                    found = await self._already_sent(message)
+                    if found is not None:
+                        return SendResult(Outcome.SENT, "found in Twilio", provider_id=found)
+                created = await self.client.messages.create_async(**message.params)
+            return SendResult(Outcome.SENT, provider_id=str(created.sid))
+        except Exception as exc:  # every answer is classified; nothing escapes a batch
+            verdict = classify(exc)
+            if verdict.kind is Kind.HALT:
+                halt = verdict.halt()
+                assert halt is not None
+                halts.append(halt)
+            return verdict.result()
+
+    async def _already_sent(self, message: TwilioMessage) -> str | None:
+        """The sid of a message to this lead from this sender made since yesterday (UTC),
+        if Twilio has one: an earlier attempt whose answer was lost."""
+        since = datetime.now().astimezone() - timedelta(days=1)
+        query: dict[str, Any] = {"to": message.to, "date_sent_after": since, "limit": 20}
+        if message.sender:
+            query["from_"] = message.sender
+        found = await self.client.messages.list_async(**query)
+        return str(found[0].sid) if found else None
+
+    async def close(self) -> None:
+        """The client stays open for the channel's next run."""
