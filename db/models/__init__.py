@@ -11,6 +11,7 @@ from db.models.email_channel import EmailChannel
 from db.models.email_template import EmailTemplate
 from db.models.ltv import LtvEntry
 from db.models.server_secret import ServerSecret
+from db.models.twilio_channel import TwilioChannel
 
 __all__ = [
     "Account",
@@ -27,4 +28,5 @@ __all__ = [
     "EmailTemplate",
     "LtvEntry",
     "ServerSecret",
+    "TwilioChannel",
 ]
