@@ -21,7 +21,8 @@ _TYPED_NUMBER = re.compile(r"\+[0-9][0-9 ().-]{5,30}")
 MAX_URL_LENGTH = 255
 # A path prefix (a compatible endpoint's, e.g. /api/laml): plain segments only.
 _PATH = re.compile(r"(?:/[A-Za-z0-9._~-]+)*/?")
-_HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 LOOPBACK_NAMES = frozenset({"localhost"})
 
 
@@ -62,7 +63,8 @@ def phone_number(value: str, field: str) -> tuple[str | None, Problem | None]:
     if not value:
         return None, Problem(ErrorCode.REQUIRED, f"{field} is required.", (field,))
     if len(value) > 32:
-        return None, Problem(ErrorCode.TOO_LONG, f"{field} must be at most 32 characters.", (field,))
+        too_long = f"{field} must be at most 32 characters."
+        return None, Problem(ErrorCode.TOO_LONG, too_long, (field,))
     invalid = Problem(
         ErrorCode.INVALID,
         f"{field} must be a phone number in international form, such as +14155550123 "

@@ -35,7 +35,9 @@ def valid(**fields: Any) -> dict[str, Any]:
 
 
 async def create(client: GraphQLClient, **fields: Any) -> dict[str, Any]:
-    payload = await client.mutate("createTwilioChannel", valid(**fields), f"twilioChannel {{ {CHANNEL} }}")
+    payload = await client.mutate(
+        "createTwilioChannel", valid(**fields), f"twilioChannel {{ {CHANNEL} }}"
+    )
     assert payload["userErrors"] == []
     channel: dict[str, Any] = payload["twilioChannel"]
     return channel
@@ -140,14 +142,18 @@ async def test_the_token_is_write_only_and_stored_encrypted(client: GraphQLClien
     payload = await client.mutate(
         "updateTwilioChannel", {"id": channel["id"], "dailyQuota": 2000}, select
     )
-    assert payload == {"twilioChannel": {"hasAuthToken": True, "dailyQuota": 2000}, "userErrors": []}
+    assert payload == {
+        "twilioChannel": {"hasAuthToken": True, "dailyQuota": 2000},
+        "userErrors": [],
+    }
     assert await raw_token(client, "wa") == stored
     payload = await client.mutate(
         "updateTwilioChannel", {"id": channel["id"], "authToken": "f" * 32}, select
     )
     assert payload["userErrors"] == []
     changed = await raw_token(client, "wa")
-    assert changed.startswith("fernet:") and "f" * 32 not in changed
+    assert changed.startswith("fernet:")
+    assert "f" * 32 not in changed
     assert reveal(client, changed) == "f" * 32
 
 

@@ -47,9 +47,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_twilio_channels")),
-        sa.UniqueConstraint(
-            "account_id", "code", name=op.f("uq_twilio_channels_account_id_code")
-        ),
+        sa.UniqueConstraint("account_id", "code", name=op.f("uq_twilio_channels_account_id_code")),
     )
     with op.batch_alter_table("twilio_channels", schema=None) as batch_op:
         batch_op.create_index(

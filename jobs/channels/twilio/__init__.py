@@ -1,0 +1,1 @@
+"""The Twilio channel family: WhatsApp and SMS through the twilio package."""
