@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from twilio.http import AsyncHttpClient
@@ -91,7 +91,12 @@ class ChannelHttpClient(AsyncHttpClient):  # type: ignore[misc]  # (twilio is un
         super().__init__(logger=log, is_async=True, timeout=timeout_s)
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
+            # Connecting and waiting for a pooled connection end first: nothing sent yet.
+            timeout=httpx.Timeout(
+                timeout_s,
+                connect=min(CONNECT_TIMEOUT_S, timeout_s),
+                pool=min(CONNECT_TIMEOUT_S, timeout_s),
+            ),
             limits=httpx.Limits(
                 max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
             ),
@@ -107,29 +112,29 @@ class ChannelHttpClient(AsyncHttpClient):  # type: ignore[misc]  # (twilio is un
         self,
         method: str,
         uri: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
+        data: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 (the twilio package's interface)
         allow_redirects: bool = False,
     ) -> Response:
         """Sends one request as the twilio package describes it; redirects are answers,
         never followed (whatever `allow_redirects` says)."""
-        url = rewrite(uri, self.base_url)
+        url = _with_params(rewrite(uri, self.base_url), params)
         if self._http.is_closed:
             raise ClientClosed("the channel's HTTP client is closed")
         headers = dict(headers or {})
-        body: dict[str, object] = {}
-        if data:
-            if _is_json(headers):
-                body["content"] = json.dumps(data, separators=(",", ":")).encode()
-            else:
-                body["data"] = data
+        content: bytes | None = None
+        form: Mapping[str, object] | None = None
+        if data and _is_json(headers):
+            content = json.dumps(data, separators=(",", ":")).encode()
+        elif data:
+            form = data
         budget = min(timeout or REQUEST_TIMEOUT_S, self.timeout or REQUEST_TIMEOUT_S)
         try:
             async with asyncio.timeout(budget):
-                return await self._send(method, url, params, headers, auth, body)
+                return await self._send(method, url, headers, auth, content, form)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"no complete answer from {self.base_url} within {budget:g} s"
@@ -139,17 +144,13 @@ class ChannelHttpClient(AsyncHttpClient):  # type: ignore[misc]  # (twilio is un
         self,
         method: str,
         url: str,
-        params: dict[str, object] | None,
         headers: dict[str, str],
         auth: tuple[str, str] | None,
-        body: dict[str, object],
+        content: bytes | None,
+        form: Mapping[str, object] | None,
     ) -> Response:
         request = self._http.build_request(
-            method.upper(),
-            url,
-            params=_query(params),
-            headers=headers,
-            **body,  # type: ignore[arg-type]
+            method.upper(), url, headers=headers, content=content, data=form
         )
         basic = httpx.BasicAuth(*auth) if auth is not None else None
         response = await self._http.send(request, auth=basic, stream=True)
@@ -174,19 +175,17 @@ class ChannelHttpClient(AsyncHttpClient):  # type: ignore[misc]  # (twilio is un
     close = aclose
 
 
-QueryPairs = list[tuple[str, str | int | float | bool | None]]
-
-
-def _query(params: dict[str, object] | None) -> QueryPairs | None:
-    """The twilio package's query parameters (lists repeat their name; None is left out)."""
-    if not params:
-        return None
-    pairs: QueryPairs = []
-    for name, value in params.items():
+def _with_params(url: str, params: Mapping[str, object] | None) -> str:
+    """`url` with the twilio package's query parameters after its own query (a next-page
+    URL carries one): lists repeat their name, None is left out."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in (params or {}).items():
         for item in value if isinstance(value, list) else [value]:
             if item is not None:
                 pairs.append((name, _text(item)))
-    return pairs
+    if not pairs:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(pairs)}"
 
 
 def _text(value: object) -> str:
