@@ -1,12 +1,20 @@
 """Twilio channels through the HTTP API: create, update, delete, read; the auth token
 write-only and encrypted; every hostile value refused with nothing changed; isolation."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from cryptography.fernet import Fernet
+from sqlalchemy import insert, select, text
 
-from db.secrets import load_keyring
+from db import models
+from db.engine import connect
+from db.enums import TwilioChannelType
+from db.migrate import upgrade
+from db.secrets import SECRET_KEY_VAR, Keyring, load_keyring
+from db.settings import Settings
+from graph.app import create_app
 from tests.support import GraphQLClient, NewClient
 
 CHANNEL = (
@@ -319,3 +327,57 @@ async def test_another_account_cannot_see_or_touch_it(
     await create(intruder)
     assert await client.snapshot() == mine
     assert (await intruder.snapshot())["twilio_channels"] != theirs["twilio_channels"]
+
+
+async def test_tokens_are_sealed_and_rotated_at_start(tmp_path: Path) -> None:
+    """A token under an older key, or in clear ("plain:"), is re-encrypted with the first
+    key when the server starts, like SMTP passwords (db/secrets.py)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'clarion.db'}"
+    await upgrade(url)
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    db = connect(url)
+    try:
+        async with db.write() as session:
+            account = (
+                await session.execute(
+                    insert(models.Account).values(name="A").returning(models.Account.id)
+                )
+            ).scalar_one()
+            for code, stored in (("old", Keyring((old,)).seal(TOKEN)), ("clear", f"plain:{TOKEN}")):
+                session.add(
+                    models.TwilioChannel(
+                        account_id=account,
+                        code=code,
+                        channel_type=TwilioChannelType.SMS,
+                        account_sid=SID,
+                        auth_token=stored,
+                        from_number="+14155550100",
+                        daily_quota=1000,
+                    )
+                )
+    finally:
+        await db.dispose()
+    settings = Settings.from_env(
+        {
+            "CLARION_DATA_DIR": str(tmp_path),
+            "CLARION_EMBEDDED_WORKER": "false",
+            SECRET_KEY_VAR: f"{new.decode()},{old.decode()}",
+        }
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        pass
+    db = connect(url)
+    try:
+        async with db.read() as session:
+            tokens = list(
+                await session.scalars(
+                    select(models.TwilioChannel.auth_token).order_by(models.TwilioChannel.code)
+                )
+            )
+    finally:
+        await db.dispose()
+    assert len(tokens) == 2
+    for stored in tokens:
+        assert stored.startswith("fernet:")
+        assert Fernet(new).decrypt(stored.removeprefix("fernet:").encode()).decode() == TOKEN
