@@ -83,7 +83,7 @@ def phone_number(value: str, field: str) -> tuple[str | None, Problem | None]:
 
 
 def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+    if host in LOOPBACK_NAMES:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -119,7 +119,7 @@ def api_base_url(value: str, field: str) -> tuple[str | None, Problem | None]:
         return invalid("may not hold credentials (the auth token is its own field)")
     if parts.query or parts.fragment or "?" in value or "#" in value:
         return invalid("may not hold a query or fragment")
-    if not (_HOST.fullmatch(host) or _is_ip(host)):
+    if "%" in host or not (_HOST.fullmatch(host) or _is_ip(host)):
         return invalid("must name a host (letters, digits, - and .) or an IP address")
     if not _PATH.fullmatch(parts.path or "/"):
         return invalid("may hold only a plain path (letters, digits, ., _, ~, - between /)")

@@ -107,6 +107,19 @@ async def test_create_sms_channel_with_a_messaging_service(client: GraphQLClient
     assert channel["status"] == "PENDING"
 
 
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("http://[::1]:8080/", "http://[::1]:8080"),
+        ("http://LOCALHOST:8080", "http://localhost:8080"),
+        ("http://127.0.0.2", "http://127.0.0.2"),
+        ("HTTPS://Space.SignalWire.example/api/laml", "https://space.signalwire.example/api/laml"),
+    ],
+)
+async def test_api_base_urls_are_normalised(client: GraphQLClient, given: str, stored: str) -> None:
+    assert (await create(client, apiBaseUrl=given))["apiBaseUrl"] == stored
+
+
 async def test_every_field_at_its_limits(client: GraphQLClient) -> None:
     channel = await create(
         client,
@@ -247,6 +260,8 @@ HOSTILE: list[tuple[dict[str, Any], list[tuple[list[str], str]]]] = [
     ({"apiBaseUrl": ""}, [(["apiBaseUrl"], "REQUIRED")]),
     ({"apiBaseUrl": "http://api.example.test"}, [(["apiBaseUrl"], "INVALID")]),
     ({"apiBaseUrl": "http://10.0.0.1:80"}, [(["apiBaseUrl"], "INVALID")]),
+    ({"apiBaseUrl": "http://api.localhost"}, [(["apiBaseUrl"], "INVALID")]),
+    ({"apiBaseUrl": "https://[fe80::1%25eth0]"}, [(["apiBaseUrl"], "INVALID")]),
     ({"apiBaseUrl": "ftp://127.0.0.1"}, [(["apiBaseUrl"], "INVALID")]),
     ({"apiBaseUrl": "//api.example.test"}, [(["apiBaseUrl"], "INVALID")]),
     ({"apiBaseUrl": "api.example.test"}, [(["apiBaseUrl"], "INVALID")]),
