@@ -26,6 +26,8 @@ class ExecutionStatus(StrEnum):
 
 class ChannelType(StrEnum):
     EMAIL = "email"
+    WHATSAPP = "whatsapp"
+    SMS = "sms"
 
 
 class ContactSource(StrEnum):
@@ -42,6 +44,22 @@ class EmailChannelType(StrEnum):
 
 
 class EmailChannelStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    PENDING = "pending"
+
+
+class TwilioChannelType(StrEnum):
+    """What a Twilio channel sends: the ChannelType values Twilio carries."""
+
+    WHATSAPP = "whatsapp"
+    SMS = "sms"
+
+
+class ChannelStatus(StrEnum):
+    """Whether a channel may send (the channel-neutral twin of EmailChannelStatus, which
+    keeps its name in the API)."""
+
     ACTIVE = "active"
     SUSPENDED = "suspended"
     PENDING = "pending"

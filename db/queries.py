@@ -10,7 +10,16 @@ from sqlalchemy.orm import InstrumentedAttribute
 from db.conflicts import Turn, take_turns
 from db.enums import DeliveryStatus
 from db.errors import DomainError, ErrorCode, not_found
-from db.models import Audience, Campaign, Contact, ContactTag, Delivery, EmailChannel, EmailTemplate
+from db.models import (
+    Audience,
+    Campaign,
+    Contact,
+    ContactTag,
+    Delivery,
+    EmailChannel,
+    EmailTemplate,
+    TwilioChannel,
+)
 from db.models.base import Id, Owned
 from db.validation import slugify
 
@@ -102,7 +111,7 @@ async def reachable_counts(
 
 async def code_taken(
     session: AsyncSession,
-    model: type[Audience] | type[EmailChannel] | type[EmailTemplate],
+    model: type[Audience] | type[EmailChannel] | type[EmailTemplate] | type[TwilioChannel],
     account_id: int,
     code: str,
 ) -> bool:

@@ -162,27 +162,29 @@ def reveal(session: AsyncSession, stored: str) -> str:
 
 
 async def seal_stored_secrets(db: Database) -> int:
-    """Encrypts with the first key every stored secret that is in clear or under an older
-    key; raises SecretKeyError (naming CLARION_SECRET_KEY) when one cannot be decrypted, so
-    a wrong key stops the start, not a send. Returns how many were rewritten."""
-    from db.models import EmailChannel
+    """Encrypts with the first key every stored secret (SMTP passwords, Twilio auth tokens)
+    that is in clear or under an older key; raises SecretKeyError (naming
+    CLARION_SECRET_KEY) when one cannot be decrypted, so a wrong key stops the start, not a
+    send. Returns how many were rewritten."""
+    from db.models import EmailChannel, TwilioChannel
 
-    column = EmailChannel.smtp_password
     rewritten = 0
     async with db.write() as session:
         keyring = keyring_of(session)
-        rows = (await session.execute(select(EmailChannel.id, column).where(column != ""))).all()
-        for ident, stored in rows:
-            if keyring.is_current(stored):
-                continue
-            secret = keyring.reveal(stored)
-            await session.execute(
-                update(EmailChannel)
-                .where(EmailChannel.id == ident, column == stored)
-                .values(smtp_password=keyring.seal(secret))
-                .execution_options(synchronize_session=False)
-            )
-            rewritten += 1
+        for model, name in ((EmailChannel, "smtp_password"), (TwilioChannel, "auth_token")):
+            column = getattr(model, name)
+            rows = (await session.execute(select(model.id, column).where(column != ""))).all()
+            for ident, stored in rows:
+                if keyring.is_current(stored):
+                    continue
+                secret = keyring.reveal(stored)
+                await session.execute(
+                    update(model)
+                    .where(model.id == ident, column == stored)
+                    .values({name: keyring.seal(secret)})
+                    .execution_options(synchronize_session=False)
+                )
+                rewritten += 1
     return rewritten
 
 

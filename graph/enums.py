@@ -6,6 +6,7 @@ import strawberry
 
 from db.enums import (
     CampaignStatus,
+    ChannelStatus,
     ChannelType,
     ContactSource,
     EmailChannelStatus,
@@ -58,7 +59,20 @@ expose(
 expose(
     ChannelType,
     "The kind of channel a campaign sends through.",
-    {"email": "Email over SMTP."},
+    {
+        "email": "Email over SMTP.",
+        "whatsapp": "WhatsApp over Twilio (or a Twilio-compatible endpoint).",
+        "sms": "SMS over Twilio (or a Twilio-compatible endpoint).",
+    },
+)
+expose(
+    ChannelStatus,
+    "Whether a channel (Twilio) may send. Only active channels start campaigns.",
+    {
+        "active": "May send.",
+        "suspended": "Sending stopped (by an operator or the provider).",
+        "pending": "Set up but not yet verified.",
+    },
 )
 expose(
     ContactSource,
@@ -132,6 +146,7 @@ expose(
 
 __all__ = [
     "CampaignStatus",
+    "ChannelStatus",
     "ChannelType",
     "ContactSource",
     "EmailChannelStatus",

@@ -22,6 +22,7 @@ from graph.types.contact import Contact
 from graph.types.email_channel import EmailChannel
 from graph.types.email_template import EmailTemplate
 from graph.types.node import Node
+from graph.types.twilio_channel import TwilioChannel
 
 # Global ID type name -> (model, GraphQL type).
 NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
@@ -32,6 +33,7 @@ NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
     "Contact": (models.Contact, Contact),
     "EmailChannel": (models.EmailChannel, EmailChannel),
     "EmailTemplate": (models.EmailTemplate, EmailTemplate),
+    "TwilioChannel": (models.TwilioChannel, TwilioChannel),
 }
 
 
@@ -282,6 +284,33 @@ class Query:
             _owned(models.EmailChannel, info.context.account_id),
             models.EmailChannel.id,
             EmailChannel.from_model,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(description="A Twilio channel by global ID; null if not found.")
+    async def twilio_channel(self, info: Info, id: strawberry.ID) -> TwilioChannel | None:
+        node = await Query.node(self, info, id)
+        return node if isinstance(node, TwilioChannel) else None
+
+    @strawberry.field(
+        description="The account's Twilio channels (WhatsApp and SMS); at most 100 a page."
+    )
+    async def twilio_channels(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[TwilioChannel]:
+        return await paginate(
+            info.context.db,
+            _owned(models.TwilioChannel, info.context.account_id),
+            models.TwilioChannel.id,
+            TwilioChannel.from_model,
             first=first,
             after=after,
             last=last,

@@ -20,6 +20,7 @@ from graph.mutations.email_templates import EmailTemplateMutations
 from graph.mutations.lifecycle import LifecycleMutations
 from graph.mutations.ltv import LtvMutations
 from graph.mutations.test_email import TestEmailMutations
+from graph.mutations.twilio_channels import TwilioChannelMutations
 from graph.query import Query
 from graph.storable_text import StorableText
 from graph.subscription import Subscription
@@ -30,6 +31,7 @@ from graph.types.campaign import Campaign
 from graph.types.contact import Contact
 from graph.types.email_channel import EmailChannel
 from graph.types.email_template import EmailTemplate
+from graph.types.twilio_channel import TwilioChannel
 
 MAX_DEPTH = 10
 # Large inputs (importContacts) belong in variables, which do not count as tokens.
@@ -47,6 +49,7 @@ Mutation = merge_types(
         AudienceMutations,
         EmailChannelMutations,
         EmailTemplateMutations,
+        TwilioChannelMutations,
         AccountMutations,
         ApiKeyMutations,
     ),
@@ -59,7 +62,16 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[Account, ApiKey, Audience, Campaign, Contact, EmailChannel, EmailTemplate],
+    types=[
+        Account,
+        ApiKey,
+        Audience,
+        Campaign,
+        Contact,
+        EmailChannel,
+        EmailTemplate,
+        TwilioChannel,
+    ],
     extensions=[
         lambda: MaskErrors(should_mask_error=should_mask),
         StorableText,

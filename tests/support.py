@@ -38,6 +38,7 @@ OWNED_TABLES: list[type[Any]] = [
     models.Audience,
     models.EmailChannel,
     models.EmailTemplate,
+    models.TwilioChannel,
     models.Campaign,
     models.Delivery,
     models.LtvEntry,

@@ -12,6 +12,7 @@ from db.models.email_template import EmailTemplate
 from db.models.ltv import LtvEntry
 from db.models.messaging import MessagingContent
 from db.models.server_secret import ServerSecret
+from db.models.twilio_channel import TwilioChannel
 
 __all__ = [
     "Account",
@@ -29,4 +30,5 @@ __all__ = [
     "LtvEntry",
     "MessagingContent",
     "ServerSecret",
+    "TwilioChannel",
 ]

@@ -1,1 +1,1 @@
-"""Twilio channel family: WhatsApp and SMS over Twilio's Messages and Content APIs."""
+"""Twilio (WhatsApp and SMS): content rules, the HTTP client, error classes, transport."""
