@@ -49,7 +49,7 @@ async def get_owned(
 
 async def resolve_ref(
     session: AsyncSession,
-    model: type[Audience] | type[EmailChannel] | type[EmailTemplate],
+    model: type[Audience] | type[EmailChannel] | type[EmailTemplate] | type[TwilioChannel],
     account_id: int,
     ref: Ref,
     *field: str,

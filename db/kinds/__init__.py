@@ -4,9 +4,14 @@
 from db.enums import ChannelType
 from db.kinds.base import CampaignKind, ChannelState, Recipients
 from db.kinds.email import EmailKind
+from db.kinds.twilio import TwilioKind
 from db.models import Campaign
 
-_KINDS: dict[ChannelType, CampaignKind] = {ChannelType.EMAIL: EmailKind()}
+_KINDS: dict[ChannelType, CampaignKind] = {
+    ChannelType.EMAIL: EmailKind(),
+    ChannelType.WHATSAPP: TwilioKind(ChannelType.WHATSAPP),
+    ChannelType.SMS: TwilioKind(ChannelType.SMS),
+}
 
 
 def kind_of(campaign: Campaign) -> CampaignKind:

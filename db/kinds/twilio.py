@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from db.dialect import insert_for
-from db.enums import ApprovalStatus, ChannelStatus, ChannelType, DeliveryStatus
+from db.enums import ApprovalStatus, ChannelStatus, ChannelType, ContentType, DeliveryStatus
 from db.errors import DomainError, ErrorCode
 from db.kinds.base import ChannelState, Recipients
 from db.models import Campaign, Contact, Delivery, MessagingContent, TwilioChannel
@@ -35,7 +36,7 @@ class TwilioSettings:
     whatsapp: bool
     from_number: str  # E.164, "" when sending through a Messaging Service
     messaging_service_sid: str
-    content_type: str
+    content_type: ContentType
     context: dict[str, Any] | None
     # The Content resource sent (HX…); "" for a plain SMS body built from `context`.
     content_sid: str
@@ -54,7 +55,7 @@ def inactive_reason(channel: TwilioChannel) -> str:
     )
 
 
-def number_column(channel_type: ChannelType) -> ColumnElement[str]:
+def number_column(channel_type: ChannelType) -> ColumnElement[str] | InstrumentedAttribute[str]:
     """The contact's number a campaign of the type sends to: WhatsApp's own when the
     contact has one, else the phone number."""
     if channel_type is ChannelType.WHATSAPP:
@@ -138,7 +139,7 @@ class TwilioKind:
         return Recipients(total or 0, skipped)
 
     async def _add_audience(self, session: AsyncSession, campaign: Campaign) -> None:
-        from db.models import Audience  # noqa: PLC0415 (kept beside its one use)
+        from db.models import Audience
 
         audience = await session.get_one(Audience, campaign.audience_id)
         number = number_column(self.channel_type)
@@ -183,9 +184,9 @@ class TwilioKind:
             auth_token=reveal(session, channel.auth_token),
             api_base_url=channel.api_base_url,
             whatsapp=self.channel_type is ChannelType.WHATSAPP,
-            from_number=channel.from_number,
-            messaging_service_sid=channel.messaging_service_sid,
-            content_type=fixed["content_type"],
+            from_number=channel.from_number or "",
+            messaging_service_sid=channel.messaging_service_sid or "",
+            content_type=ContentType(fixed["content_type"]),
             context=fixed["context"],
             content_sid=fixed["content_sid"],
             variables=tuple(fixed["variables"]),

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import validation as v
 from db.dialect import insert_for
 from db.enums import CampaignStatus, DeliveryStatus
 from db.errors import DomainError, ErrorCode, Problem
@@ -81,7 +80,7 @@ async def add_leads(
         if isinstance(found, Problem):
             problems.append(found)
             continue
-        number, contact_id, address, variables = found
+        address = found[2]
         if address in seen:
             problems.append(
                 Problem(
@@ -138,12 +137,12 @@ async def add_leads(
         )
     await _recount(session, campaign.id)
     contact_ids = [value["contact_id"] for value in values]
-    found = await session.execute(
+    written = await session.execute(
         select(Delivery.contact_id, Delivery.id).where(
             Delivery.campaign_id == campaign.id, Delivery.contact_id.in_(contact_ids)
         )
     )
-    by_contact = dict(found.tuples().all())
+    by_contact = dict(written.tuples().all())
     return [by_contact[c] for c in contact_ids]
 
 
@@ -237,7 +236,7 @@ async def _conversation_users(
     session: AsyncSession, account_id: int, kind: TwilioKind, leads: Sequence[LeadInput]
 ) -> dict[int, str]:
     """The account's contacts the leads name, with their number for the channel."""
-    from db.kinds.twilio import number_column  # noqa: PLC0415
+    from db.kinds.twilio import number_column
 
     ids = {lead.conversation_user_id for lead in leads if lead.conversation_user_id is not None}
     if not ids:
@@ -248,7 +247,7 @@ async def _conversation_users(
             Contact.account_id == account_id, Contact.id.in_(list(ids)), number != ""
         )
     )
-    return {contact_id: address for contact_id, address in found.all()}
+    return dict(found.tuples().all())
 
 
 async def _recount(session: AsyncSession, campaign_id: int) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
 from db.enums import ApprovalStatus, ChannelType, ContentType
-from db.errors import DomainError, ErrorCode, Problem
+from db.errors import ErrorCode, Problem
 from db.models import Audience, Campaign, MessagingContent, TwilioChannel
 from db.queries import resolve_ref
 from db.usecases.campaigns import check_campaign

@@ -6,6 +6,7 @@ from jobs.channels.email.render_pool import WORKER_RENDER_PROCESSES, RenderPool
 from jobs.channels.email.smtp import SmtpPools
 from jobs.channels.email.transport import EmailFamily
 from jobs.channels.registry import Families
+from jobs.channels.twilio.transport import TwilioFamily
 
 
 def channel_families(db: Database, settings: Settings, signing_key: bytes) -> Families:
@@ -17,4 +18,5 @@ def channel_families(db: Database, settings: Settings, signing_key: bytes) -> Fa
         settings.public_url,
         signing_key,
     )
-    return Families({"email": email})
+    twilio = TwilioFamily(db, settings.public_url)
+    return Families({"email": email, "twilio": twilio})

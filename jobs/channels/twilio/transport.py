@@ -59,9 +59,7 @@ class TwilioFamily:
 
     async def open(self, channel_id: int, settings: object) -> "TwilioTransport":
         assert isinstance(settings, TwilioSettings)
-        credentials = Credentials(
-            settings.account_sid, settings.auth_token, settings.api_base_url
-        )
+        credentials = Credentials(settings.account_sid, settings.auth_token, settings.api_base_url)
         client = self.clients.get(channel_id, credentials)
         return TwilioTransport(self, client, settings)
 

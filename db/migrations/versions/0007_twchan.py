@@ -1,7 +1,7 @@
 """twilio channels: WhatsApp and SMS over Twilio; campaigns' channel type may name them
 
-Revision ID: 0006_twchan
-Revises: 0005_exact
+Revision ID: 0007_twchan
+Revises: 0006_seam
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_twchan"
-down_revision: str | Sequence[str] | None = "0005_exact"
+revision: str = "0007_twchan"
+down_revision: str | Sequence[str] | None = "0006_seam"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
