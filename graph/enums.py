@@ -5,7 +5,11 @@ from enum import StrEnum
 import strawberry
 
 from db.enums import (
+    ApprovalCategory,
+    ApprovalStatus,
     CampaignStatus,
+    CampaignType,
+    ContentType,
     ChannelStatus,
     ChannelType,
     ContactSource,
@@ -139,8 +143,61 @@ expose(
         "rate_limited": "Too many requests of this kind; the message says when to retry.",
         "channel_suspended": "The channel is suspended (or pending): it sends nothing.",
         "quota_exceeded": "The channel's daily quota is used up for today (UTC).",
+        "not_approved": "A WhatsApp campaign's template is not approved (yet): see "
+        "approvalStatus and submitCampaignForApproval.",
     },
     name="UserErrorCode",
+)
+
+expose(
+    CampaignType,
+    "What sends a WhatsApp/SMS campaign's messages (email campaigns are MARKETING).",
+    {
+        "marketing": "Sent to its leads when started, while enabled.",
+        "service": "One message per triggering event, while enabled (order confirmations "
+        "and the like).",
+    },
+)
+
+expose(
+    ContentType,
+    "Twilio's content types (twilio/<type>) a WhatsApp/SMS campaign sends; SMS sends TEXT "
+    "and MEDIA.",
+    {
+        "text": "twilio/text: a body of at most 1,600 characters.",
+        "media": "twilio/media: media URLs (WhatsApp: 1, MMS: 10) and an optional body.",
+        "card": "twilio/card (WhatsApp): a title, subtitle, media and up to 10 buttons.",
+        "call_to_action": "twilio/call-to-action (WhatsApp): a body of at most 640 and up "
+        "to 2 URL buttons, one phone or voice-call button, one copy-code button.",
+        "quick_reply": "twilio/quick-reply (WhatsApp): a body of at most 1,024 and 1-10 "
+        "quick replies (a title of at most 20; an id of at most 200 that comes back as "
+        "ButtonPayload).",
+    },
+)
+
+expose(
+    ApprovalStatus,
+    "A WhatsApp template's approval by Meta, as Twilio reports it. SMS needs none.",
+    {
+        "unsubmitted": "Not submitted: see submitCampaignForApproval.",
+        "received": "Twilio received the request.",
+        "pending": "Meta is reviewing it.",
+        "approved": "Approved: the campaign may start.",
+        "rejected": "Rejected: see rejectionReason; change the content and submit again.",
+        "paused": "Paused by Meta (poor quality): a running campaign halts with the reason.",
+        "disabled": "Disabled by Meta: a running campaign halts with the reason.",
+    },
+)
+
+expose(
+    ApprovalCategory,
+    "The WhatsApp template category an approval request names (Meta prices and reviews "
+    "by it).",
+    {
+        "marketing": "Promotions, offers, news.",
+        "utility": "About a transaction the user made (orders, bookings).",
+        "authentication": "One-time codes.",
+    },
 )
 
 

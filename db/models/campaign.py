@@ -39,12 +39,13 @@ class Campaign(Owned, Base):
     )
     ltv_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     ltv_currency: Mapped[str] = mapped_column(String(3), default="USD")
-    # WhatsApp/SMS campaigns (channel_type whatsapp or sms): their channel and type.
+    # WhatsApp/SMS campaigns (channel_type whatsapp or sms): their channel and type
+    # (sort_order: after the timestamps, where the migration added them).
     twilio_channel_id: Mapped[int | None] = mapped_column(
-        Id, ForeignKey("twilio_channels.id"), index=True, default=None
+        Id, ForeignKey("twilio_channels.id"), index=True, default=None, sort_order=1
     )
     campaign_type: Mapped[CampaignType] = mapped_column(
-        enum_type(CampaignType), default=CampaignType.MARKETING
+        enum_type(CampaignType), default=CampaignType.MARKETING, sort_order=1
     )
 
     execution: Mapped["CampaignExecution | None"] = relationship(

@@ -125,6 +125,7 @@ def downgrade() -> None:
         )
         batch_op.drop_index(batch_op.f("ix_campaigns_twilio_channel_id"))
         batch_op.alter_column("audience_id", existing_type=_ID, nullable=False)
+        batch_op.drop_constraint("campaigntype", type_="check")
         batch_op.drop_column("campaign_type")
         batch_op.drop_column("twilio_channel_id")
 
