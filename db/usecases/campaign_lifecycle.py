@@ -69,7 +69,8 @@ async def start_campaign(
     """Starts now, or at `scheduled_at` when that lies in the future.
 
     Starting now writes the delivery ledger in one INSERT … SELECT: one row per audience
-    member with email consent. Members without consent are left out and counted.
+    member with an email and email consent. Members without consent, and phone-only
+    members, are left out and counted as skipped (`total_skipped`).
     """
     campaign = await _campaign(session, account_id, campaign_id)
     later = campaign.scheduled_at is not None and campaign.scheduled_at > now
@@ -85,7 +86,8 @@ async def start_campaign(
 async def _check_ready(session: AsyncSession, campaign: Campaign) -> tuple[EmailChannel, int]:
     """What a campaign needs before it may be started or scheduled.
 
-    Returns its channel and how many audience members lack email consent.
+    Returns its channel and how many audience members it skips (no email consent, or no
+    email: phone-only contacts).
     """
     channel = (
         await session.get(EmailChannel, campaign.email_channel_id)
@@ -105,8 +107,8 @@ async def _check_ready(session: AsyncSession, campaign: Campaign) -> tuple[Email
     if reachable == 0:
         raise DomainError.one(
             ErrorCode.EMPTY_AUDIENCE,
-            f"Audience {audience.code!r} has no contact with email consent"
-            f" ({skipped} without consent).",
+            f"Audience {audience.code!r} has no contact with an email and email consent"
+            f" ({skipped} without either).",
             "audience",
         )
     return channel, skipped
