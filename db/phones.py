@@ -102,9 +102,9 @@ def normalise(raw: str, default_region: str | None = None) -> str:
 
 
 def _where(number: phonenumbers.PhoneNumber) -> str:
-    region = phonenumbers.region_code_for_number(number)
-    if region and region != "ZZ":
-        return region
+    regions = phonenumbers.region_codes_for_country_code(number.country_code)
+    if len(regions) == 1 and regions[0] != "001":
+        return str(regions[0])
     return f"country code +{number.country_code}"
 
 

@@ -35,15 +35,15 @@ def prepare(
     for name, limit in _LIMITS.items():
         if name in out:
             at(v.text(out[name], limit, name))
-    if "country" in out:
-        at(v.country(out["country"], "country"))
-        country = out["country"]
-    region = country if v.country(country, "country") is None and country else None
+    country = out.get("country", country)
+    region = country if country and v.country(country, "country") is None else None
     for name in ("phone", "whatsapp"):
         if name in out:
             number, problem = _number(out[name], name, region)
             at(problem)
             out[name] = number if name == "phone" else (number or "")
+    if "country" in out:
+        at(v.country(out["country"], "country"))
     if "tags" in out:
         at(v.tags(out["tags"], "tags"))
         out["tags"] = v.normalize_tags(out["tags"])
