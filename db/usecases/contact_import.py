@@ -96,7 +96,8 @@ def _match(
         email, phone = row.get("email"), row.get("phone")
         by_e = by_email.get(email) if email is not None else None
         by_p, other_email = by_phone.get(phone, (None, None)) if phone is not None else (None, None)
-        if by_p is not None and by_p != by_e and (by_e is not None or other_email is not None):
+        named_two = by_e is not None or (email is not None and other_email is not None)
+        if by_p is not None and by_p != by_e and named_two:
             problems.add(
                 _row_problem(
                     index,
