@@ -102,7 +102,7 @@ def normalise(raw: str, default_region: str | None = None) -> str:
 
 
 def _where(number: phonenumbers.PhoneNumber) -> str:
-    regions = phonenumbers.region_codes_for_country_code(number.country_code)
+    regions = phonenumbers.region_codes_for_country_code(number.country_code or 0)
     if len(regions) == 1 and regions[0] != "001":
         return str(regions[0])
     return f"country code +{number.country_code}"

@@ -187,7 +187,7 @@ async def test_update_removes_an_email_or_a_phone_but_not_both(client: GraphQLCl
 
 
 async def test_import_phone_only_rows_twice_updates(client: GraphQLClient) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"phone": "+1 415 555 0123", "firstName": "A", "tags": ["sms"]},
         {"phone": "(415) 555-0124", "country": "US", "tags": ["sms"]},
         {"email": "cat@example.test", "phone": "+447911123456"},
@@ -201,7 +201,7 @@ async def test_import_phone_only_rows_twice_updates(client: GraphQLClient) -> No
         (None, P2, "", ""),
     ]
     # The same numbers written otherwise name the same contacts.
-    again = [
+    again: list[dict[str, Any]] = [
         {"phone": "+14155550123", "firstName": "Ann", "tags": ["new"]},
         {"phone": "+1-415-555-0124"},
         {"phone": "+44 7911 123456", "firstName": "Cat"},
