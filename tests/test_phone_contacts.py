@@ -409,6 +409,25 @@ async def test_concurrent_imports_of_the_same_numbers_make_one_contact_each(
     ]
 
 
+async def test_concurrent_creates_of_one_number_give_one_contact_and_duplicates(
+    client: GraphQLClient,
+) -> None:
+    forms = ["+14155550123", "+1 415 555 0123", "+1 (415) 555-0123", "+1-415-555-0123"]
+    payloads = await asyncio.gather(
+        *(
+            client.mutate("createContact", {"phone": forms[n % len(forms)]}, "contact { phone }")
+            for n in range(CONCURRENT * 2)
+        )
+    )
+    won = [p for p in payloads if not p["userErrors"]]
+    assert [p["contact"] for p in won] == [{"phone": P1}]
+    for lost in (p for p in payloads if p["userErrors"]):
+        assert errors_of(lost) == [
+            (["phone"], "DUPLICATE", "A contact with this phone number exists.")
+        ]
+    assert await stored(client) == [(None, P1, "", "")]
+
+
 # ------------------------------------------------------------------ ensure_contacts_by_phone
 
 
