@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Insert, Select, case, distinct, func, insert, literal, select
+from sqlalchemy import ColumnElement, Insert, Select, case, distinct, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -69,23 +69,31 @@ def audience_members(account_id: int, tags: Sequence[str]) -> Select[int]:
     )
 
 
+def emailable() -> ColumnElement[bool]:
+    """Contacts an email campaign may reach: with an email (phone-only contacts have none)
+    and email consent."""
+    return Contact.email.is_not(None) & Contact.consent_email.is_(True)
+
+
 async def count_audience(
     session: AsyncSession, account_id: int, tags: Sequence[str]
 ) -> tuple[int, int]:
-    """(members with email consent, members without)."""
+    """(members an email campaign reaches, members it skips: without email consent or
+    without an email)."""
+    reached = emailable()
     rows = await session.execute(
-        select(Contact.consent_email, func.count())
+        select(reached, func.count())
         .where(Contact.id.in_(audience_members(account_id, tags)))
-        .group_by(Contact.consent_email)
+        .group_by(reached)
     )
-    counts = {bool(consent): n for consent, n in rows}
+    counts = {bool(reaches): n for reaches, n in rows}
     return counts.get(True, 0), counts.get(False, 0)
 
 
 async def reachable_counts(
     session: AsyncSession, account_id: int, tag_sets: Sequence[Sequence[str]]
 ) -> list[int]:
-    """For each set of tags, how many of the account's contacts with email consent carry
+    """For each set of tags, how many of the account's emailable contacts carry
     at least one of them, all in one statement (one scan of the tags they name), so a page
     of audiences costs one query, not one per audience."""
     if not tag_sets:
@@ -102,7 +110,7 @@ async def reachable_counts(
             .where(
                 ContactTag.account_id == account_id,
                 ContactTag.tag.in_(every_tag),
-                Contact.consent_email.is_(True),
+                emailable(),
             )
         )
     ).one()
@@ -161,8 +169,8 @@ async def free_code(
 
 
 def materialise_ledger(account_id: int, campaign_id: int, tags: Sequence[str]) -> Insert:
-    """INSERT … SELECT of one pending delivery per audience member with email consent and
-    an email address."""
+    """INSERT … SELECT of one pending delivery per audience member with an email and email
+    consent (phone-only members are skipped)."""
     members = select(
         Contact.account_id,
         literal(campaign_id, Id).label("campaign_id"),
@@ -171,7 +179,7 @@ def materialise_ledger(account_id: int, campaign_id: int, tags: Sequence[str]) -
         literal(DeliveryStatus.PENDING.value).label("status"),
     ).where(
         Contact.account_id == account_id,
-        Contact.consent_email.is_(True),
+        emailable(),
         Contact.id.in_(audience_members(account_id, tags)),
     )
     return insert(Delivery).from_select(

@@ -109,7 +109,8 @@ def read_token(key: bytes, token: str) -> int | None:
 
 
 async def recipient(session: AsyncSession, contact_id: int) -> tuple[str, str] | None:
-    """(the contact's address, its account's name), if the contact still exists."""
+    """(the contact's address, its account's name), if the contact still exists and has an
+    email (one made phone-only since has nothing left to unsubscribe)."""
     found = (
         await session.execute(
             select(Contact.email, Account.name)
@@ -117,11 +118,12 @@ async def recipient(session: AsyncSession, contact_id: int) -> tuple[str, str] |
             .where(Contact.id == contact_id)
         )
     ).one_or_none()
-    return None if found is None else (found[0], found[1])
+    return None if found is None or found[0] is None else (found[0], found[1])
 
 
 async def unsubscribe(session: AsyncSession, contact_id: int) -> str | None:
-    """Withdraws the contact's email consent; its address, if it still exists.
+    """Withdraws the contact's email consent; its address, if it still exists and has one
+    (consent is withdrawn either way: an email added later stays unsubscribed).
     Campaigns started later leave it out; the ledgers of running ones are not changed."""
     contact = await session.get(Contact, contact_id, with_for_update=True)
     if contact is None:

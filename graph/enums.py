@@ -9,10 +9,10 @@ from db.enums import (
     ApprovalStatus,
     CampaignStatus,
     CampaignType,
-    ContentType,
     ChannelStatus,
     ChannelType,
     ContactSource,
+    ContentType,
     EmailChannelStatus,
     EmailChannelType,
     ExecutionStatus,
@@ -191,8 +191,7 @@ expose(
 
 expose(
     ApprovalCategory,
-    "The WhatsApp template category an approval request names (Meta prices and reviews "
-    "by it).",
+    "The WhatsApp template category an approval request names (Meta prices and reviews by it).",
     {
         "marketing": "Promotions, offers, news.",
         "utility": "About a transaction the user made (orders, bookings).",

@@ -1,6 +1,7 @@
 """How the schema states input limits (db/validation.py enforces them): one phrase each, so
 every field that shares a limit describes it the same way."""
 
+from db import phones
 from db import validation as v
 
 ADDRESS = (
@@ -17,3 +18,8 @@ DESCRIPTION = (
 )
 TAGS = f"At most {v.MAX_TAGS} tags (TOO_MANY), each 1 to {v.MAX_TAG_LENGTH} characters on one line."
 REF = f"By global ID or code; a code is at most {v.MAX_CODE_LENGTH} characters."
+PHONE = (
+    f"Any common written form, e.g. +1 (415) 555-0123, or (415) 555-0123 with the contact's "
+    f"country: digits, spaces, - . / ( ) and a leading +, no letters or extensions, at most "
+    f"{phones.MAX_INPUT_LENGTH} characters; it must be a valid number of its country (INVALID)."
+)

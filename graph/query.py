@@ -72,7 +72,8 @@ class CampaignFilter:
 class ContactFilter:
     q: str | None = strawberry.field(
         default=None,
-        description="Text found in email, first or last name (case-insensitive); at most "
+        description="Text found in email, first or last name or phone (case-insensitive); at "
+        "most "
         f"{MAX_SEARCH_LENGTH} characters.",
     )
     source: ContactSource | None = strawberry.field(default=None, description="How they came.")
@@ -134,6 +135,7 @@ def _contacts(account_id: int, where: ContactFilter | None) -> Select[Any]:
                 models.Contact.email.ilike(pattern, escape="\\"),
                 models.Contact.first_name.ilike(pattern, escape="\\"),
                 models.Contact.last_name.ilike(pattern, escape="\\"),
+                models.Contact.phone.ilike(pattern, escape="\\"),
             )
         )
     if where.source:

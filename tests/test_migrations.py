@@ -237,3 +237,119 @@ async def test_contact_ids_are_never_reused(new_database: NewDatabase) -> None:
     kept, new = await _on(url, after)
     assert [tuple(row) for row in kept] == [(first, None), (last, "vip")]
     assert new > last
+
+
+async def test_contacts_migration_keeps_data_and_settles_shared_phones(
+    new_database: NewDatabase,
+) -> None:
+    """0008_contacts: an empty phone becomes NULL; of contacts of one account that share a
+    number the oldest keeps it (before, phones were not unique); numbers the old rule let
+    in are kept as they are. Downgrading refuses while a contact has no email."""
+    url = await new_database()
+    await upgrade(url, "0005_exact")
+    now = "'2026-01-01 00:00:00'"
+    contact = (
+        "INSERT INTO contacts (account_id, email, first_name, last_name, phone, whatsapp, "
+        "country, source, consent_email, consent_sms, consent_whatsapp, ltv_cents, "
+        f"ltv_currency, created_at, updated_at) VALUES (:account, :email, '', '', :phone, '', "
+        f"'', 'unknown', true, true, true, 0, 'USD', {now}, {now})"
+    )
+    rows = [
+        (1, "a@x.test", "+14155550123"),
+        (1, "b@x.test", "+14155550123"),  # shares a's number: cleared
+        (1, "c@x.test", ""),
+        (1, "d@x.test", "+15551234567"),  # E.164's shape, no such number: kept
+        (2, "a@x.test", "+14155550123"),  # another account: kept
+        (1, "e@x.test", "+14155550123"),  # shares a's number: cleared
+    ]
+
+    def before(conn: Connection) -> None:
+        for _ in range(2):
+            conn.execute(
+                text(
+                    "INSERT INTO accounts (name, default_from_email, default_from_name, "
+                    "default_reply_to_email, default_reply_to_name, created_at, updated_at) "
+                    f"VALUES ('A', '', '', '', '', {now}, {now})"
+                )
+            )
+        for account, email, phone in rows:
+            conn.execute(text(contact), {"account": account, "email": email, "phone": phone})
+        conn.commit()
+
+    def contacts(conn: Connection) -> list[tuple[Any, ...]]:
+        found = conn.execute(text("SELECT account_id, email, phone FROM contacts ORDER BY id"))
+        return [tuple(row) for row in found]
+
+    await _on(url, before)
+    await upgrade(url)
+    assert await _on(url, contacts) == [
+        (1, "a@x.test", "+14155550123"),
+        (1, "b@x.test", None),
+        (1, "c@x.test", None),
+        (1, "d@x.test", "+15551234567"),
+        (2, "a@x.test", "+14155550123"),
+        (1, "e@x.test", None),
+    ]
+    assert await _on(url, _diff) == []
+
+    def add_phone_only(conn: Connection) -> None:
+        conn.execute(text(contact), {"account": 1, "email": None, "phone": "+14155550124"})
+        conn.commit()
+
+    await _on(url, add_phone_only)
+    with pytest.raises(RuntimeError, match="1 contacts have no email"):
+        await downgrade(url, "0005_exact")
+    assert await _on(url, _version) == [_head()]
+
+    def remove_phone_only(conn: Connection) -> None:
+        conn.execute(text("DELETE FROM contacts WHERE email IS NULL"))
+        conn.commit()
+
+    await _on(url, remove_phone_only)
+    await downgrade(url, "0005_exact")
+    assert await _on(url, contacts) == [
+        (1, "a@x.test", "+14155550123"),
+        (1, "b@x.test", ""),
+        (1, "c@x.test", ""),
+        (1, "d@x.test", "+15551234567"),
+        (2, "a@x.test", "+14155550123"),
+        (1, "e@x.test", ""),
+    ]
+
+
+async def test_contacts_need_an_email_or_a_phone_and_phones_are_unique(
+    new_database: NewDatabase,
+) -> None:
+    """The constraints the API's checks rely on hold in the database itself."""
+    url = await new_database()
+    await upgrade(url)
+    now = "'2026-01-01 00:00:00'"
+    insert = (
+        "INSERT INTO contacts (account_id, email, first_name, last_name, phone, whatsapp, "
+        "country, source, consent_email, consent_sms, consent_whatsapp, ltv_cents, "
+        f"ltv_currency, created_at, updated_at) VALUES (1, :email, '', '', :phone, '', "
+        f"'', 'unknown', true, true, true, 0, 'USD', {now}, {now})"
+    )
+
+    def attempt(email: str | None, phone: str | None) -> Callable[[Connection], None]:
+        def run(conn: Connection) -> None:
+            conn.execute(
+                text(
+                    "INSERT INTO accounts (name, default_from_email, default_from_name, "
+                    "default_reply_to_email, default_reply_to_name, created_at, updated_at) "
+                    f"SELECT 'A', '', '', '', '', {now}, {now} "
+                    "WHERE NOT EXISTS (SELECT 1 FROM accounts)"
+                )
+            )
+            conn.execute(text(insert), {"email": email, "phone": phone})
+            conn.commit()
+
+        return run
+
+    await _on(url, attempt("a@x.test", None))
+    await _on(url, attempt(None, "+14155550123"))
+    await _on(url, attempt("b@x.test", None))  # NULL phones never collide
+    with pytest.raises(DBAPIError, match="reachable"):
+        await _on(url, attempt(None, None))
+    with pytest.raises(DBAPIError, match="phone"):
+        await _on(url, attempt("c@x.test", "+14155550123"))

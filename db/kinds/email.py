@@ -90,8 +90,8 @@ class EmailKind:
         if reachable == 0:
             raise DomainError.one(
                 ErrorCode.EMPTY_AUDIENCE,
-                f"Audience {audience.code!r} has no contact with email consent"
-                f" ({skipped} without consent).",
+                f"Audience {audience.code!r} has no contact with an email and email consent"
+                f" ({skipped} without either).",
                 "audience",
             )
 

@@ -55,7 +55,9 @@ def inactive_reason(channel: TwilioChannel) -> str:
     )
 
 
-def number_column(channel_type: ChannelType) -> ColumnElement[str] | InstrumentedAttribute[str]:
+def number_column(
+    channel_type: ChannelType,
+) -> ColumnElement[str | None] | InstrumentedAttribute[str | None]:
     """The contact's number a campaign of the type sends to: WhatsApp's own when the
     contact has one, else the phone number."""
     if channel_type is ChannelType.WHATSAPP:

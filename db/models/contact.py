@@ -1,6 +1,14 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.enums import ContactSource
@@ -12,13 +20,23 @@ class Contact(Owned, Base):
     __tablename__ = "contacts"
     # AUTOINCREMENT on SQLite: an id is never reused, so an unsubscribe link that names a
     # deleted contact never comes to mean a new one (db/unsubscribe.py).
-    __table_args__ = (UniqueConstraint("account_id", "email"), {"sqlite_autoincrement": True})
+    # A contact is reached by email, by phone or both; each identifies it within the
+    # account when present (NULL when absent: NULLs never collide in a unique constraint,
+    # on either database, so no partial index is needed).
+    __table_args__ = (
+        UniqueConstraint("account_id", "email"),
+        UniqueConstraint("account_id", "phone"),
+        CheckConstraint("email IS NOT NULL OR phone IS NOT NULL", name="reachable"),
+        {"sqlite_autoincrement": True},
+    )
 
-    # Stored lowercased: the upsert key of importContacts.
-    email: Mapped[str] = mapped_column(String(254))
+    # Stored lowercased: an upsert key of importContacts. NULL for a phone-only contact.
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
-    phone: Mapped[str] = mapped_column(String(20), default="")
+    # E.164 (db/phones.py), or NULL: an upsert key of importContacts and of leads.
+    phone: Mapped[str | None] = mapped_column(String(20), default=None)
+    # E.164 or empty; not a key (a family may share one WhatsApp number).
     whatsapp: Mapped[str] = mapped_column(String(20), default="")
     country: Mapped[str] = mapped_column(String(2), default="")
     source: Mapped[ContactSource] = mapped_column(

@@ -68,7 +68,8 @@ async def start_campaign(
     """Starts now, or at `scheduled_at` when that lies in the future.
 
     Starting now writes the delivery ledger: the campaign kind's recipients (for email,
-    one row per audience member with email consent; those without are counted).
+    one row per audience member with an email and email consent; members without
+    consent, and phone-only members, are left out and counted in `total_skipped`).
     """
     campaign = await _campaign(session, account_id, campaign_id)
     later = campaign.scheduled_at is not None and campaign.scheduled_at > now

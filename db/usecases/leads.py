@@ -17,10 +17,10 @@ from db.errors import DomainError, ErrorCode, Problem
 from db.kinds import kind_of
 from db.kinds.twilio import TwilioKind
 from db.models import Campaign, CampaignExecution, Contact, Delivery, MessagingContent
-from db.phones import PhoneError, normalise
+from db.phones import PhoneNumberError, normalise
 from db.queries import get_owned
 from db.twilio_variables import CONTACT_FIELDS, check_custom_variables, content_variables
-from db.usecases.contacts import ensure_contacts_by_phone
+from db.usecases.contacts_by_phone import ensure_contacts_by_phone
 
 MAX_LEADS_PER_CALL = 10_000
 # A refusal lists at most this many problems (the first ones, in row order).
@@ -86,7 +86,7 @@ async def add_leads(
                 Problem(
                     ErrorCode.DUPLICATE,
                     f"The same number as lead {seen[address]} ({address}).",
-                    (*at, "phoneNumber" if number else "conversationUserId"),
+                    (*at, "phoneNumber" if found[0] else "conversationUserId"),
                 )
             )
             continue
@@ -97,7 +97,7 @@ async def add_leads(
     by_number = await ensure_contacts_by_phone(
         session, account_id, [number for number, _, _, _ in rows if number]
     )
-    values = [
+    values: list[dict[str, Any]] = [
         {
             "account_id": account_id,
             "campaign_id": campaign.id,
@@ -136,7 +136,7 @@ async def add_leads(
             )
         )
     await _recount(session, campaign.id)
-    contact_ids = [value["contact_id"] for value in values]
+    contact_ids: list[int] = [value["contact_id"] for value in values]
     written = await session.execute(
         select(Delivery.contact_id, Delivery.id).where(
             Delivery.campaign_id == campaign.id, Delivery.contact_id.in_(contact_ids)
@@ -204,7 +204,7 @@ def _check_lead(
     if lead.phone_number is not None:
         try:
             number = normalise(lead.phone_number)
-        except PhoneError as exc:
+        except PhoneNumberError as exc:
             return Problem(ErrorCode.INVALID, str(exc), (*at, "phoneNumber"))
         address, contact_id = number, None
     else:
@@ -247,7 +247,7 @@ async def _conversation_users(
             Contact.account_id == account_id, Contact.id.in_(list(ids)), number != ""
         )
     )
-    return dict(found.tuples().all())
+    return {contact_id: address for contact_id, address in found.tuples() if address}
 
 
 async def _recount(session: AsyncSession, campaign_id: int) -> None:

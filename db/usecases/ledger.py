@@ -219,10 +219,10 @@ async def recipients(
     )
     return {
         row.id: {
-            "email": row.email,
+            "email": row.email or "",
             "first_name": row.first_name,
             "last_name": row.last_name,
-            "phone": row.phone,
+            "phone": row.phone or "",
             "whatsapp": row.whatsapp,
             "country": row.country,
             "source": row.source.value,

@@ -5,11 +5,12 @@ from typing import Any
 import strawberry
 from strawberry.types.unset import UNSET
 
+from db.usecases import contact_import
 from db.usecases import contacts as uc
 from graph.context import Info
 from graph.enums import ContactSource
 from graph.errors import UserError
-from graph.limits_text import ADDRESS, TAGS
+from graph.limits_text import ADDRESS, PHONE, TAGS
 from graph.mutations.support import DeletePayload, pk, provided, write
 from graph.types.contact import Contact
 
@@ -24,7 +25,10 @@ class MarketingConsentInput:
 @strawberry.input(description="A contact's fields; those left out keep their value (or default).")
 class ContactFields:
     email: str | None = strawberry.field(
-        default=UNSET, description=f"Required to create; stored lowercased. {ADDRESS}"
+        default=UNSET,
+        description="Stored lowercased; unique in the account (DUPLICATE). A contact needs "
+        "an email or a phone (REQUIRED); empty means none (updateContact: removes it, "
+        f"importContacts: not given). {ADDRESS}",
     )
     first_name: str | None = strawberry.field(
         default=UNSET, description="One line, no control characters; at most 100."
@@ -32,9 +36,19 @@ class ContactFields:
     last_name: str | None = strawberry.field(
         default=UNSET, description="One line, no control characters; at most 100."
     )
-    phone: str | None = strawberry.field(default=UNSET, description="E.164, e.g. +14155550123.")
-    whatsapp: str | None = strawberry.field(default=UNSET, description="E.164 WhatsApp number.")
-    country: str | None = strawberry.field(default=UNSET, description="ISO 3166 alpha-2.")
+    phone: str | None = strawberry.field(
+        default=UNSET,
+        description="Stored in E.164; unique in the account (DUPLICATE). A contact needs an "
+        "email or a phone (REQUIRED); empty means none (updateContact: removes it, "
+        f"importContacts: not given). {PHONE}",
+    )
+    whatsapp: str | None = strawberry.field(
+        default=UNSET, description=f"WhatsApp number, stored in E.164; empty means none. {PHONE}"
+    )
+    country: str | None = strawberry.field(
+        default=UNSET,
+        description="ISO 3166 alpha-2, upper case; the region of national phone numbers.",
+    )
     source: ContactSource | None = strawberry.field(default=UNSET, description="Default unknown.")
     tags: list[str] | None = strawberry.field(
         default=UNSET,
@@ -70,11 +84,17 @@ class DeleteContactInput:
     id: strawberry.ID = strawberry.field(description="The contact's global ID.")
 
 
-@strawberry.input(description="Up to 10,000 contacts (TOO_MANY), upserted by email.")
+@strawberry.input(
+    description="Up to 10,000 contacts (TOO_MANY), upserted by email, else by phone number."
+)
 class ImportContactsInput:
     contacts: list[ContactFields] = strawberry.field(
-        description="Each row needs an email. Existing contacts (same email) get the fields "
-        "the row gives; fields it leaves out keep their value; its tags are added."
+        description="Each row needs an email or a phone (REQUIRED). A row updates the contact "
+        "with its email, else the one with its phone (a phone-only contact then gets the "
+        "row's email), else creates one. DUPLICATE on the row's phone when its email and "
+        "phone name two contacts, or its phone is another email's contact's; DUPLICATE when "
+        "two rows name one contact. Updated contacts get the fields the row gives; fields "
+        "it leaves out keep their value; its tags are added."
     )
 
 
@@ -113,10 +133,12 @@ class DeleteContactPayload(DeletePayload):
 
 @strawberry.type
 class ContactMutations:
-    @strawberry.mutation(description="Create a contact. Email must be unique in the account.")
+    @strawberry.mutation(
+        description="Create a contact with an email, a phone number or both; each unique in "
+        "the account."
+    )
     async def create_contact(self, info: Info, input: CreateContactInput) -> CreateContactPayload:
         fields = contact_fields(input)
-        fields.setdefault("email", "")
         result = await write(info, lambda s, a: uc.create_contact(s, a, fields))
         if isinstance(result, list):
             return CreateContactPayload(user_errors=result)
@@ -140,15 +162,14 @@ class ContactMutations:
         return DeleteContactPayload(deleted_id=input.id)
 
     @strawberry.mutation(
-        description="Upsert up to 10,000 contacts by email in one transaction: all or nothing."
+        description="Upsert up to 10,000 contacts by email, else by phone number, in one "
+        "transaction: all or nothing."
     )
     async def import_contacts(
         self, info: Info, input: ImportContactsInput
     ) -> ImportContactsPayload:
         rows = [contact_fields(row) for row in input.contacts]
-        for row in rows:
-            row.setdefault("email", "")
-        result = await write(info, lambda s, a: uc.import_contacts(s, a, rows))
+        result = await write(info, lambda s, a: contact_import.import_contacts(s, a, rows))
         if isinstance(result, list):
             return ImportContactsPayload(user_errors=result)
         created, updated = result

@@ -25,8 +25,8 @@ class Audience(Node):
     updated_at: datetime = strawberry.field(description="When the audience last changed.")
 
     @strawberry.field(
-        description="Members that may be emailed (email consent given), now. Batched: a page "
-        "of audiences costs one query."
+        description="Members that may be emailed (with an email and email consent), now. "
+        "Batched: a page of audiences costs one query."
     )
     async def reachable_count(self, info: Info) -> int:
         key = (self.account_id, tuple(self.tags))

@@ -33,10 +33,12 @@ class CampaignExecution:
         description="When a halted run continues by itself."
     )
     total_contacts: int = strawberry.field(
-        description="Recipients in the delivery ledger (audience members with email consent)."
+        description="Recipients in the delivery ledger (audience members with an email and "
+        "email consent)."
     )
     total_skipped: int = strawberry.field(
-        description="Audience members left out at start because they lack email consent."
+        description="Audience members left out at start because they lack email consent or "
+        "an email (phone-only contacts)."
     )
     total_sent: int = strawberry.field(description="Messages accepted by the SMTP server.")
     total_failed: int = strawberry.field(description="Recipients that could not be sent.")

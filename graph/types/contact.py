@@ -18,10 +18,16 @@ class MarketingConsent:
     whatsapp: bool = strawberry.field(description="WhatsApp campaigns may reach this contact.")
 
 
-@strawberry.type(description="A person campaigns can reach. Unique by email within an account.")
+@strawberry.type(
+    description="A person campaigns can reach, by email, by phone or both: at least one. "
+    "Unique within an account by email when it has one, and by phone number when it has one."
+)
 class Contact(Node):
     pk: strawberry.Private[int]
-    email: str = strawberry.field(description="Email address, stored lowercased.")
+    email: str | None = strawberry.field(
+        description="Email address, stored lowercased; null for a phone-only contact (email "
+        "campaigns skip it)."
+    )
     first_name: str = strawberry.field(description="At most 100 characters.")
     last_name: str = strawberry.field(description="At most 100 characters.")
     phone: str = strawberry.field(description="E.164 phone number, or empty.")
@@ -49,7 +55,7 @@ class Contact(Node):
             email=m.email,
             first_name=m.first_name,
             last_name=m.last_name,
-            phone=m.phone,
+            phone=m.phone or "",
             whatsapp=m.whatsapp,
             country=m.country,
             source=m.source,

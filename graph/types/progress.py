@@ -20,7 +20,9 @@ class ExecutionProgress:
     total_contacts: int = strawberry.field(description="Recipients in the delivery ledger.")
     total_sent: int = strawberry.field(description="Messages accepted by the SMTP server.")
     total_failed: int = strawberry.field(description="Recipients that could not be sent.")
-    total_skipped: int = strawberry.field(description="Audience members without email consent.")
+    total_skipped: int = strawberry.field(
+        description="Audience members skipped: without email consent or without an email."
+    )
     started_at: datetime | None = strawberry.field(description="When sending was started.")
     expected_completion_at: datetime | None = strawberry.field(
         description="The end of executionDurationMinutes, else an estimate from the pace so far."

@@ -29,7 +29,7 @@ from db.usecases.accounts import create_account
 from tests.support import free_port, running_server
 
 DEFAULT_CONTACTS = 100_000
-# importContacts accepts at most this many rows per call (db.usecases.contacts.IMPORT_LIMIT).
+# importContacts accepts at most this many rows per call (db.usecases.contact_import.IMPORT_LIMIT).
 API_BATCH = 10_000
 CORE_CHUNK = 1_000
 TAG = "bench"

@@ -1,7 +1,7 @@
 """messaging campaigns: content, leads, twilio channel
 
-Revision ID: 0008_messaging
-Revises: 0007_twchan
+Revision ID: 0009_messaging
+Revises: 0008_contacts
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_messaging"
-down_revision: str | Sequence[str] | None = "0007_twchan"
+revision: str = "0009_messaging"
+down_revision: str | Sequence[str] | None = "0008_contacts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
