@@ -120,3 +120,24 @@ class ApprovalCategory(StrEnum):
     MARKETING = "marketing"
     UTILITY = "utility"
     AUTHENTICATION = "authentication"
+
+
+class LeadStatus(StrEnum):
+    """A WhatsApp/SMS lead's message status: its ledger row's status, as the spec names it."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    NOT_RECEIVED = "not_received"
+    OPTED_OUT = "opted_out"
+    CANCELLED = "cancelled"
+
+
+# Each lead status and the ledger statuses it stands for.
+LEAD_STATUSES: dict[LeadStatus, tuple[DeliveryStatus, ...]] = {
+    LeadStatus.PENDING: (DeliveryStatus.PENDING, DeliveryStatus.SENDING),
+    LeadStatus.SENT: (DeliveryStatus.SENT,),
+    LeadStatus.NOT_RECEIVED: (DeliveryStatus.FAILED,),
+    LeadStatus.OPTED_OUT: (DeliveryStatus.OPTED_OUT,),
+    LeadStatus.CANCELLED: (DeliveryStatus.CANCELLED,),
+}
+LEAD_STATUS_OF = {d: lead for lead, ds in LEAD_STATUSES.items() for d in ds}

@@ -4,11 +4,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from strawberry.dataloader import DataLoader
 
 from db.engine import Database
-from db.models import Audience, CampaignExecution, ContactTag, EmailChannel, EmailTemplate
+from db.models import (
+    Audience,
+    CampaignExecution,
+    Contact,
+    ContactTag,
+    Delivery,
+    EmailChannel,
+    EmailTemplate,
+    MessagingContent,
+    TwilioChannel,
+)
 from db.queries import reachable_counts
 
 # An audience's reach is asked by its account and tags (the audience's row is not needed).
@@ -34,6 +44,10 @@ class Loaders:
     email_channel: DataLoader[int, EmailChannel | None] = field(init=False)
     email_template: DataLoader[int, EmailTemplate | None] = field(init=False)
     execution_by_campaign: DataLoader[int, CampaignExecution | None] = field(init=False)
+    twilio_channel: DataLoader[int, TwilioChannel | None] = field(init=False)
+    contact: DataLoader[int, Contact | None] = field(init=False)
+    content_by_campaign: DataLoader[int, MessagingContent | None] = field(init=False)
+    active_leads: DataLoader[int, int] = field(init=False)
     tags_by_contact: DataLoader[int, list[str]] = field(init=False)
     reachable_count: DataLoader[ReachKey, int] = field(init=False)
 
@@ -42,6 +56,10 @@ class Loaders:
         self.email_channel = DataLoader(_by_id(self.db, EmailChannel))
         self.email_template = DataLoader(_by_id(self.db, EmailTemplate))
         self.execution_by_campaign = DataLoader(self._executions)
+        self.twilio_channel = DataLoader(_by_id(self.db, TwilioChannel))
+        self.contact = DataLoader(_by_id(self.db, Contact))
+        self.content_by_campaign = DataLoader(self._contents)
+        self.active_leads = DataLoader(self._active_leads)
         self.tags_by_contact = DataLoader(self._tags)
         self.reachable_count = DataLoader(self._reachable)
 
@@ -52,6 +70,24 @@ class Loaders:
             )
             found = {row.campaign_id: row for row in rows}
         return [found.get(i) for i in campaign_ids]
+
+    async def _contents(self, campaign_ids: Sequence[int]) -> list[MessagingContent | None]:
+        async with self.db.read() as session:
+            rows = await session.scalars(
+                select(MessagingContent).where(MessagingContent.campaign_id.in_(campaign_ids))
+            )
+            found = {row.campaign_id: row for row in rows}
+        return [found.get(i) for i in campaign_ids]
+
+    async def _active_leads(self, campaign_ids: Sequence[int]) -> list[int]:
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(Delivery.campaign_id, func.count())
+                .where(Delivery.campaign_id.in_(campaign_ids), Delivery.active.is_(True))
+                .group_by(Delivery.campaign_id)
+            )
+            counts = dict(rows.tuples().all())
+        return [counts.get(i, 0) for i in campaign_ids]
 
     async def _tags(self, contact_ids: Sequence[int]) -> list[list[str]]:
         tags: dict[int, list[str]] = {i: [] for i in contact_ids}

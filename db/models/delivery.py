@@ -51,3 +51,5 @@ class Delivery(Base):
     # A WhatsApp/SMS campaign's lead is a ledger row made before the start; removeLeads
     # clears this (a pending row is cancelled too), addLeads sets it again.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The lead was added by its contact (a conversation user), not by a number.
+    by_contact: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -33,4 +33,7 @@ class MessagingContent(Base):
     rejection_reason: Mapped[str] = mapped_column(Text, default="")
     # When the approval status was last read from Twilio.
     approval_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # Every custom variable name the campaign's leads have had (the spec's
+    # custom_variable_keys), kept as leads are added.
+    variable_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -106,6 +106,7 @@ async def add_leads(
             "variables": variables or None,
             "status": DeliveryStatus.PENDING,
             "active": True,
+            "by_contact": contact_id is not None,
         }
         for number, contact_id, address, variables in rows
     ]
@@ -136,6 +137,9 @@ async def add_leads(
             )
         )
     await _recount(session, campaign.id)
+    keys = {key for _, _, _, variables in rows for key in variables}
+    if keys - set(content.variable_keys):
+        content.variable_keys = sorted(set(content.variable_keys) | keys)
     contact_ids: list[int] = [value["contact_id"] for value in values]
     written = await session.execute(
         select(Delivery.contact_id, Delivery.id).where(

@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("approval_category", sa.String(length=20), nullable=False),
         sa.Column("rejection_reason", sa.Text(), nullable=False),
         sa.Column("approval_checked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("variable_keys", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
@@ -108,15 +109,20 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true())
         )
+        batch_op.add_column(
+            sa.Column("by_contact", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     # The defaults only fill the rows there were; the models give every new row its value.
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.alter_column("campaign_type", server_default=None)
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.alter_column("active", server_default=None)
+        batch_op.alter_column("by_contact", server_default=None)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("by_contact")
         batch_op.drop_column("active")
 
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
