@@ -195,7 +195,7 @@ def _matches_date(message: Message, filters: dict[str, tuple[date | datetime, bo
     sent = message.date_created
     for op, (moment, whole_day) in filters.items():
         left: date | datetime = sent.date() if whole_day else sent
-        if op == "=" and left != moment:
+        if op == "=" and sent.date() != (moment if whole_day else moment.date()):  # type: ignore[union-attr]
             return False
         if op == "<" and left > moment:  # type: ignore[operator]
             return False
@@ -205,8 +205,9 @@ def _matches_date(message: Message, filters: dict[str, tuple[date | datetime, bo
 
 
 async def list_messages(request: Request) -> Response:
-    """Newest first; DateSent matches a day (`YYYY-MM-DD`) or a second, `DateSent<` and
-    `DateSent>` include their bound; pages chain with a cursor PageToken like Twilio's."""
+    """Newest first; DateSent matches the day of its value (the twilio package sends a date as
+    `YYYY-MM-DDT00:00:00Z`), `DateSent<` and `DateSent>` include their bound, a day or a
+    second; pages chain with a cursor PageToken like Twilio's."""
     account_sid = request.path_params["AccountSid"]
     account = authenticate(_store(request), request.headers.get("authorization"), account_sid)
     params = validate(

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from jsonschema_path import SchemaPath
+from openapi_core.util import forcebool
 from openapi_core.validation.schemas import oas30_write_schema_validators_factory
 from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
 from openapi_core.validation.schemas.validators import SchemaValidator
@@ -148,8 +149,11 @@ def _cast(kind: str, values: list[str]) -> Any:
     if kind == "array":
         return values
     value = values[0]
-    if kind == "boolean" and value.lower() in ("true", "false"):
-        return value.lower() == "true"
+    if kind == "boolean":
+        try:
+            return forcebool(value)
+        except ValueError:
+            return value
     if kind == "integer" and _INTEGER.fullmatch(value):
         return int(value)
     if kind == "number":
