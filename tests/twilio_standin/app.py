@@ -45,7 +45,9 @@ async def _control_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return TwilioError(20404, f"The requested resource {request.url.path} was not found").response()
+        return TwilioError(
+            20404, f"The requested resource {request.url.path} was not found"
+        ).response()
     return TwilioError(20001, exc.detail, exc.status_code).response()
 
 

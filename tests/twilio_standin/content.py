@@ -70,8 +70,11 @@ def _account(request: Request) -> Account:
 def _content(request: Request, account: Account, operation: str, body: bytes = b"") -> Content:
     """The content the (validated) path names, or 404."""
     validate(
-        operation, request.path_params, request.query_params.multi_items(),
-        request.headers.get("content-type", ""), body,
+        operation,
+        request.path_params,
+        request.query_params.multi_items(),
+        request.headers.get("content-type", ""),
+        body,
     )
     sid = request.path_params.get("Sid") or request.path_params["ContentSid"]
     content = account.contents.get(sid)
@@ -114,8 +117,11 @@ def _approval(content: Content, status: str, reason: str) -> dict[str, Any]:
 async def create_content(request: Request) -> Response:
     account = _account(request)
     body = validate(
-        "CreateContent", {}, request.query_params.multi_items(),
-        request.headers.get("content-type", ""), await read_body(request),
+        "CreateContent",
+        {},
+        request.query_params.multi_items(),
+        request.headers.get("content-type", ""),
+        await read_body(request),
     ).body
     if len(account.contents) >= MAX_CONTENTS_PER_ACCOUNT:
         raise TwilioError(20001, f"Invalid parameter: at most {MAX_CONTENTS_PER_ACCOUNT} contents")

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.twilio_standin.errors import KNOWN
-from tests.twilio_standin.state import APPROVAL_OUTCOMES, Account, ApprovalPlan, Store
+from tests.twilio_standin.state import APPROVAL_OUTCOMES, Account, ApprovalPlan, Message, Store
 
 SID = re.compile(r"(AC|MG)[0-9a-f]{32}")
 TOKEN = re.compile(r"[0-9A-Za-z_-]{8,64}")
@@ -117,7 +117,7 @@ async def create_api_key(request: Request) -> Response:
     return JSONResponse({"sid": sid, "secret": secret}, status_code=201)
 
 
-def _sent(message: Any) -> dict[str, Any]:
+def _sent(message: Message) -> dict[str, Any]:
     return message.resource() | {
         "standin": {
             "content_sid": message.content_sid,

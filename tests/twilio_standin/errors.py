@@ -14,7 +14,8 @@ KNOWN: dict[int, tuple[int, str]] = {
     21211: (400, "Invalid 'To' Phone Number"),
     21408: (
         400,
-        "Permission to send an SMS has not been enabled for the region indicated by the 'To' number",
+        "Permission to send an SMS has not been enabled for the region indicated by the "
+        "'To' number",
     ),
     21602: (400, "Message body is required."),
     21603: (400, "A 'From' phone number is required."),

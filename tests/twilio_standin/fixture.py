@@ -1,9 +1,9 @@
 """Start the stand-in in its own process on a free port, for tests and benchmarks.
 
-    from tests.twilio_standin.fixture import twilio_standin  # re-export in a conftest
-    def test_x(twilio_standin: Standin) -> None:
-        twilio_standin.base_url, twilio_standin.account_sid, twilio_standin.auth_token
-        twilio_standin.control.number_error("+15005550001", 21211)
+from tests.twilio_standin.fixture import twilio_standin  # re-export in a conftest
+def test_x(twilio_standin: Standin) -> None:
+    twilio_standin.base_url, twilio_standin.account_sid, twilio_standin.auth_token
+    twilio_standin.control.number_error("+15005550001", 21211)
 """
 
 from __future__ import annotations
@@ -123,9 +123,22 @@ def start(port: int | None = None, timeout: float = 20.0) -> Standin:
     port = port or free_port()
     account_sid = "AC" + secrets.token_hex(16)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.twilio_standin", "--port", str(port), "--json",
-         "--account-sid", account_sid, "--auth-token", secrets.token_hex(16)],
-        cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "tests.twilio_standin",
+            "--port",
+            str(port),
+            "--json",
+            "--account-sid",
+            account_sid,
+            "--auth-token",
+            secrets.token_hex(16),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None
     details = json.loads(process.stdout.readline() or "{}")

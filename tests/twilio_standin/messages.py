@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -150,8 +150,11 @@ async def create_message(request: Request) -> Response:
         raise TwilioError(20429)
     raw = await read_body(request)
     checked = validate(
-        "CreateMessage", request.path_params, request.query_params.multi_items(),
-        request.headers.get("content-type", ""), raw,
+        "CreateMessage",
+        request.path_params,
+        request.query_params.multi_items(),
+        request.headers.get("content-type", ""),
+        raw,
     )
     if faults.account_error is not None:
         raise TwilioError(faults.account_error)
@@ -183,25 +186,30 @@ async def fetch_message(request: Request) -> Response:
     return JSONResponse(message.resource())
 
 
-def _date_filter(value: str) -> tuple[date | datetime, bool]:
-    """(moment, whole day?) of a DateSent value: `YYYY-MM-DD` or an ISO 8601 date-time."""
+def _bounds(value: str) -> tuple[datetime, datetime]:
+    """The first and last second a DateSent value names: a whole day for `YYYY-MM-DD`, one
+    second for an ISO 8601 date-time."""
     if len(value) == 10:
-        return date.fromisoformat(value), True
+        first = datetime.combine(date.fromisoformat(value), time(), UTC)
+        return first, first + timedelta(days=1, seconds=-1)
     moment = datetime.fromisoformat(value)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC), False
+    moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return moment, moment
 
 
-def _matches_date(message: Message, filters: dict[str, tuple[date | datetime, bool]]) -> bool:
-    sent = message.date_created
-    for op, (moment, whole_day) in filters.items():
-        left: date | datetime = sent.date() if whole_day else sent
-        if op == "=" and sent.date() != (moment if whole_day else moment.date()):  # type: ignore[union-attr]
-            return False
-        if op == "<" and left > moment:  # type: ignore[operator]
-            return False
-        if op == ">" and left < moment:  # type: ignore[operator]
-            return False
-    return True
+def _date_window(params: dict[str, Any]) -> tuple[datetime, datetime] | None:
+    """Inclusive bounds on date_sent from DateSent (its whole day), DateSent< and DateSent>."""
+    if not any(k in params for k in ("DateSent", "DateSent<", "DateSent>")):
+        return None
+    low, high = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    if "DateSent" in params:
+        day = _bounds(params["DateSent"])[0].date().isoformat()
+        low, high = _bounds(day)
+    if "DateSent>" in params:
+        low = max(low, _bounds(params["DateSent>"])[0])
+    if "DateSent<" in params:
+        high = min(high, _bounds(params["DateSent<"])[1])
+    return low, high
 
 
 async def list_messages(request: Request) -> Response:
@@ -214,11 +222,7 @@ async def list_messages(request: Request) -> Response:
         "ListMessage", request.path_params, request.query_params.multi_items(), "", b""
     ).params
     to, sender = params.get("To"), params.get("From")
-    dates = {
-        op: _date_filter(params[name])
-        for op, name in (("=", "DateSent"), ("<", "DateSent<"), (">", "DateSent>"))
-        if name in params
-    }
+    window = _date_window(params)
     page_size = params.get("PageSize", DEFAULT_PAGE_SIZE)
     page = params.get("Page", 0)
     token = params.get("PageToken")
@@ -230,14 +234,18 @@ async def list_messages(request: Request) -> Response:
     for message in reversed(account.messages_before(pool, cursor)):
         if sender is not None and message.from_ != sender:
             continue
-        if dates and not _matches_date(message, dates):
+        if window and not window[0] <= message.date_created <= window[1]:
             continue
         found.append(message)
         if len(found) > page_size:
             break
     more = len(found) > page_size
     found = found[:page_size]
-    filters = {k: v for k, v in request.query_params.items() if k in ("To", "From") or k.startswith("DateSent")}
+    filters = {
+        k: v
+        for k, v in request.query_params.items()
+        if k in ("To", "From") or k.startswith("DateSent")
+    }
     base = f"/2010-04-01/Accounts/{account.sid}/Messages.json?"
 
     def uri(number: int, page_token: str | None = None) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -54,7 +54,7 @@ def _date_or_datetime(value: object) -> bool:
     return True
 
 
-FORMATS = {"date-time": _date_or_datetime}
+FORMATS: dict[str, Callable[[Any], bool]] = {"date-time": _date_or_datetime}
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,8 @@ class Validated:
 
 def _kind(schema: SchemaPath) -> str:
     with schema.resolve() as resolved:
-        kind = resolved.contents.get("type", "string")
+        contents = resolved.contents
+        kind = contents.get("type", "string") if isinstance(contents, Mapping) else "string"
     return kind if isinstance(kind, str) else "string"
 
 
@@ -113,11 +114,12 @@ def _compile(spec: SchemaPath, path: SchemaPath, method: str) -> Operation:
     body = None
     if "requestBody" in operation:
         request_body = operation / "requestBody"
-        media_type, content = next(iter((request_body / "content").items()))
+        media_type_key, content = next(iter((request_body / "content").items()))
+        media_type = str(media_type_key)
         schema = content / "schema"
         kinds = {}
         if media_type == FORM:
-            kinds = {name: _kind(prop) for name, prop in (schema / "properties").items()}
+            kinds = {str(name): _kind(prop) for name, prop in (schema / "properties").items()}
         body = Body(
             media_type=media_type,
             required=(request_body / "required").read_bool(default=False),
@@ -164,9 +166,14 @@ def _cast(kind: str, values: list[str]) -> Any:
     return value
 
 
+def _schema_errors(error: InvalidSchemaValue) -> list[Any]:
+    """jsonschema's ValidationErrors (untyped here: jsonschema ships no stubs)."""
+    return [e for e in error.schema_errors if hasattr(e, "message")]
+
+
 def _problems(error: InvalidSchemaValue, where: str) -> str:
     parts = []
-    for schema_error in error.schema_errors[:5]:
+    for schema_error in _schema_errors(error)[:5]:
         at = ".".join(str(p) for p in schema_error.absolute_path)
         parts.append(f"{where}{'.' + at if at else ''}: {schema_error.message[:200]}")
     return "; ".join(parts)
@@ -177,7 +184,7 @@ def _check(validator: SchemaValidator, value: Any, where: str) -> None:
         validator.validate(value)
     except InvalidSchemaValue as error:
         missing_to = any(
-            e.validator == "required" and "'To'" in e.message for e in error.schema_errors
+            e.validator == "required" and "'To'" in e.message for e in _schema_errors(error)
         )
         if missing_to:
             raise TwilioError(21604) from error
@@ -198,9 +205,7 @@ def _body(body_spec: Body, content_type: str, raw: bytes) -> dict[str, Any]:
     if not raw and not body_spec.required and media_type != body_spec.media_type:
         return {}
     if media_type != body_spec.media_type:
-        raise TwilioError(
-            20001, f"Invalid parameter: Content-Type must be {body_spec.media_type}"
-        )
+        raise TwilioError(20001, f"Invalid parameter: Content-Type must be {body_spec.media_type}")
     if media_type == JSON:
         try:
             value = json.loads(raw)
