@@ -31,6 +31,7 @@ VARIABLE = re.compile(r"\{\{\s*([A-Za-z0-9_]{1,16})\s*\}\}")
 TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
 CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
 DEFAULT_PAGE_SIZE = 50
+MAX_VARIABLES = 100
 
 
 def _strings(node: Any) -> Iterator[str]:
@@ -126,6 +127,8 @@ async def create_content(request: Request) -> Response:
     if len(account.contents) >= MAX_CONTENTS_PER_ACCOUNT:
         raise TwilioError(20001, f"Invalid parameter: at most {MAX_CONTENTS_PER_ACCOUNT} contents")
     types = body["types"]
+    if len(body.get("variables") or {}) > MAX_VARIABLES:
+        raise TwilioError(20001, f"Invalid parameter: at most {MAX_VARIABLES} variables")
     if not types:
         raise TwilioError(20001, "Invalid parameter: types must hold at least one type")
     content = Content(

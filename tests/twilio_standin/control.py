@@ -20,6 +20,7 @@ TOKEN = re.compile(r"[0-9A-Za-z_-]{8,64}")
 SENDER = re.compile(r"(?:whatsapp:)?\+[1-9][0-9]{6,14}")
 MAX_JSON = 64 * 1024
 MAX_LIST = 100
+MAX_ENTRIES = 100_000
 
 
 class ControlError(Exception):
@@ -151,6 +152,8 @@ async def number_error(request: Request) -> Response:
         raise ControlError("number must be +E.164 (optionally whatsapp:+E.164)")
     number = number.removeprefix("whatsapp:")
     code = _code(body)
+    if code is not None and len(account.faults.number_errors) >= MAX_ENTRIES:
+        raise ControlError(f"at most {MAX_ENTRIES} number errors")
     if code is None:
         account.faults.number_errors.pop(number, None)
     else:
@@ -194,6 +197,8 @@ async def window(request: Request) -> Response:
     if not isinstance(number, str) or not SENDER.fullmatch(number):
         raise ControlError("number must be whatsapp:+E.164")
     if body.get("open", True) is True:
+        if len(account.open_windows) >= MAX_ENTRIES:
+            raise ControlError(f"at most {MAX_ENTRIES} open windows")
         account.open_windows.add(number)
     else:
         account.open_windows.discard(number)

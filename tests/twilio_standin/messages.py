@@ -18,7 +18,14 @@ from tests.twilio_standin import segments
 from tests.twilio_standin.auth import authenticate
 from tests.twilio_standin.content import approval_status, render
 from tests.twilio_standin.errors import TwilioError
-from tests.twilio_standin.state import Account, Message, Store, new_sid, now
+from tests.twilio_standin.state import (
+    MAX_MESSAGES_PER_ACCOUNT,
+    Account,
+    Message,
+    Store,
+    new_sid,
+    now,
+)
 from tests.twilio_standin.validation import read_body, validate
 
 ADDRESS = re.compile(r"(?:(whatsapp):)?(\+[1-9][0-9]{6,14})")
@@ -158,6 +165,8 @@ async def create_message(request: Request) -> Response:
     )
     if faults.account_error is not None:
         raise TwilioError(faults.account_error)
+    if len(account.messages) >= MAX_MESSAGES_PER_ACCOUNT:
+        raise TwilioError(21611)
     message, freeform = _build(account, checked.body)
     account.add_message(message)
     answer = message.resource()

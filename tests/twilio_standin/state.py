@@ -14,6 +14,7 @@ from typing import Any
 
 MAX_ACCOUNTS = 1_000
 MAX_CONTENTS_PER_ACCOUNT = 10_000
+MAX_MESSAGES_PER_ACCOUNT = 2_000_000
 APPROVAL_OUTCOMES = ("approved", "rejected", "paused", "disabled", "pending", "received")
 
 
