@@ -604,6 +604,59 @@ def test_fast_validator_agrees_with_openapi_core() -> None:
         assert ours == (not reference.errors), query
 
 
+def test_fast_validator_agrees_on_json_bodies() -> None:
+    api = _spec("twilio_content_v1.json")
+    bodies: list[object] = [
+        {"language": "en", "types": {"twilio/text": {"body": "hi"}}},
+        {"language": "en", "types": {"twilio/text": {"body": "hi", "extra": 1}}},
+        {"language": "en", "types": {"twilio/quick-reply": {"body": "q", "actions": []}}},
+        {"language": "en", "variables": {"1": 2}, "types": {}},
+        {"types": {}},
+        ["not", "an", "object"],
+    ]
+    for body in bodies:
+        raw_body = json.dumps(body).encode()
+        reference = api.unmarshal_request(
+            _OaiRequest(
+                "https://content.twilio.com",
+                "/v1/Content",
+                "post",
+                [],
+                raw_body,
+                "application/json",
+            )
+        )
+        try:
+            validate("CreateContent", {}, [], "application/json", raw_body)
+            ours = True
+        except Exception:
+            ours = False
+        assert ours == (not reference.errors), body
+
+
+def test_concurrent_creates_are_all_kept(twilio_standin: Standin) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(i: int) -> str:
+        client = Client(
+            twilio_standin.account_sid,
+            twilio_standin.auth_token,
+            http_client=StandinHttpClient(twilio_standin.base_url),
+        )
+        sids = [
+            client.messages.create(to=f"+1555{i:03d}{j:04d}", from_=SMS_FROM, body="x").sid
+            for j in range(25)
+        ]
+        return ",".join(sids)
+
+    with ThreadPoolExecutor(8) as pool:
+        sids = ",".join(pool.map(send, range(8))).split(",")
+    assert len(set(sids)) == 200
+    counts = twilio_standin.control.counts()
+    assert counts["total"] == 200
+    assert set(counts["by_to"].values()) == {1}
+
+
 def test_responses_match_the_description(
     raw: httpx.Client, twilio_standin: Standin, twilio: Client
 ) -> None:
