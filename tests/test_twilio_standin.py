@@ -16,6 +16,7 @@ import pytest
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
+from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[import-untyped]
 from twilio.rest import Client  # type: ignore[import-untyped]
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
@@ -465,6 +466,41 @@ def test_api_key_and_second_account(twilio_standin: Standin) -> None:
         second.messages.create(to=TO, from_="+15005550010", body="y").account_sid
         == other["account_sid"]
     )
+    assert twilio_standin.control.counts()["total"] == 1
+
+
+class _AsyncStandinClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """The twilio package's own async client (aiohttp), sent to the stand-in."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.rewriter = StandinHttpClient(base_url)
+
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        return await super().request(method, self.rewriter.rewrite(url), *args, **kwargs)
+
+
+# twilio 9.13 passes aiohttp's deprecated BasicAuth.
+@pytest.mark.filterwarnings(
+    "ignore:.*(BasicAuth|'auth' parameter) is deprecated:DeprecationWarning"
+)
+async def test_async_twilio_client_and_its_json_bodies(twilio_standin: Standin) -> None:
+    """The async client sends JSON bodies form-encoded under a JSON Content-Type (twilio
+    9.13 with aiohttp): the stand-in refuses that, as Twilio does, so our own client must
+    send JSON itself."""
+    http_client = _AsyncStandinClient(twilio_standin.base_url)
+    client = Client(twilio_standin.account_sid, twilio_standin.auth_token, http_client=http_client)
+    try:
+        message = await client.messages.create_async(to=TO, from_=SMS_FROM, body="hi")
+        assert message.status == "queued"
+        request = client.content.v1.contents.ContentCreateRequest(
+            {"language": "en", "types": {"twilio/text": {"body": "x"}}}
+        )
+        with pytest.raises(TwilioRestException) as caught:
+            await client.content.v1.contents.create_async(request)
+        assert (caught.value.status, caught.value.code) == (400, 20001)
+    finally:
+        await http_client.close()
     assert twilio_standin.control.counts()["total"] == 1
 
 
