@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,6 +45,7 @@ class Address:
         return self.number if self.channel == "sms" else f"{self.channel}:{self.number}"
 
 
+@lru_cache(maxsize=4096)  # senders repeat on every create; phonenumbers.parse is ~60 µs
 def parse_address(value: str) -> Address | None:
     match = ADDRESS.fullmatch(value)
     if match is None:
