@@ -14,6 +14,7 @@ import sys
 import uvicorn
 
 from tests.twilio_standin.app import create_app
+from tests.twilio_standin.control import SENDER, SID, TOKEN
 from tests.twilio_standin.state import Store
 
 
@@ -27,6 +28,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messaging-service-sid", action="append", dest="services")
     parser.add_argument("--json", action="store_true", help="print the details as one JSON line")
     args = parser.parse_args(argv)
+    if args.account_sid is not None and not SID.fullmatch(args.account_sid):
+        parser.error("--account-sid must be AC followed by 32 hex digits")
+    if args.auth_token is not None and not TOKEN.fullmatch(args.auth_token):
+        parser.error("--auth-token must be 8-64 letters, digits, _ or -")
+    for sender in args.senders or []:
+        if not SENDER.fullmatch(sender):
+            parser.error(f"--sender {sender!r} must be +E.164 or whatsapp:+E.164")
+    for service in args.services or []:
+        if not SID.fullmatch(service) or not service.startswith("MG"):
+            parser.error(f"--messaging-service-sid {service!r} must be MG followed by 32 hex")
     try:
         sample = Store().create_account(
             args.account_sid, args.auth_token, args.senders, args.services

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from tests.twilio_standin.errors import KNOWN
 from tests.twilio_standin.state import APPROVAL_OUTCOMES, Account, ApprovalPlan, Message, Store
 
-SID = re.compile(r"(AC|MG)[0-9a-f]{32}")
+SID = re.compile(r"(AC|MG)[0-9a-fA-F]{32}")  # Twilio's own patterns
 TOKEN = re.compile(r"[0-9A-Za-z_-]{8,64}")
 SENDER = re.compile(r"(?:whatsapp:)?\+[1-9][0-9]{6,14}")
 MAX_JSON = 64 * 1024
@@ -94,7 +94,7 @@ async def create_account(request: Request) -> Response:
     body = await _json(request)
     sid, token = body.get("account_sid"), body.get("auth_token")
     if sid is not None and (not isinstance(sid, str) or not SID.fullmatch(sid) or sid[:2] != "AC"):
-        raise ControlError("account_sid must be AC followed by 32 lowercase hex digits")
+        raise ControlError("account_sid must be AC followed by 32 hex digits")
     if token is not None and (not isinstance(token, str) or not TOKEN.fullmatch(token)):
         raise ControlError("auth_token must be 8-64 letters, digits, _ or -")
     services = _strings(body, "messaging_service_sids", SID)
