@@ -802,3 +802,17 @@ def test_package_is_self_contained() -> None:
     source = Path(__file__).parent / "twilio_standin"
     for module in source.glob("*.py"):
         assert "shared/twilio-oai" not in module.read_text("utf-8") or module.name == "trim_oai.py"
+
+
+def test_global_reset_keeps_only_the_emptied_sample(
+    twilio: Client, twilio_standin: Standin
+) -> None:
+    other = twilio_standin.control.create_account()
+    twilio.messages.create(to=TO, from_=SMS_FROM, body="x")
+    twilio_standin.control.throttle(2)
+    answer = twilio_standin.control.http.post("/reset")
+    assert answer.json() == {"reset": True}
+    gone = twilio_standin.control.http.get(f"/accounts/{other['account_sid']}")
+    assert gone.status_code == 404
+    assert twilio_standin.control.counts() == {"total": 0, "by_to": {}}
+    assert twilio.messages.create(to=TO, from_=SMS_FROM, body="y").status == "queued"
