@@ -1,0 +1,71 @@
+"""Run the Twilio stand-in: `python -m tests.twilio_standin --port 8765 [--host 127.0.0.1]`.
+
+Prints the base URL (give it to a Twilio channel as `apiBaseUrl`) and the sample account's
+SID and auth token; `--account-sid`/`--auth-token` fix them, `--sender` (repeatable) sets
+its sender addresses (default +15005550006 and whatsapp:+14155238886).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import uvicorn
+
+from tests.twilio_standin.app import create_app
+from tests.twilio_standin.control import SENDER, SID, TOKEN
+from tests.twilio_standin.state import Store
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.twilio_standin", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--account-sid")
+    parser.add_argument("--auth-token")
+    parser.add_argument("--sender", action="append", dest="senders")
+    parser.add_argument("--messaging-service-sid", action="append", dest="services")
+    parser.add_argument("--json", action="store_true", help="print the details as one JSON line")
+    args = parser.parse_args(argv)
+    if args.account_sid is not None and not SID.fullmatch(args.account_sid):
+        parser.error("--account-sid must be AC followed by 32 hex digits")
+    if args.auth_token is not None and not TOKEN.fullmatch(args.auth_token):
+        parser.error("--auth-token must be 8-64 letters, digits, _ or -")
+    for sender in args.senders or []:
+        if not SENDER.fullmatch(sender):
+            parser.error(f"--sender {sender!r} must be +E.164 or whatsapp:+E.164")
+    for service in args.services or []:
+        if not SID.fullmatch(service) or not service.startswith("MG"):
+            parser.error(f"--messaging-service-sid {service!r} must be MG followed by 32 hex")
+    try:
+        sample = Store().create_account(
+            args.account_sid, args.auth_token, args.senders, args.services
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    app = create_app(sample)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    base_url = f"http://{args.host}:{args.port}"
+    details = {"base_url": base_url, **sample.describe()}
+    if args.json:
+        print(json.dumps(details), flush=True)
+    else:
+        print(
+            f"Twilio stand-in at {base_url}\n"
+            f"  account SID:  {sample.sid}\n"
+            f"  auth token:   {sample.auth_token}\n"
+            f"  senders:      {', '.join(sorted(sample.senders))}\n"
+            f"  messaging service: {', '.join(sorted(sample.services))}\n"
+            f"  control API:  {base_url}/_standin/ (see tests/twilio_standin/__init__.py)",
+            flush=True,
+        )
+    server.run()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
