@@ -270,3 +270,15 @@ async def _recount(session: AsyncSession, campaign_id: int) -> None:
         .where(CampaignExecution.campaign_id == campaign_id)
         .values(total_contacts=total or 0)
     )
+
+
+async def lead_rows(session: AsyncSession, ids: Sequence[int]) -> list[Delivery]:
+    """The rows of `ids`, in that order."""
+    found = {
+        row.id: row
+        for start in range(0, len(ids), MAX_LEADS_PER_CALL)
+        for row in await session.scalars(
+            select(Delivery).where(Delivery.id.in_(list(ids[start : start + MAX_LEADS_PER_CALL])))
+        )
+    }
+    return [found[i] for i in ids]
