@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/clarion_test
 
-.PHONY: serve test lint test-postgres schema bench bench-send bench-progress clean
+.PHONY: serve test lint test-postgres schema bench bench-send bench-progress bench-twilio clean
 
 $(BIN)/clarion: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-send: $(BIN)/clarion  ## A campaign of 20,000 then 100,000 through a worke
 
 bench-progress: $(BIN)/clarion  ## A 20,000 campaign without, then with 1,000 progress subscribers.
 	$(BIN)/python -m tests.benchmarks.bench_progress
+
+bench-twilio: $(BIN)/clarion  ## WhatsApp: 20,000 leads through a worker vs the twilio client; memory at 100,000.
+	$(BIN)/python -m tests.benchmarks.bench_twilio_send
 
 clean:
 	rm -rf $(VENV) .clarion .mypy_cache .ruff_cache .pytest_cache
