@@ -53,13 +53,30 @@ BATCH_SECONDS = 0.5
 FIRST_BATCH = 50
 
 
+# A batch's size is rounded down to one of these leading two digits (times a power of ten;
+# below 10, exact): less than a quarter smaller, and 27 sizes in 1..BATCH_MAX. Statements
+# shaped by a batch's size (recording a CASE of provider ids per row) are compiled and kept
+# in SQLAlchemy's statement cache once per size; sizes that followed the measured
+# throughput to the message filled that cache over a long campaign (~1 MiB an entry at
+# 500 rows, up to 500 entries): the worker's memory grew with the campaign's length.
+SIZE_STEPS = (10, 12, 15, 20, 25, 30, 40, 50, 60, 80)
+
+
 def batch_size(rate: float | None, throughput: float | None) -> int:
     """Messages to claim and send together: a fiftieth of a second's worth at `rate` (None:
     unlimited), and no more than BATCH_SECONDS of the measured `throughput` (messages per
-    second; None before the first batch)."""
+    second; None before the first batch); rounded down to a step (SIZE_STEPS)."""
     by_rate = BATCH_MAX if rate is None else int(rate * CHUNK_FRACTION)
     by_server = FIRST_BATCH if throughput is None else int(throughput * BATCH_SECONDS)
-    return max(1, min(by_rate, by_server, BATCH_MAX))
+    return _step_down(max(1, min(by_rate, by_server, BATCH_MAX)))
+
+
+def _step_down(n: int) -> int:
+    if n < SIZE_STEPS[0]:
+        return n
+    scale: int = 10 ** (len(str(n)) - 2)
+    lead = n // scale  # n's first two digits
+    return max(step for step in SIZE_STEPS if step <= lead) * scale
 
 
 def spread_rate(left: int, deadline: datetime | None, now: datetime) -> float | None:

@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 
 from jobs.embedded_redis import EmbeddedRedis
 from jobs.pacing import (
+    BATCH_MAX,
+    BATCH_SECONDS,
     WINDOW_S,
     ChannelPacer,
     batch_size,
@@ -37,10 +39,27 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
         (1000, 3000.0, 20),
         (10_000, 3000.0, 200),
         (10_000, 100.0, 50),
+        # Rounded down to a step: two leading digits from SIZE_STEPS.
+        (None, 18.0, 9),
+        (None, 22.0, 10),
+        (None, 998.0, 400),
+        (None, 130.0, 60),
+        (None, 250.0, 120),
+        (3_300, 3000.0, 60),
     ],
 )
 def test_batch_size(rate: float | None, throughput: float | None, expected: int) -> None:
     assert batch_size(rate, throughput) == expected
+
+
+def test_batch_sizes_are_few_and_less_than_a_quarter_smaller() -> None:
+    sizes = {batch_size(None, t / 10) for t in range(1, 20_000)}
+    assert len(sizes) == 27
+    assert max(sizes) == BATCH_MAX
+    for wanted in range(1, BATCH_MAX + 1):
+        got = batch_size(None, wanted / BATCH_SECONDS)
+        assert got <= wanted
+        assert got > 0.75 * wanted, (wanted, got)
 
 
 @pytest.mark.parametrize(
