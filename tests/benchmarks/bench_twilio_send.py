@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -476,6 +477,18 @@ def print_summary(f: Figures) -> None:
         )
 
 
+def versions() -> str:
+    """The HTTP stack's versions: they move both rates. Without sniffio, httpcore tries to
+    import it (and fails) several times a request: about a quarter of the client's CPU."""
+    found = []
+    for name in ("twilio", "httpx", "httpcore", "anyio", "sniffio"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} missing")
+    return ", ".join(found)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--leads", type=int, default=20_000, help="default 20000")
@@ -486,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not 2 <= args.leads <= 1_000_000 or not (args.big == 0 or 2 <= args.big <= 1_000_000):
         parser.error("--leads and --big must be in 2..1000000 (--big 0: none)")
+    print(versions())
     began = time.perf_counter()
     print_summary(run(args.leads, args.big, not args.no_sync))
     print(f"benchmark wall time: {time.perf_counter() - began:.0f} s")
