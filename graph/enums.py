@@ -16,6 +16,7 @@ from db.enums import (
     EmailChannelStatus,
     EmailChannelType,
     ExecutionStatus,
+    LeadStatus,
     SmtpSecurity,
 )
 from db.errors import ErrorCode as UserErrorCode
@@ -200,14 +201,33 @@ expose(
 )
 
 
+expose(
+    LeadStatus,
+    "A WhatsApp/SMS lead's message status.",
+    {
+        "pending": "Not sent yet (or being sent now).",
+        "sent": "Twilio took the message (see messageSid).",
+        "not_received": "It could not be sent: see errorCode and errorMessage.",
+        "opted_out": "The contact withdrew consent for the channel: never sent.",
+        "cancelled": "Not sent: the lead was removed, the campaign cancelled, or a variable "
+        "the content uses had no value for it (see errorMessage).",
+    },
+)
+
+
 __all__ = [
+    "ApprovalCategory",
+    "ApprovalStatus",
     "CampaignStatus",
+    "CampaignType",
     "ChannelStatus",
     "ChannelType",
     "ContactSource",
+    "ContentType",
     "EmailChannelStatus",
     "EmailChannelType",
     "ExecutionStatus",
+    "LeadStatus",
     "SmtpSecurity",
     "UserErrorCode",
 ]

@@ -86,7 +86,7 @@ class Loaders:
                 .where(Delivery.campaign_id.in_(campaign_ids), Delivery.active.is_(True))
                 .group_by(Delivery.campaign_id)
             )
-            counts = dict(rows.tuples().all())
+            counts: dict[int, int] = dict(rows.all())
         return [counts.get(i, 0) for i in campaign_ids]
 
     async def _tags(self, contact_ids: Sequence[int]) -> list[list[str]]:

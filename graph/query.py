@@ -21,6 +21,7 @@ from graph.types.campaign import Campaign
 from graph.types.contact import Contact
 from graph.types.email_channel import EmailChannel
 from graph.types.email_template import EmailTemplate
+from graph.types.lead import Lead
 from graph.types.node import Node
 from graph.types.twilio_channel import TwilioChannel
 
@@ -30,6 +31,7 @@ NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
     "ApiKey": (models.ApiKey, ApiKey),
     "Audience": (models.Audience, Audience),
     "Campaign": (models.Campaign, Campaign),
+    "Lead": (models.Delivery, Lead),
     "Contact": (models.Contact, Contact),
     "EmailChannel": (models.EmailChannel, EmailChannel),
     "EmailTemplate": (models.EmailTemplate, EmailTemplate),

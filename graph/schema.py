@@ -20,6 +20,7 @@ from graph.mutations.email_channels import EmailChannelMutations
 from graph.mutations.email_templates import EmailTemplateMutations
 from graph.mutations.lifecycle import LifecycleMutations
 from graph.mutations.ltv import LtvMutations
+from graph.mutations.messaging import MessagingMutations
 from graph.mutations.test_email import TestEmailMutations
 from graph.mutations.twilio_channels import TwilioChannelMutations
 from graph.query import Query
@@ -51,6 +52,7 @@ Mutation = merge_types(
         EmailChannelMutations,
         EmailTemplateMutations,
         TwilioChannelMutations,
+        MessagingMutations,
         ApprovalMutations,
         AccountMutations,
         ApiKeyMutations,

@@ -6,7 +6,7 @@ import asyncio
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, literal, select
 
 from db import models
 from graph.rate_limits import TEST_EMAILS_PER_MINUTE
@@ -27,7 +27,11 @@ async def used_today(client: GraphQLClient) -> list[int]:
     async with client.server.db.read() as session:
         found = await session.scalars(
             select(models.ChannelUsage.used)
-            .join(models.EmailChannel)
+            .join(
+                models.EmailChannel,
+                models.ChannelUsage.channel_key
+                == literal("email:") + cast(models.EmailChannel.id, String),
+            )
             .where(models.EmailChannel.account_id == client.account_id)
         )
         return list(found)

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
-from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
-from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[import-untyped]
-from twilio.rest import Client  # type: ignore[import-untyped]
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from tests.twilio_standin import trim_oai

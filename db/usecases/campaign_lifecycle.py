@@ -209,3 +209,28 @@ async def cancel_campaign(
     )
     await session.flush()
     return campaign
+
+
+async def set_enabled(
+    session: AsyncSession, account_id: int, campaign_id: int, enabled: bool, now: datetime
+) -> Campaign:
+    """The spec's play/pause switch, as the lifecycle's actions: on starts a draft or
+    scheduled campaign (now, or at scheduledAt) and resumes a paused one; off pauses a
+    running one. Already in the asked state: nothing changes."""
+    campaign = await _campaign(session, account_id, campaign_id)
+    status = campaign.status
+    if enabled and status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        return await start_campaign(session, account_id, campaign_id, now)
+    if enabled and status is CampaignStatus.PAUSED:
+        return await resume_campaign(session, account_id, campaign_id, now)
+    if not enabled and status is CampaignStatus.RUNNING:
+        return await pause_campaign(session, account_id, campaign_id, now)
+    if (enabled and status is CampaignStatus.RUNNING) or (
+        not enabled and status in (CampaignStatus.DRAFT, CampaignStatus.PAUSED)
+    ):
+        return campaign
+    what = "enabled" if enabled else "disabled"
+    hint = " (cancel it, or reschedule it)" if status is CampaignStatus.SCHEDULED else ""
+    raise DomainError.one(
+        ErrorCode.INVALID_STATE, f"A {status.value} campaign cannot be {what}{hint}.", "id"
+    )

@@ -146,7 +146,7 @@ async def add_leads(
             Delivery.campaign_id == campaign.id, Delivery.contact_id.in_(contact_ids)
         )
     )
-    by_contact = dict(written.tuples().all())
+    by_contact: dict[int, int] = dict(written.all())
     return [by_contact[c] for c in contact_ids]
 
 
@@ -251,7 +251,7 @@ async def _conversation_users(
             Contact.account_id == account_id, Contact.id.in_(list(ids)), number != ""
         )
     )
-    return {contact_id: address for contact_id, address in found.tuples() if address}
+    return {contact_id: address for contact_id, address in found if address}
 
 
 async def _recount(session: AsyncSession, campaign_id: int) -> None:
@@ -270,3 +270,15 @@ async def _recount(session: AsyncSession, campaign_id: int) -> None:
         .where(CampaignExecution.campaign_id == campaign_id)
         .values(total_contacts=total or 0)
     )
+
+
+async def lead_rows(session: AsyncSession, ids: Sequence[int]) -> list[Delivery]:
+    """The rows of `ids`, in that order."""
+    found = {
+        row.id: row
+        for start in range(0, len(ids), MAX_LEADS_PER_CALL)
+        for row in await session.scalars(
+            select(Delivery).where(Delivery.id.in_(list(ids[start : start + MAX_LEADS_PER_CALL])))
+        )
+    }
+    return [found[i] for i in ids]

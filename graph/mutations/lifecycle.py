@@ -79,7 +79,7 @@ class ScheduleCampaignInput:
 P = TypeVar("P", bound=CampaignPayload)
 
 
-async def _after_commit(
+async def after_commit(
     info: Info, result: models.Campaign | list[UserError], payload: type[P]
 ) -> P:
     """The payload, once subscribers know of the change and a campaign left running has its
@@ -106,7 +106,7 @@ class LifecycleMutations:
                 s, a, pk(input.id, "Campaign"), input.scheduled_at, utcnow()
             ),
         )
-        return await _after_commit(info, result, ScheduleCampaignPayload)
+        return await after_commit(info, result, ScheduleCampaignPayload)
 
     @strawberry.mutation(
         description="Allowed from draft or scheduled. Sends now, or at scheduledAt if that is "
@@ -116,14 +116,14 @@ class LifecycleMutations:
         result = await write(
             info, lambda s, a: uc.start_campaign(s, a, pk(input.id, "Campaign"), utcnow())
         )
-        return await _after_commit(info, result, StartCampaignPayload)
+        return await after_commit(info, result, StartCampaignPayload)
 
     @strawberry.mutation(description="Allowed from running. Nothing more is sent until resumed.")
     async def pause_campaign(self, info: Info, input: PauseCampaignInput) -> PauseCampaignPayload:
         result = await write(
             info, lambda s, a: uc.pause_campaign(s, a, pk(input.id, "Campaign"), utcnow())
         )
-        return await _after_commit(info, result, PauseCampaignPayload)
+        return await after_commit(info, result, PauseCampaignPayload)
 
     @strawberry.mutation(
         description="Allowed from paused. Continues with exactly the recipients not yet sent."
@@ -134,7 +134,7 @@ class LifecycleMutations:
         result = await write(
             info, lambda s, a: uc.resume_campaign(s, a, pk(input.id, "Campaign"), utcnow())
         )
-        return await _after_commit(info, result, ResumeCampaignPayload)
+        return await after_commit(info, result, ResumeCampaignPayload)
 
     @strawberry.mutation(
         description="Allowed from draft, scheduled, running or paused. Final: unsent "
@@ -146,4 +146,4 @@ class LifecycleMutations:
         result = await write(
             info, lambda s, a: uc.cancel_campaign(s, a, pk(input.id, "Campaign"), utcnow())
         )
-        return await _after_commit(info, result, CancelCampaignPayload)
+        return await after_commit(info, result, CancelCampaignPayload)

@@ -3,15 +3,27 @@ from decimal import Decimal
 from typing import Self
 
 import strawberry
+from strawberry.scalars import JSON
 
 from db import models
 from graph.context import Info
-from graph.enums import CampaignStatus, ChannelType, ExecutionStatus
+from graph.enums import (
+    ApprovalStatus,
+    CampaignStatus,
+    CampaignType,
+    ChannelType,
+    ContentType,
+    ExecutionStatus,
+)
 from graph.ids import encode_id
+from graph.pagination import Connection
+from graph.types import messaging_fields as mf
 from graph.types.audience import Audience
 from graph.types.email_channel import EmailChannel
 from graph.types.email_template import EmailTemplate
+from graph.types.lead import Lead
 from graph.types.node import Node, money
+from graph.types.twilio_channel import TwilioChannel
 
 
 @strawberry.type(description="Real-time delivery progress of a started campaign.")
@@ -81,12 +93,17 @@ class CampaignExecution:
 @strawberry.type(description="A message sent to an audience through a channel.")
 class Campaign(Node):
     pk: strawberry.Private[int]
-    audience_id: strawberry.Private[int]
+    audience_id: strawberry.Private[int | None]
+    twilio_channel_id: strawberry.Private[int | None]
     email_channel_id: strawberry.Private[int | None]
     email_template_id: strawberry.Private[int | None]
     name: str = strawberry.field(description="At most 255 characters.")
     description: str = strawberry.field(description="Free text.")
     channel_type: ChannelType = strawberry.field(description="Fixed at creation.")
+    campaign_type: CampaignType = strawberry.field(
+        description="MARKETING (sent to its recipients when started) or SERVICE (one message "
+        "per triggering event); email campaigns are MARKETING. Fixed at creation."
+    )
     status: CampaignStatus = strawberry.field(description="Changed only by actions.")
     scheduled_at: datetime | None = strawberry.field(
         description="When sending starts; null means as soon as the campaign is started."
@@ -111,11 +128,83 @@ class Campaign(Node):
     created_at: datetime = strawberry.field(description="When the campaign was created.")
     updated_at: datetime = strawberry.field(description="When the campaign last changed.")
 
-    @strawberry.field(description="Who receives it.")
-    async def audience(self, info: Info) -> Audience:
+    # WhatsApp/SMS (null or empty for email campaigns).
+    content_type: ContentType | None = strawberry.field(
+        resolver=mf.content_type, description="The Twilio content type it sends."
+    )
+    content_context: JSON | None = strawberry.field(
+        resolver=mf.content_context,
+        description="The content, in Twilio's shape for its type (see contentType); for a "
+        "contentSid, the template as read from Twilio.",
+    )
+    content_sid: str | None = strawberry.field(
+        resolver=mf.content_sid,
+        description="The Content resource it sends (HX…): the user's template, or the one "
+        "Clarion created at submitCampaignForApproval; null before either.",
+    )
+    approval_status: ApprovalStatus | None = strawberry.field(
+        resolver=mf.approval_status,
+        description="The WhatsApp template's approval (WhatsApp starts only when APPROVED; SMS "
+        "needs none).",
+    )
+    rejection_reason: str | None = strawberry.field(
+        resolver=mf.rejection_reason, description="Why Meta rejected or paused the template."
+    )
+    enabled: datetime | None = strawberry.field(
+        resolver=mf.enabled,
+        description="The spec's switch: when it was enabled (started or last resumed; for a "
+        "scheduled campaign, when it last changed) while it may send; null while it may not "
+        "(draft, paused, finished). setCampaignEnabled turns it on or off.",
+    )
+    total_leads: int = strawberry.field(
+        resolver=mf.total_leads, description="Active leads (WhatsApp/SMS); 0 for email."
+    )
+    messages_sent: int = strawberry.field(
+        resolver=mf.messages_sent, description="Messages the provider took (execution's totalSent)."
+    )
+    custom_variable_keys: list[str] = strawberry.field(
+        resolver=mf.custom_variable_keys,
+        description="Every custom variable name its leads have had, sorted.",
+    )
+    context_variables: list[str] = strawberry.field(
+        resolver=mf.context_variables_of,
+        description="The {{variables}} its content uses, in order: each lead needs a value "
+        "(its customVariables, or its contact's field of that name).",
+    )
+    body_preview: str | None = strawberry.field(
+        resolver=mf.body_preview,
+        description="The body (a card's title and subtitle) filled with the first active "
+        "lead's values, else with samples.",
+    )
+    body_preview_segments: int | None = strawberry.field(
+        resolver=mf.body_preview_segments,
+        description="SMS only: the segments bodyPreview takes (GSM-7: 160 in one, 153 a part; "
+        "one character outside GSM-7 makes it UCS-2: 70 in one, 67 a part). The channel's "
+        "rate limit counts SMS in segments.",
+    )
+    leads: Connection[Lead] = strawberry.field(
+        resolver=mf.leads,
+        description="Its leads (WhatsApp/SMS), newest first; `status` keeps those with one "
+        "of these statuses.",
+    )
+
+    @strawberry.field(
+        description="Who receives it: an email campaign's audience; a WhatsApp/SMS "
+        "campaign's optional audience (members with a number and consent join its leads "
+        "at start). Null when it has none."
+    )
+    async def audience(self, info: Info) -> Audience | None:
+        if self.audience_id is None:
+            return None
         row = await info.context.loaders.audience.load(self.audience_id)
-        assert row is not None
-        return Audience.from_model(row)
+        return Audience.from_model(row) if row else None
+
+    @strawberry.field(description="The Twilio channel it sends through (WhatsApp/SMS).")
+    async def twilio_channel(self, info: Info) -> TwilioChannel | None:
+        if self.twilio_channel_id is None:
+            return None
+        row = await info.context.loaders.twilio_channel.load(self.twilio_channel_id)
+        return TwilioChannel.from_model(row) if row else None
 
     @strawberry.field(description="The channel it sends through (email campaigns).")
     async def email_channel(self, info: Info) -> EmailChannel | None:
@@ -142,11 +231,13 @@ class Campaign(Node):
             id=strawberry.ID(encode_id("Campaign", m.id)),
             pk=m.id,
             audience_id=m.audience_id,
+            twilio_channel_id=m.twilio_channel_id,
             email_channel_id=m.email_channel_id,
             email_template_id=m.email_template_id,
             name=m.name,
             description=m.description,
             channel_type=m.channel_type,
+            campaign_type=m.campaign_type,
             status=m.status,
             scheduled_at=m.scheduled_at,
             execution_duration_minutes=m.execution_duration_minutes,

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from twilio.rest import Client  # type: ignore[import-untyped]
+from twilio.rest import Client
 
 from tests.twilio_standin.client import StandinHttpClient
 from tests.twilio_standin.fixture import Standin, start, stop

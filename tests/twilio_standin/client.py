@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped]
-from twilio.http.response import Response  # type: ignore[import-untyped]
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 
 TWILIO_HOSTS = ("https://api.twilio.com", "https://content.twilio.com")
 

@@ -1,0 +1,153 @@
+"""A campaign's WhatsApp/SMS fields (null or empty for email campaigns), resolved from its
+content, leads and execution through the request's loaders."""
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import select
+from strawberry.scalars import JSON
+
+from db import models
+from db.enums import LEAD_STATUSES, CampaignStatus, ChannelType
+from graph.context import Info
+from graph.enums import ApprovalStatus, ContentType, LeadStatus
+from graph.pagination import Connection, paginate
+from graph.types.lead import Lead
+from jobs.channels.twilio.content import context_variables, render, twilio_variables
+from jobs.channels.twilio.segments import segments
+
+if TYPE_CHECKING:
+    from graph.types.campaign import Campaign
+
+
+async def _content(root: "Campaign", info: Info) -> models.MessagingContent | None:
+    return await info.context.loaders.content_by_campaign.load(root.pk)
+
+
+async def content_type(root: "Campaign", info: Info) -> ContentType | None:
+    content = await _content(root, info)
+    return content.content_type if content else None
+
+
+async def content_context(root: "Campaign", info: Info) -> JSON | None:
+    content = await _content(root, info)
+    return cast(JSON, content.context) if content else None
+
+
+async def content_sid(root: "Campaign", info: Info) -> str | None:
+    content = await _content(root, info)
+    if content is None:
+        return None
+    return content.content_sid or content.created_content_sid or None
+
+
+async def approval_status(root: "Campaign", info: Info) -> ApprovalStatus | None:
+    content = await _content(root, info)
+    return content.approval_status if content else None
+
+
+async def rejection_reason(root: "Campaign", info: Info) -> str | None:
+    content = await _content(root, info)
+    return (content.rejection_reason or None) if content else None
+
+
+async def enabled(root: "Campaign", info: Info) -> datetime | None:
+    """When it was last enabled (started or resumed), while it may send; null otherwise."""
+    if root.status is CampaignStatus.SCHEDULED:
+        return root.updated_at
+    if root.status is not CampaignStatus.RUNNING:
+        return None
+    execution = await info.context.loaders.execution_by_campaign.load(root.pk)
+    if execution is None:
+        return None
+    return execution.resumed_at or execution.started_at
+
+
+async def total_leads(root: "Campaign", info: Info) -> int:
+    if root.channel_type is ChannelType.EMAIL:
+        return 0
+    return await info.context.loaders.active_leads.load(root.pk)
+
+
+async def messages_sent(root: "Campaign", info: Info) -> int:
+    execution = await info.context.loaders.execution_by_campaign.load(root.pk)
+    return execution.total_sent if execution else 0
+
+
+async def custom_variable_keys(root: "Campaign", info: Info) -> list[str]:
+    content = await _content(root, info)
+    return list(content.variable_keys) if content else []
+
+
+async def context_variables_of(root: "Campaign", info: Info) -> list[str]:
+    content = await _content(root, info)
+    if content is None or content.context is None:
+        return []
+    return context_variables(content.content_type, content.context)
+
+
+async def _preview_values(root: "Campaign", info: Info, content: Any) -> dict[str, str]:
+    """The first active lead's values (its contact's fields and its own), else samples."""
+    values = dict(twilio_variables(content.content_type, content.context))
+    async with info.context.db.read() as session:
+        first = (
+            await session.execute(
+                select(models.Delivery, models.Contact)
+                .join(models.Contact, models.Contact.id == models.Delivery.contact_id)
+                .where(models.Delivery.campaign_id == root.pk, models.Delivery.active.is_(True))
+                .order_by(models.Delivery.id)
+                .limit(1)
+            )
+        ).one_or_none()
+    if first is not None:
+        lead, contact = first
+        fields = {
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "email": contact.email or "",
+            "phone": contact.phone or "",
+            "whatsapp": contact.whatsapp,
+            "country": contact.country,
+        }
+        values |= {k: v for k, v in fields.items() if v} | dict(lead.variables or {})
+    return values
+
+
+async def body_preview(root: "Campaign", info: Info) -> str | None:
+    content = await _content(root, info)
+    if content is None or content.context is None:
+        return None
+    values = await _preview_values(root, info, content)
+    return render(content.content_type, content.context, values).body_preview
+
+
+async def body_preview_segments(root: "Campaign", info: Info) -> int | None:
+    if root.channel_type is not ChannelType.SMS:
+        return None
+    preview = await body_preview(root, info)
+    return None if preview is None else segments(preview).segments
+
+
+async def leads(
+    root: "Campaign",
+    info: Info,
+    status: list[LeadStatus] | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Connection[Lead]:
+    stmt = select(models.Delivery).where(models.Delivery.campaign_id == root.pk)
+    if status:
+        wanted = [d for s in status for d in LEAD_STATUSES[s]]
+        stmt = stmt.where(models.Delivery.status.in_(wanted))
+    return await paginate(
+        info.context.db,
+        stmt,
+        models.Delivery.id,
+        Lead.from_model,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
