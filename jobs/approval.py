@@ -6,13 +6,15 @@ status until it settles, and reading it again before a run.
   transaction only if nothing changed meanwhile: a refusal or a failure at Twilio changes
   nothing of Clarion's. The first check of the status is queued after the commit.
 - `follow_approval` (arq job): reads the status and records it (db/usecases/approval.py
-  halts or continues a running campaign); while it is in review, or paused while its
-  campaign runs, it queues itself again after a wait that starts at the first poll delay
-  and doubles up to the longest (5 s, 10 s, … 5 min by default). The sweeper queues a
-  follow whose job was lost (`follow_lost`).
-- `check_before_run` (the Twilio family's `before_run`): a run of a WhatsApp campaign
-  reads the status first when the last read is older than `approval_fresh_seconds`, and
-  halts when the template is not approved.
+  halts a running campaign whose template is not approved, and continues it when it is
+  again); while the template is in review, or its campaign runs, it queues itself again
+  after a wait that starts at the first poll delay and doubles up to the longest (5 s,
+  10 s, … 5 min by default). The sweeper queues a follow whose job was lost
+  (`follow_lost`).
+- `check_before_run` (the Twilio family's `before_run`, at the start of every send job of
+  a WhatsApp campaign): reads the status first when the last read is older than
+  `approval_fresh_seconds` (5 min), halts unless the template is approved, and makes sure
+  the running campaign is followed.
 """
 
 import logging
@@ -149,30 +151,33 @@ async def check_before_run(
     client: Client,
     campaign_id: int,
     fresh_s: float,
-    first_poll_s: float,
+    longest_s: float,
 ) -> None:
     """Before a run of a WhatsApp campaign: the approval read again when the last read is
-    older than `fresh_s`; the execution halted (recorded) when it is not approved. A
-    failed read leaves the stored status in charge (the sends meet Twilio's own errors)."""
+    older than `fresh_s`, and the execution halted (recorded) unless it is approved; a
+    failed read leaves the stored status in charge (the sends meet Twilio's own errors).
+    Then the campaign is followed while it runs (every `longest_s`)."""
     async with db.read() as session:
         target = await uc.followed(session, campaign_id)
         now = await db_now(session)
     if target is None:
         return
-    stale = target.checked_at is None or now - target.checked_at >= timedelta(seconds=fresh_s)
-    if stale:
+    checked_at = target.checked_at
+    recorded = None
+    if checked_at is None or now - checked_at >= timedelta(seconds=fresh_s):
         try:
             status, reason = await fetch_approval(client, target.content_sid)
         except ContentApiError as exc:
             log.warning("campaign %s: approval not read before the run (%s)", campaign_id, exc)
         else:
             recorded, checked_at = await _record(db, redis, campaign_id, status, reason)
-            if recorded is not None and recorded.following:
-                await enqueue_follow_approval(
-                    redis, campaign_id, checked_at, 0, first_poll_s, unless_followed=True
-                )
-            return
-    async with db.write() as session:
-        halted = await uc.halt_unless_approved(session, campaign_id, await db_now(session))
-    if halted:
-        await publish(db, redis, campaign_id)
+    if recorded is None:
+        async with db.write() as session:
+            halted = await uc.halt_unless_approved(session, campaign_id, await db_now(session))
+        if halted:
+            await publish(db, redis, campaign_id)
+    # Whoever read it last carries the follow on (a follower that finds a newer read
+    # ends); without a read, one is started only if none is queued.
+    await enqueue_follow_approval(
+        redis, campaign_id, checked_at, MAX_ATTEMPT, longest_s, unless_followed=recorded is None
+    )

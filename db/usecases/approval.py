@@ -87,16 +87,14 @@ class Recorded:
     # A running execution was halted, or was set to continue.
     halted: bool = False
     continued: bool = False
-    # Still followed (in review, or paused while its campaign runs).
+    # Still followed (in review, or its campaign runs).
     following: bool = False
 
 
 def following(status: ApprovalStatus, campaign_status: CampaignStatus) -> bool:
-    """Whether the approval is still followed: in review, or paused (by Meta) while the
-    campaign runs, so that its approval again continues it."""
-    return status in IN_REVIEW or (
-        status is ApprovalStatus.PAUSED and campaign_status is CampaignStatus.RUNNING
-    )
+    """Whether the approval is still followed: while in review, and while the campaign runs
+    (a template Meta pauses halts it, approved again it continues)."""
+    return status in IN_REVIEW or campaign_status is CampaignStatus.RUNNING
 
 
 def halt_reason(status: ApprovalStatus, reason: str) -> str:
@@ -360,8 +358,7 @@ async def lost_follows(
             Campaign.status.not_in(FINAL),
             or_(
                 MessagingContent.approval_status.in_(IN_REVIEW),
-                (MessagingContent.approval_status == ApprovalStatus.PAUSED)
-                & (Campaign.status == CampaignStatus.RUNNING),
+                Campaign.status == CampaignStatus.RUNNING,
             ),
             or_(
                 MessagingContent.approval_checked_at.is_(None),

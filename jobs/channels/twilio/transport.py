@@ -86,7 +86,7 @@ class TwilioFamily:
             self.client(plan.channel_id, settings),
             plan.campaign_id,
             self.sending.approval_fresh_seconds,
-            self.sending.approval_poll_seconds[0],
+            self.sending.approval_poll_seconds[1],
         )
 
     async def open(self, channel_id: int, settings: object) -> "TwilioTransport":
