@@ -16,6 +16,11 @@ from sqlalchemy import select
 
 from db import models
 from db.enums import ApprovalStatus, ContentType
+from db.settings import ConfigError, Settings
+from db.types import utcnow
+from db.usecases.messaging_campaigns import create_messaging_campaign
+from graph.ids import encode_id
+from jobs.approval import poll_delay
 from jobs.channels.twilio.client import twilio_client
 from jobs.channels.twilio.content import to_twilio_types
 from jobs.channels.twilio.content_api import fetch_content
@@ -335,6 +340,53 @@ async def test_fetch_content_reads_a_template_and_its_approval(twilio_standin: S
     assert other.approval is ApprovalStatus.UNSUBMITTED
 
 
+async def test_a_template_of_the_users_account_is_submitted_as_it_is(
+    stack: SendingStack, twilio_standin: Standin
+) -> None:
+    """A campaign made from contentSid (createMessagingCampaign reads it from Twilio;
+    here made through the use case with what fetch_content read) submits that template:
+    no Content resource is made, the approval is requested on the user's own."""
+    twilio_standin.control.reset()
+    twilio_standin.control.approval_plan("approved", after_fetches=1)
+    client = await stack.client()
+    code = await twilio_channel_for(client, twilio_standin, "WHATSAPP")
+    auth = (twilio_standin.account_sid, twilio_standin.auth_token)
+    types = {"twilio/text": {"body": "Hi {{first_name}}, your order shipped."}}
+    async with httpx.AsyncClient(base_url=twilio_standin.base_url, auth=auth) as raw:
+        made = await raw.post("/v1/Content", json={"language": "en", "types": types})
+    assert made.status_code == 201, made.text
+    sid = made.json()["sid"]
+    api, http = twilio_client(*auth, twilio_standin.base_url)
+    try:
+        fetched = await fetch_content(api, sid)
+    finally:
+        await http.aclose()
+    assert fetched is not None
+    assert fetched.approval is ApprovalStatus.UNSUBMITTED
+    async with stack.server.db.write() as session:
+        campaign = await create_messaging_campaign(
+            session,
+            client.account_id,
+            {"name": "Shipping", "channel": code, "content_sid": sid},
+            utcnow(),
+            fetched,
+        )
+        campaign_id = encode_id("Campaign", campaign.id)
+
+    payload = await submit(client, campaign_id, "UTILITY")
+    assert payload["userErrors"] == []
+    assert payload["campaign"]["contentSid"] == sid
+    assert payload["campaign"]["approvalStatus"] == "RECEIVED"
+    assert [c["sid"] for c in standin_contents(twilio_standin)] == [sid]
+    assert (await statuses_until(client, campaign_id, "APPROVED"))[-1] == "APPROVED"
+    request = approval_request(twilio_standin, sid)
+    assert (request["category"], request["status"]) == ("UTILITY", "approved")
+    assert request["name"].startswith(f"shipping_{campaign.id}_")
+    async with stack.server.db.read() as session:
+        row = await session.get_one(models.MessagingContent, campaign.id)
+        assert (row.content_sid, row.created_content_sid) == (sid, "")
+
+
 async def wait_for_sent(standin: Standin, n: int, within: float = 30) -> None:
     loop = asyncio.get_running_loop()
     give_up = loop.time() + within
@@ -372,3 +424,24 @@ async def test_lost_follow_is_queued_again_by_the_sweeper(
         await redis.aclose()
     assert (await statuses_until(client, campaign_id, "APPROVED"))[-1] == "APPROVED"
     assert approval_request(twilio_standin, sid)["status"] == "approved"
+
+
+@pytest.mark.parametrize(
+    ("attempt", "wait"), [(0, 5.0), (1, 10.0), (2, 20.0), (5, 160.0), (6, 300.0), (10**6, 300.0)]
+)
+def test_poll_delay_doubles_up_to_the_longest(attempt: int, wait: float) -> None:
+    assert poll_delay(attempt, 5.0, 300.0) == wait
+
+
+def test_approval_settings() -> None:
+    default = Settings.from_env({}).sending
+    assert (default.approval_poll_seconds, default.approval_fresh_seconds) == ((5.0, 300.0), 300)
+    given = Settings.from_env(
+        {"CLARION_APPROVAL_POLL_SECONDS": "1,60", "CLARION_APPROVAL_FRESH_SECONDS": "30"}
+    ).sending
+    assert (given.approval_poll_seconds, given.approval_fresh_seconds) == ((1.0, 60.0), 30)
+    for bad in ("5", "60,1", "0,5", "1,2,3", "a,b"):
+        with pytest.raises(ConfigError, match="CLARION_APPROVAL_POLL_SECONDS"):
+            Settings.from_env({"CLARION_APPROVAL_POLL_SECONDS": bad})
+    with pytest.raises(ConfigError, match="CLARION_APPROVAL_FRESH_SECONDS"):
+        Settings.from_env({"CLARION_APPROVAL_FRESH_SECONDS": "0"})
