@@ -30,6 +30,7 @@ from db.enums import ApprovalCategory, ApprovalStatus
 from db.errors import DomainError, ErrorCode
 from db.models import Campaign
 from db.usecases import approval as uc
+from db.usecases.approval_submission import record_submission, submit_for_approval
 from jobs.channels.twilio.client import twilio_client
 from jobs.channels.twilio.content_api import (
     ContentApiError,
@@ -56,7 +57,7 @@ async def submit(
 ) -> Campaign:
     """submitCampaignForApproval; raises DomainError (nothing changed) when refused."""
     async with db.read() as session:
-        _, submission = await uc.submit_for_approval(session, account_id, campaign_id, category)
+        _, submission = await submit_for_approval(session, account_id, campaign_id, category)
     access = submission.access
     client, http = twilio_client(access.account_sid, access.auth_token, access.api_base_url)
     try:
@@ -77,7 +78,7 @@ async def submit(
         await http.aclose()
     async with db.write() as session:
         now = await db_now(session)
-        campaign = await uc.record_submission(session, submission, created, status, now)
+        campaign = await record_submission(session, submission, created, status, now)
     await enqueue_follow_approval(queue, campaign_id, now, 0, 0)
     return campaign
 
