@@ -18,6 +18,7 @@ status until it settles, and reading it again before a run.
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,11 +54,19 @@ def poll_delay(attempt: int, first_s: float, longest_s: float) -> float:
 
 
 async def submit(
-    db: Database, queue: ArqRedis, account_id: int, campaign_id: int, category: ApprovalCategory
+    db: Database,
+    queue: ArqRedis,
+    account_id: int,
+    campaign_id: int,
+    category: ApprovalCategory,
+    gate: Callable[[], Awaitable[None]] | None = None,
 ) -> Campaign:
-    """submitCampaignForApproval; raises DomainError (nothing changed) when refused."""
+    """submitCampaignForApproval; raises DomainError (nothing changed) when refused.
+    `gate` (a rate limit) is passed once the checks allow the request, before Twilio."""
     async with db.read() as session:
         _, submission = await submit_for_approval(session, account_id, campaign_id, category)
+    if gate is not None:
+        await gate()
     access = submission.access
     client, http = twilio_client(access.account_sid, access.auth_token, access.api_base_url)
     try:

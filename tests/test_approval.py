@@ -251,6 +251,15 @@ async def test_twilio_refusing_the_submission_changes_nothing(
     assert await content_row(client, campaign_id) == row
     assert standin_contents(twilio_standin) == []
 
+    for _ in range(9):  # ten requests that reach Twilio a minute, then no more
+        assert [e["code"] for e in (await submit(client, campaign_id))["userErrors"]] == [
+            "SEND_FAILED"
+        ]
+    limited = await submit(client, campaign_id)
+    assert [(e["code"], e["field"]) for e in limited["userErrors"]] == [("RATE_LIMITED", None)]
+    assert await client.snapshot() == before
+    assert await content_row(client, campaign_id) == row
+
 
 async def test_a_template_paused_mid_campaign_halts_it_until_approved(
     stack: SendingStack, twilio_standin: Standin

@@ -6,12 +6,16 @@ import strawberry
 
 from db.enums import ApprovalCategory
 from db.errors import DomainError
+from graph import rate_limits
 from graph.context import Info
 from graph.errors import user_errors
 from graph.mutations.campaigns import CampaignPayload
 from graph.mutations.support import pk
 from graph.types.campaign import Campaign
 from jobs.approval import submit
+
+# Requests that reach Twilio, per account (each makes a Content resource there).
+SUBMISSIONS_PER_MINUTE = 10
 
 
 @strawberry.input(description="The WhatsApp campaign whose template to submit.")
@@ -39,15 +43,22 @@ class ApprovalMutations:
         "REJECTED or DISABLED before the campaign starts (a new Content resource). Refused "
         "with INVALID_STATE while RECEIVED, PENDING, APPROVED or PAUSED, or when the campaign "
         "is final; SEND_FAILED with Twilio's reason when Twilio refuses or cannot be reached "
-        "(nothing changed). Waits for Twilio: at most about 20 s."
+        "(nothing changed); RATE_LIMITED past 10 requests that reach Twilio a minute per "
+        "account. Waits for Twilio: at most about 20 s."
     )
     async def submit_campaign_for_approval(
         self, info: Info, input: SubmitCampaignForApprovalInput
     ) -> SubmitCampaignForApprovalPayload:
         ctx = info.context
+
+        async def gate() -> None:
+            await rate_limits.take(
+                ctx.queue, "approval requests", ctx.account_id, SUBMISSIONS_PER_MINUTE, 60
+            )
+
         try:
             campaign = await submit(
-                ctx.db, ctx.queue, ctx.account_id, pk(input.id, "Campaign"), input.category
+                ctx.db, ctx.queue, ctx.account_id, pk(input.id, "Campaign"), input.category, gate
             )
         except DomainError as error:
             return SubmitCampaignForApprovalPayload(user_errors=user_errors(error))
