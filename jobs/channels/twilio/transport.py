@@ -157,6 +157,11 @@ class TwilioTransport:
                 halt = verdict.halt()
                 assert halt is not None
                 halts.append(halt)
+            elif verdict.throttled:
+                # Twilio processed nothing and would throttle the next create too: the run
+                # backs off as a whole (a halt), and the lead, untouched, keeps its retries.
+                halts.append(Halt(verdict.reason))
+                return SendResult(Outcome.UNSENT, verdict.reason, error_code=verdict.error_code)
             return verdict.result()
 
     async def _already_sent(self, message: TwilioMessage) -> str | None:
