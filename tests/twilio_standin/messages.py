@@ -169,6 +169,9 @@ async def create_message(request: Request) -> Response:
         raise TwilioError(faults.account_error)
     if len(account.messages) >= MAX_MESSAGES_PER_ACCOUNT:
         raise TwilioError(21611)
+    if faults.server_errors_left > 0 and not faults.server_error_creates:
+        faults.server_errors_left -= 1
+        raise TwilioError(20500, status=faults.server_error_status)
     message, freeform = _build(account, checked.body)
     account.add_message(message)
     answer = message.resource()
