@@ -5,11 +5,11 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from twilio.rest import Client
 
-from db.enums import ApprovalStatus
-from db.models import CampaignExecution, MessagingContent
+from db.enums import ApprovalStatus, DeliveryStatus
+from db.models import CampaignExecution, Delivery, MessagingContent
 from tests.messaging_stack import TEXT_CONTENT, campaign_leads, messaging_campaign
 from tests.support import GraphQLClient, pk_of
 from tests.twilio_standin.client import StandinHttpClient
@@ -49,6 +49,18 @@ async def run_of(client: GraphQLClient, campaign_id: str) -> dict[str, Any]:
     )
     campaign: dict[str, Any] = data["campaign"]
     return campaign
+
+
+async def claimed(client: GraphQLClient, campaign_id: str) -> set[str]:
+    """The numbers whose ledger rows are claimed (status sending) now."""
+    async with client.server.db.read() as session:
+        found = await session.scalars(
+            select(Delivery.address).where(
+                Delivery.campaign_id == pk_of(campaign_id, "Campaign"),
+                Delivery.status == DeliveryStatus.SENDING,
+            )
+        )
+        return set(found)
 
 
 def _standin_client(standin: Standin) -> Client:
