@@ -29,8 +29,8 @@ Control API (JSON, no auth, under `/_standin`; `{A}` = `/_standin/accounts/{Acco
   "whatsapp:+1…"], "messaging_service_sids"?: ["MG…"]}` → 201 the account with its token.
 - `GET {A}`; `POST {A}/api_keys` → 201 `{"sid": "SK…", "secret": …}`; `POST {A}/reset`.
 - `GET {A}/messages[?to=whatsapp:+1…]` → `{"messages": [Twilio's resource + "standin":
-  {content_sid, content_variables, status_callback, answered, made_at}]}`, oldest first
-  (`made_at`: Unix time to the microsecond).
+  {content_sid, content_variables, status_callback, answered, received_at}]}`, oldest
+  first (`received_at`: when the create came in, Unix time to the microsecond).
 - `GET {A}/counts` → `{"total": 3, "by_to": {"whatsapp:+15551230001": 1, …}}`.
 - `POST {A}/number_errors` `{"number": "+15005550001", "error": 21211}`: creates to that
   number (either channel) answer that error; `"error": null` clears. Codes: errors.KNOWN

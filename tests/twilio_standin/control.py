@@ -125,7 +125,7 @@ def _sent(message: Message) -> dict[str, Any]:
             "content_variables": message.content_variables,
             "status_callback": message.status_callback,
             "answered": message.answered,
-            "made_at": message.made_at,
+            "received_at": message.received_at,
         }
     }
 

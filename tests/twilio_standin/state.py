@@ -58,9 +58,9 @@ class Message:
     error_message: str | None = None
     # What the HTTP answer was (201, or the injected 5xx): tests read it via the control API.
     answered: int = 201
-    # When it was made, to the microsecond (Unix time; `date_created` has whole seconds, as
-    # Twilio's): tests measure a channel's rate with it.
-    made_at: float = field(default_factory=time.time)
+    # When its create request came in, to the microsecond (Unix time; `date_created` has
+    # whole seconds, as Twilio's): tests measure a channel's rate with it.
+    received_at: float = field(default_factory=time.time)
 
     @property
     def uri(self) -> str:
