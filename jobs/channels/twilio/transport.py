@@ -159,7 +159,7 @@ class TwilioTransport:
             async with asyncio.timeout(MESSAGE_TIMEOUT_S):
                 if message.possible_duplicate:
                     found = await self._already_sent(message)
-                    if found:  # exactly one found: the lead got one, no duplicate
+                    if found:  # an earlier attempt's: taken; the only copy if just one
                         only = len(found) == 1
                         return SendResult(
                             Outcome.SENT, "found in Twilio", provider_id=found[0], only_copy=only
