@@ -5,6 +5,7 @@ and account-level errors that halt the execution until they clear."""
 import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -17,10 +18,11 @@ from tests.messaging_guarantees_stack import (
     run_of,
     sent_at_least,
     statuses,
+    whatsapp_campaign,
 )
 from tests.messaging_stack import leads, messaging_campaign, twilio_channel_for
 from tests.sending_stack import FINAL_STATUSES, SendingStack, act, stack, wait_until
-from tests.support import import_contacts
+from tests.support import GraphQLClient, import_contacts
 from tests.twilio_standin.fixture import Standin, twilio_standin
 
 __all__ = ["stack", "twilio_standin"]
@@ -45,12 +47,16 @@ async def test_a_429_storm_delays_but_every_lead_gets_one(
     assert not any(lead["possibleDuplicate"] for lead in leads_now.values())
 
 
+@pytest.mark.parametrize("through", ["number", "service"])
 async def test_a_5xx_after_create_is_looked_up_not_sent_again(
-    stack: SendingStack, twilio_standin: Standin
+    stack: SendingStack, twilio_standin: Standin, through: str
 ) -> None:
     twilio_standin.control.reset()
     client = await stack.client()
-    channel = await twilio_channel_for(client, twilio_standin, "SMS")
+    sender: dict[str, Any] = {}
+    if through == "service":
+        sender = {"fromNumber": None, "messagingServiceSid": twilio_standin.messaging_service_sid}
+    channel = await twilio_channel_for(client, twilio_standin, "SMS", **sender)
     campaign = await messaging_campaign(client, channel, leads(6))
     twilio_standin.control.server_errors(2)  # made and stored, then 500
     await act(client, "startCampaign", campaign["id"])
@@ -152,40 +158,52 @@ async def test_invalid_numbers_fail_their_lead_only(
 CONSENT = "contact { marketingConsent { email sms whatsapp } }"
 
 
+async def campaign_on(
+    client: GraphQLClient, standin: Standin, channel: str, kind: str, name: str
+) -> dict[str, Any]:
+    """An SMS campaign, or an approved WhatsApp one, to leads(4)."""
+    if kind == "SMS":
+        return await messaging_campaign(client, channel, leads(4), name=name)
+    campaign, _ = await whatsapp_campaign(client, standin, channel, leads(4), name=name)
+    return campaign
+
+
+@pytest.mark.parametrize("kind", ["SMS", "WHATSAPP"])
 async def test_an_opted_out_number_withdraws_consent_and_is_left_out_later(
-    stack: SendingStack, twilio_standin: Standin
+    stack: SendingStack, twilio_standin: Standin, kind: str
 ) -> None:
     twilio_standin.control.reset()
     client = await stack.client()
     stopped, *others = numbers(4)
+    prefix = "whatsapp:" if kind == "WHATSAPP" else ""
     twilio_standin.control.number_error(stopped, 21610)
-    channel = await twilio_channel_for(client, twilio_standin, "SMS")
-    campaign = await messaging_campaign(client, channel, leads(4))
+    channel = await twilio_channel_for(client, twilio_standin, kind)
+    campaign = await campaign_on(client, twilio_standin, channel, kind, "First")
     await act(client, "startCampaign", campaign["id"])
     done = await wait_until(client, campaign["id"], *FINAL_STATUSES)
     assert done["execution"]["totalSent"] == 3
-    assert at_standin(twilio_standin) == once_each(others)
+    assert at_standin(twilio_standin) == once_each(others, prefix)
     lead = (await by_number(client, campaign["id"]))[stopped]
     assert (lead["status"], lead["errorCode"]) == ("OPTED_OUT", "21610")
     data = await client.gql(
         f"query($id: ID!) {{ node(id: $id) {{ ... on Lead {{ {CONSENT} }} }} }}",
         {"id": lead["id"]},
     )
-    # Withdrawn for SMS only: WhatsApp is another channel, email another family.
+    # Withdrawn for this channel only: the other is another channel, email another family.
     assert data["node"]["contact"]["marketingConsent"] == {
         "email": True,
-        "sms": False,
-        "whatsapp": True,
+        "sms": kind != "SMS",
+        "whatsapp": kind != "WHATSAPP",
     }
     assert (await run_of(client, campaign["id"]))["execution"]["totalSkipped"] == 1
 
     twilio_standin.control.number_error(stopped, None)  # Twilio would still refuse; no matter
-    later = await messaging_campaign(client, channel, leads(4), name="Later")
+    later = await campaign_on(client, twilio_standin, channel, kind, "Later")
     await act(client, "startCampaign", later["id"])
     done = await wait_until(client, later["id"], *FINAL_STATUSES)
     run = (await run_of(client, later["id"]))["execution"]
     assert (run["totalSent"], run["totalSkipped"]) == (3, 1)
-    assert at_standin(twilio_standin) == Counter(dict.fromkeys(others, 2))
+    assert at_standin(twilio_standin) == Counter({f"{prefix}{n}": 2 for n in others})
     assert (await statuses(client, later["id"]))[stopped] == "OPTED_OUT"
 
 
