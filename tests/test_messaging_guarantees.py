@@ -204,3 +204,44 @@ async def test_sigkill_misses_nobody_and_sends_nothing_twice(
     assert unrecorded, "the kill landed with no create in flight"
     flagged = {n for n, lead in leads_now.items() if lead["possibleDuplicate"]}
     assert flagged == in_flight - unrecorded
+
+
+async def test_leads_removed_and_added_while_paused(
+    stack: SendingStack, twilio_standin: Standin
+) -> None:
+    """Exactly one message per lead active when it comes to it: removed pending leads get
+    none, leads added while paused get one, a sent lead added again gets no second."""
+    twilio_standin.control.reset()
+    client = await stack.client()
+    channel = await twilio_channel_for(client, twilio_standin, "SMS", rateLimit=8)
+    campaign = await messaging_campaign(client, channel, leads(20))
+    await act(client, "startCampaign", campaign["id"])
+    await sent_at_least(twilio_standin, 4)
+    await act(client, "pauseCampaign", campaign["id"])
+    await asyncio.sleep(1.0)  # a batch under way when the pause came lands
+    current = await by_number(client, campaign["id"])
+    sent = sorted(n for n, lead in current.items() if lead["status"] == "SENT")
+    pending = sorted(n for n, lead in current.items() if lead["status"] == "PENDING")
+    assert len(sent) + len(pending) == 20
+    removed = pending[:3]
+    payload = await client.mutate(
+        "removeLeads",
+        {"campaignId": campaign["id"], "leadIds": [current[n]["id"] for n in removed]},
+        "removedCount",
+    )
+    assert (payload["userErrors"], payload["removedCount"]) == ([], 3)
+    again = [row for row in leads(20) if row["phoneNumber"] == sent[0]]
+    payload = await client.mutate(
+        "addLeads",
+        {"campaignId": campaign["id"], "leads": leads(2, start=20) + again},
+        "campaign { totalLeads }",
+    )
+    assert payload["userErrors"] == [], payload
+
+    await act(client, "resumeCampaign", campaign["id"])
+    done = await wait_until(client, campaign["id"], *FINAL_STATUSES)
+    assert done["execution"]["totalSent"] == 19
+    assert at_standin(twilio_standin) == once_each(sorted(set(numbers(22)) - set(removed)))
+    final = await statuses(client, campaign["id"])
+    assert {n: final[n] for n in removed} == dict.fromkeys(removed, "CANCELLED")
+    assert Counter(final.values()) == {"SENT": 19, "CANCELLED": 3}
