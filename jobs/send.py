@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import db_now
 from db.engine import Database
+from db.quota import used_up
 from db.settings import SendSettings
 from db.types import utcnow
 from db.usecases import executions, ledger
@@ -258,7 +259,8 @@ class CampaignRun:
             if claim.stop is ledger.Stop.NOT_RUNNING:
                 return RunEnd.NOT_RUNNING
             if claim.stop is ledger.Stop.QUOTA:
-                return await self._halt(_next_midnight, _quota_reason(plan))
+                reason = used_up(plan.quota_window, plan.daily_quota)
+                return await self._halt(_at(claim.frees_at), reason)
             if claim.stop is ledger.Stop.NOTHING_DUE:
                 end, progress.left = await self._settle_or_wait()
                 if end is not None:
@@ -435,9 +437,6 @@ def _before(deadline: float) -> Callable[[], bool]:
     return lambda: time.monotonic() < deadline
 
 
-def _next_midnight(now: datetime) -> datetime:
-    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _quota_reason(plan: SendPlan[Any]) -> str:
-    return f"The channel's daily quota of {plan.daily_quota} messages is used up for today (UTC)."
+def _at(when: datetime | None) -> Callable[[datetime], datetime]:
+    assert when is not None
+    return lambda _: when

@@ -4,7 +4,7 @@ segments, the daily quota, and spreading over the campaign's duration."""
 
 import asyncio
 import itertools
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -88,15 +88,22 @@ async def test_sms_counts_segments_against_the_rate_limit(
     assert min(gaps) >= 1.0, gaps
 
 
-async def test_daily_quota_halts_the_campaign(stack: SendingStack, twilio_standin: Standin) -> None:
+async def test_the_whatsapp_quota_over_a_moving_day_halts_the_campaign(
+    stack: SendingStack, twilio_standin: Standin
+) -> None:
     twilio_standin.control.reset()
     client = await stack.client()
     channel = await twilio_channel_for(client, twilio_standin, "WHATSAPP", dailyQuota=5)
     campaign, _ = await whatsapp_campaign(client, twilio_standin, channel, leads(8))
     await act(client, "startCampaign", campaign["id"])
     halted = await wait_until(client, campaign["id"], "HALTED")
-    assert "daily quota of 5" in halted["execution"]["errorMessage"]
+    assert "quota of 5 messages in a moving 24 hours" in halted["execution"]["errorMessage"]
     assert halted["execution"]["totalSent"] == 5
+    # Room comes back when this hour's messages leave the window: in 24 hours, not at
+    # midnight (Meta's messaging limit is a moving window).
+    this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    next_run = datetime.fromisoformat(halted["execution"]["nextRunAt"])
+    assert next_run in (this_hour + timedelta(days=1), this_hour + timedelta(days=1, hours=-1))
     await asyncio.sleep(2.5)  # a sweep or two later, still nothing more
     assert sum(at_standin(twilio_standin).values()) == 5
     assert max(at_standin(twilio_standin).values()) == 1

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Campaign
+from db.quota import QuotaWindow
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class ChannelState:
     inactive_reason: str
     rate_limit: int | None
     daily_quota: int
+    # How the quota is counted (db/quota.py).
+    quota_window: QuotaWindow = QuotaWindow.UTC_DAY
     # Counted per engagement (opens, clicks) when the channel tracks it.
     tracks_engagement: bool = False
 

@@ -18,6 +18,7 @@ from db.kinds.base import ChannelState, Recipients
 from db.models import Campaign, Contact, Delivery, MessagingContent, TwilioChannel
 from db.models.base import Id
 from db.queries import audience_members
+from db.quota import QuotaWindow
 from db.secrets import reveal
 from db.twilio_variables import CONTACT_FIELDS, content_variables
 
@@ -85,6 +86,12 @@ class TwilioKind:
             inactive_reason=inactive_reason(channel),
             rate_limit=channel.rate_limit,
             daily_quota=channel.daily_quota,
+            # WhatsApp's quota is Meta's messaging limit: a moving 24 hours.
+            quota_window=(
+                QuotaWindow.MOVING_24H
+                if self.channel_type is ChannelType.WHATSAPP
+                else QuotaWindow.UTC_DAY
+            ),
         )
 
     async def check_ready(self, session: AsyncSession, campaign: Campaign) -> None:

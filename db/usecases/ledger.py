@@ -7,7 +7,7 @@ quota.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -15,16 +15,16 @@ from sqlalchemy import ColumnElement, String, case, cast, func, literal, or_, se
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import as_utc, now_column
-from db.dialect import insert_for
 from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus
 from db.models import (
     Campaign,
     CampaignExecution,
-    ChannelUsage,
     Contact,
     Delivery,
 )
+from db.quota import frees_at
 from db.types import UtcDateTime
+from db.usecases import quota_usage as usage
 from db.usecases.send_plan import SendPlan
 
 
@@ -54,8 +54,10 @@ class Stop(StrEnum):
 class Claim:
     rows: list[Claimed]
     stop: Stop | None = None
-    # The database's time at the claim: the one clock of leases and quota days.
+    # The database's time at the claim: the one clock of leases and quota windows.
     now: datetime | None = None
+    # Stop.QUOTA: when the channel's quota window has room again.
+    frees_at: datetime | None = None
 
     def ids(self) -> list[int]:
         return [row.id for row in self.rows]
@@ -131,9 +133,11 @@ async def claim(
     ):
         return Claim([], Stop.NOT_RUNNING)
     now = as_utc(state[2])
-    quota_left = plan.daily_quota - await _used_today(session, plan.channel_key, now.date())
+    window = plan.quota_window
+    quota_left = plan.daily_quota - await usage.used(session, plan.channel_key, window, now)
     if quota_left <= 0:
-        return Claim([], Stop.QUOTA, now)
+        oldest = await usage.oldest(session, plan.channel_key, window, now)
+        return Claim([], Stop.QUOTA, now, frees_at(window, now, oldest))
 
     message_id: ColumnElement[str] | str = ""
     if plan.message_id_domain is not None:
@@ -183,30 +187,8 @@ async def claim(
     claimed = sorted(rows, key=lambda c: c.id)
     if not claimed:
         return Claim([], Stop.NOTHING_DUE, now)
-    await _use_quota(session, plan.channel_key, now.date(), len(claimed))
+    await usage.take(session, plan.channel_key, window, now, len(claimed))
     return Claim(claimed, now=now)
-
-
-async def _used_today(session: AsyncSession, channel_key: str, day: date) -> int:
-    await session.execute(
-        insert_for(session, ChannelUsage)
-        .values(channel_key=channel_key, day=day, used=0)
-        .on_conflict_do_nothing()
-    )
-    used = await session.scalar(
-        select(ChannelUsage.used)
-        .where(ChannelUsage.channel_key == channel_key, ChannelUsage.day == day)
-        .with_for_update()
-    )
-    return used or 0
-
-
-async def _use_quota(session: AsyncSession, channel_key: str, day: date, n: int) -> None:
-    await session.execute(
-        update(ChannelUsage)
-        .where(ChannelUsage.channel_key == channel_key, ChannelUsage.day == day)
-        .values(used=ChannelUsage.used + n)
-    )
 
 
 async def recipients(
@@ -337,7 +319,7 @@ async def record(
             .values(status=DeliveryStatus.PENDING, **done)
             .execution_options(synchronize_session=False)
         )
-        await _use_quota(session, plan.channel_key, now.date(), -rowcount(outcome))
+        await usage.give_back(session, plan.channel_key, plan.quota_window, now, rowcount(outcome))
     # Whatever the claim still holds was cancelled meanwhile: it lets go.
     await session.execute(
         update(Delivery)
