@@ -40,6 +40,8 @@ from jobs.channels.twilio.segments import segments
 # Creates in flight at once per run (Twilio answers each in ~100-300 ms).
 CONCURRENCY = 16
 STATUS_CALLBACK_PATH = "/hooks/twilio/status"
+# How long a run throttled by Twilio (429, a full sender queue) waits before going on.
+THROTTLED_BACKOFF_S = 5.0
 # Twilio's DateSent filter counts whole seconds, and its clock is not our database's.
 LOOKUP_MARGIN = timedelta(seconds=2)
 # Messages read when looking for a lost one (a lead has a handful at most).
@@ -204,8 +206,9 @@ class TwilioTransport:
                 halts.append(halt)
             elif verdict.throttled:
                 # Twilio processed nothing and would throttle the next create too: the run
-                # backs off as a whole (a halt), and the lead, untouched, keeps its retries.
-                halts.append(Halt(verdict.reason))
+                # backs off as a whole (a short halt), and the lead, untouched, keeps its
+                # retries.
+                halts.append(Halt(verdict.reason, THROTTLED_BACKOFF_S))
                 return SendResult(Outcome.UNSENT, verdict.reason, error_code=verdict.error_code)
             return verdict.result()
 
