@@ -22,10 +22,26 @@ def camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+# Inputs of the JSON scalar: the steps of a path below one are the JSON's own keys and
+# indexes (contentContext.actions.0.webview_size, customVariables.first_name), kept as is;
+# so are those below contentSid (the JSON of the template it names).
+JSON_INPUTS = frozenset({"contentContext", "contentSid", "customVariables"})
+
+
+def field_path(field: tuple[str, ...]) -> list[str] | None:
+    """A problem's field as the API shows it: input names in camelCase, JSON keys as given."""
+    out: list[str] = []
+    for i, step in enumerate(field):
+        out.append(camel(step))
+        if out[-1] in JSON_INPUTS:
+            return [*out, *field[i + 1 :]]
+    return out or None
+
+
 def user_errors(error: DomainError) -> list[UserError]:
     return [
         UserError(
-            field=[camel(p) for p in problem.field] or None,
+            field=field_path(problem.field),
             message=problem.message,
             code=problem.code,
         )

@@ -34,8 +34,10 @@ class FetchedContent:
     rejection_reason: str = ""
 
 
-def _code(value: str) -> ErrorCode:
-    return ErrorCode(value) if value in {c.value for c in ErrorCode} else ErrorCode.INVALID
+def _code(name: str) -> ErrorCode:
+    """The content rule's code where the API has the same one (TOO_LONG, TOO_MANY, …);
+    the finer ones (INVALID_URL, VARIABLE_POSITION, …) are INVALID, told apart by message."""
+    return ErrorCode[name] if name in ErrorCode.__members__ else ErrorCode.INVALID
 
 
 def check_content(
@@ -60,7 +62,7 @@ def check_content(
         return
     whatsapp = channel_type is ChannelType.WHATSAPP
     for problem in validate_content(content_type, context, whatsapp=whatsapp):
-        problems.add(Problem(_code(problem.code.value), problem.message, (field, *problem.field)))
+        problems.add(Problem(_code(problem.code.name), problem.message, (field, *problem.field)))
 
 
 async def create_messaging_campaign(
