@@ -1,0 +1,395 @@
+"""createMessagingCampaign over real HTTP: every content type per channel, each refusal
+with its exact path into contentContext and nothing written, the created campaign's
+fields and previews, and what starting a campaign puts in its ledger (no worker: the
+ledger is written at start)."""
+
+from typing import Any
+
+import pytest
+
+from tests.messaging_api import (
+    add_leads,
+    campaign_of,
+    create,
+    created,
+    errors_of,
+    leads_of,
+    make_twilio_channel,
+)
+from tests.support import GraphQLClient
+
+URL0 = {"type": "URL", "title": "Shop", "url": "https://example.com/shop"}
+PHONE = {"type": "PHONE_NUMBER", "title": "Call us", "phone": "+442071838750"}
+
+
+def qr(n: int) -> dict[str, Any]:
+    return {"type": "QUICK_REPLY", "title": f"Option {n}", "id": f"o{n}"}
+
+
+# A valid WhatsApp context of each type (Meta's rules: no variable first or last).
+WHATSAPP: dict[str, dict[str, Any]] = {
+    "TEXT": {"body": "Hi {{first_name}}, welcome."},
+    "MEDIA": {"body": "Your ticket {{code}} is here.", "media": ["https://example.com/t.png"]},
+    "CARD": {"title": "Hello {{first_name}} there", "subtitle": "Sale", "actions": [URL0]},
+    "CALL_TO_ACTION": {"body": "Call us, {{first_name}}, today.", "actions": [URL0, PHONE]},
+    "QUICK_REPLY": {"body": "Are you coming, {{first_name}}?", "actions": [qr(0), qr(1)]},
+}
+# A representative refusal of each type: (channel, type, context, field, code).
+REFUSALS = [
+    ("SMS", "TEXT", {"body": "x" * 1601}, ["contentContext", "body"], "TOO_LONG"),
+    ("SMS", "TEXT", {"body": "Hi", "media": []}, ["contentContext", "media"], "INVALID"),
+    ("WHATSAPP", "TEXT", {"body": "{{first_name}}, hi"}, ["contentContext", "body"], "INVALID"),
+    (
+        "WHATSAPP",
+        "MEDIA",
+        {"body": "Hi", "media": ["ftp://example.com/a.png"]},
+        ["contentContext", "media", "0"],
+        "INVALID",
+    ),
+    (
+        "WHATSAPP",
+        "CARD",
+        {"title": "Hi", "subtitle": "s" * 61},
+        ["contentContext", "subtitle"],
+        "TOO_LONG",
+    ),
+    (
+        "WHATSAPP",
+        "CARD",
+        {"title": "Hi", "actions": [{**URL0, "webview_size": "HUGE"}]},
+        ["contentContext", "actions", "0", "webview_size"],
+        "INVALID",
+    ),
+    (
+        "WHATSAPP",
+        "CALL_TO_ACTION",
+        {"body": "Call us", "actions": [URL0, {**PHONE, "phone": "020 7183 8750"}]},
+        ["contentContext", "actions", "1", "phone"],
+        "INVALID",
+    ),
+    (
+        "WHATSAPP",
+        "QUICK_REPLY",
+        {"body": "Coming?", "actions": [qr(0), qr(1), {**qr(2), "title": "t" * 21}]},
+        ["contentContext", "actions", "2", "title"],
+        "TOO_LONG",
+    ),
+    ("SMS", "CARD", {"title": "Hi", "subtitle": "s"}, ["contentType"], "INVALID"),
+]
+
+
+@pytest.fixture
+async def channels(client: GraphQLClient) -> GraphQLClient:
+    await make_twilio_channel(client, "SMS")
+    await make_twilio_channel(client, "WHATSAPP")
+    return client
+
+
+async def test_sms_text_campaign_and_all_its_fields(channels: GraphQLClient) -> None:
+    body = {"body": "Hi {{first_name}}, your code is {{code}}."}
+    campaign = await created(channels, contentContext=body, campaignType="SERVICE")
+    assert {k: v for k, v in campaign.items() if k != "id"} == {
+        "status": "DRAFT",
+        "channelType": "SMS",
+        "campaignType": "SERVICE",
+        "contentType": "TEXT",
+        "contentContext": body,
+        "contentSid": None,
+        "approvalStatus": "UNSUBMITTED",
+        "rejectionReason": None,
+        "enabled": None,
+        "totalLeads": 0,
+        "messagesSent": 0,
+        "customVariableKeys": [],
+        "contextVariables": ["first_name", "code"],
+        # No lead yet: each variable's sample is its name.
+        "bodyPreview": "Hi first_name, your code is code.",
+        "bodyPreviewSegments": 1,
+        "twilioChannel": {"code": "sms"},
+    }
+    rows = [
+        {"phoneNumber": "+14155550101", "customVariables": {"first_name": "Ann", "code": "A1"}},
+        {"phoneNumber": "+14155550102", "customVariables": {"first_name": "Bob", "code": "B2"}},
+    ]
+    assert (await add_leads(channels, campaign["id"], rows))["userErrors"] == []
+    now = await campaign_of(channels, campaign["id"])
+    assert now["bodyPreview"] == "Hi Ann, your code is A1."  # the first lead's values
+    assert (now["totalLeads"], now["customVariableKeys"]) == (2, ["code", "first_name"])
+
+
+async def test_sms_media_campaign(channels: GraphQLClient) -> None:
+    media = ["https://example.com/a.png", "https://example.com/b.png"]
+    campaign = await created(
+        channels, contentType="MEDIA", contentContext={"body": "Look", "media": media}
+    )
+    assert (campaign["contentType"], campaign["contentContext"]) == (
+        "MEDIA",
+        {"body": "Look", "media": media},
+    )
+    assert (campaign["bodyPreview"], campaign["bodyPreviewSegments"]) == ("Look", 1)
+
+
+@pytest.mark.parametrize("content_type", list(WHATSAPP))
+async def test_whatsapp_campaign_of_each_type(channels: GraphQLClient, content_type: str) -> None:
+    context = WHATSAPP[content_type]
+    campaign = await created(
+        channels, channel="whatsapp", contentType=content_type, contentContext=context
+    )
+    assert campaign["channelType"] == "WHATSAPP"
+    assert (campaign["contentType"], campaign["contentContext"]) == (content_type, context)
+    assert campaign["approvalStatus"] == "UNSUBMITTED"
+    assert campaign["bodyPreviewSegments"] is None  # SMS only
+    expected = ["code"] if content_type == "MEDIA" else ["first_name"]
+    assert campaign["contextVariables"] == expected
+
+
+@pytest.mark.parametrize(("channel", "kind", "context", "field", "code"), REFUSALS)
+async def test_content_refusals_point_into_the_json(
+    channels: GraphQLClient,
+    channel: str,
+    kind: str,
+    context: dict[str, Any],
+    field: list[str],
+    code: str,
+) -> None:
+    before = await channels.snapshot()
+    payload = await create(
+        channels, channel=channel.lower(), contentType=kind, contentContext=context
+    )
+    assert payload["campaign"] is None
+    assert errors_of(payload) == [(field, code)]
+    assert await channels.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("input", "expected"),
+    [
+        (
+            {"contentContext": {"body": "Hi"}, "contentSid": "HX" + "0" * 32},
+            [(["contentSid"], "INVALID")],
+        ),
+        ({}, [(["contentContext"], "REQUIRED")]),
+        ({"contentContext": {"body": "Hi"}, "contentType": None}, [(["contentType"], "REQUIRED")]),
+        ({"contentSid": "HX123"}, [(["contentSid"], "INVALID")]),
+        ({"contentSid": "hx" + "0" * 32}, [(["contentSid"], "INVALID")]),
+        ({"contentContext": {"body": "Hi"}, "channel": "nope"}, [(["channel"], "NOT_FOUND")]),
+        ({"contentContext": {"body": "Hi"}, "channel": "Bad Code!"}, [(["channel"], "INVALID")]),
+        ({"contentContext": {"body": "Hi"}, "name": " "}, [(["name"], "REQUIRED")]),
+        ({"contentContext": "Hi"}, [(["contentContext"], "INVALID")]),
+        ({"contentContext": {"body": "Hi"}, "audience": "nope"}, [(["audience"], "NOT_FOUND")]),
+    ],
+)
+async def test_create_refusals(
+    channels: GraphQLClient, input: dict[str, Any], expected: list[Any]
+) -> None:
+    before = await channels.snapshot()
+    payload = await create(channels, **input)
+    assert payload["campaign"] is None
+    assert errors_of(payload) == expected
+    assert await channels.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "segments"),
+    [
+        ("a" * 160, 1),  # GSM-7: 160 in one
+        ("a" * 161, 2),  # then 153 a segment
+        ("a" * 306, 2),
+        ("a" * 307, 3),
+        ("€" * 80, 1),  # an extension character takes two septets
+        ("€" * 81, 2),
+        ("é" + "a" * 69, 1),  # é is GSM-7
+        ("ł" + "a" * 69, 1),  # ł is not: UCS-2, 70 in one
+        ("ł" + "a" * 70, 2),  # then 67 a segment
+        ("ł" + "a" * 133, 2),
+        ("ł" + "a" * 134, 3),
+    ],
+)
+async def test_sms_preview_segments(channels: GraphQLClient, body: str, segments: int) -> None:
+    campaign = await created(channels, contentContext={"body": body})
+    assert (campaign["bodyPreview"], campaign["bodyPreviewSegments"]) == (body, segments)
+
+
+async def test_preview_segments_follow_the_first_leads_values(channels: GraphQLClient) -> None:
+    campaign = await created(channels, contentContext={"body": "a" * 150 + "{{x}}"})
+    assert campaign["bodyPreviewSegments"] == 1  # the sample "x": 151 GSM-7 characters
+    rows = [{"phoneNumber": "+14155550101", "customVariables": {"x": "ł"}}]
+    assert (await add_leads(channels, campaign["id"], rows))["userErrors"] == []
+    now = await campaign_of(channels, campaign["id"])
+    assert (now["bodyPreview"], now["bodyPreviewSegments"]) == ("a" * 150 + "ł", 3)
+
+
+async def test_create_with_leads_is_all_or_nothing(channels: GraphQLClient) -> None:
+    before = await channels.snapshot()
+    rows = [
+        {"phoneNumber": "+14155550101", "customVariables": {"first_name": "Ann"}},
+        {"phoneNumber": "4155550102", "customVariables": {"first_name": "Bob"}},
+    ]
+    payload = await create(channels, contentContext={"body": "Hi {{first_name}}"}, leads=rows)
+    assert errors_of(payload) == [(["leads", "1", "phoneNumber"], "INVALID")]
+    assert await channels.snapshot() == before
+
+    rows[1]["phoneNumber"] = "+1 415-555-0102"
+    campaign = await created(channels, contentContext={"body": "Hi {{first_name}}"}, leads=rows)
+    assert campaign["totalLeads"] == 2
+    assert campaign["bodyPreview"] == "Hi Ann"
+    assert [lead["phoneNumber"] for lead in await leads_of(channels, campaign["id"])] == [
+        "+14155550102",  # newest first
+        "+14155550101",
+    ]
+
+
+# Starting (no worker needed: the ledger is written at start).
+
+
+async def start(client: GraphQLClient, campaign_id: str) -> dict[str, Any]:
+    return await client.mutate(
+        "startCampaign", {"id": campaign_id}, "campaign { status enabled }"
+    )
+
+
+async def test_sms_campaign_starts_with_a_row_per_active_lead(channels: GraphQLClient) -> None:
+    rows = [
+        {"phoneNumber": f"+1415555010{i}", "customVariables": {"first_name": f"N{i}"}}
+        for i in range(4)
+    ]
+    campaign = await created(channels, contentContext={"body": "Hi {{first_name}}"}, leads=rows)
+    ids = [lead["id"] for lead in await leads_of(channels, campaign["id"])]
+    removed = await channels.mutate(
+        "removeLeads", {"campaignId": campaign["id"], "leadIds": [ids[0]]}, "removedCount"
+    )
+    assert (removed["userErrors"], removed["removedCount"]) == ([], 1)
+    payload = await start(channels, campaign["id"])
+    assert payload["userErrors"] == []
+    assert payload["campaign"]["status"] == "RUNNING"
+    now = await campaign_of(channels, campaign["id"])
+    assert now["execution"] == {"status": "PENDING", "totalContacts": 3, "totalSkipped": 0}
+    assert now["totalLeads"] == 3
+    statuses = [(lead["status"], lead["active"]) for lead in await leads_of(channels, campaign["id"])]
+    assert statuses == [("CANCELLED", False)] + [("PENDING", True)] * 3
+
+
+async def test_a_campaign_without_leads_or_audience_does_not_start(
+    channels: GraphQLClient,
+) -> None:
+    campaign = await created(channels, contentContext={"body": "Hi"})
+    before = await channels.snapshot()
+    payload = await start(channels, campaign["id"])
+    assert errors_of(payload) == [(["leads"], "EMPTY_AUDIENCE")]
+    assert payload["userErrors"][0]["message"] == "The campaign has no active lead and no audience."
+    assert await channels.snapshot() == before
+
+
+async def test_whatsapp_not_approved_does_not_start(channels: GraphQLClient) -> None:
+    rows = [{"phoneNumber": "+14155550101", "customVariables": {"first_name": "Ann"}}]
+    campaign = await created(
+        channels, channel="whatsapp", contentContext=WHATSAPP["TEXT"], leads=rows
+    )
+    before = await channels.snapshot()
+    for action in ("startCampaign", "setCampaignEnabled"):
+        input: dict[str, Any] = {"id": campaign["id"]}
+        if action == "setCampaignEnabled":
+            input["enabled"] = True
+        payload = await channels.mutate(action, input, "campaign { id }")
+        assert errors_of(payload) == [(["approvalStatus"], "NOT_APPROVED")]
+        assert "UNSUBMITTED" in payload["userErrors"][0]["message"].upper()
+        assert await channels.snapshot() == before
+
+
+async def test_set_campaign_enabled_switches_and_stamps(channels: GraphQLClient) -> None:
+    rows = [{"phoneNumber": "+14155550101", "customVariables": {"first_name": "Ann"}}]
+    campaign = await created(channels, contentContext={"body": "Hi {{first_name}}"}, leads=rows)
+
+    async def switch(enabled: bool) -> dict[str, Any]:
+        payload = await channels.mutate(
+            "setCampaignEnabled",
+            {"id": campaign["id"], "enabled": enabled},
+            "campaign { status enabled execution { startedAt resumedAt } }",
+        )
+        assert payload["userErrors"] == [], payload
+        found: dict[str, Any] = payload["campaign"]
+        return found
+
+    off = await switch(False)  # a draft is already off: nothing changes
+    assert (off["status"], off["enabled"], off["execution"]) == ("DRAFT", None, None)
+    on = await switch(True)
+    assert on["status"] == "RUNNING"
+    assert on["enabled"] == on["execution"]["startedAt"] is not None
+    assert (await switch(True))["enabled"] == on["enabled"]  # already on
+    paused = await switch(False)
+    assert (paused["status"], paused["enabled"]) == ("PAUSED", None)
+    again = await switch(True)
+    assert again["status"] == "RUNNING"
+    assert again["enabled"] == again["execution"]["resumedAt"]
+    assert again["enabled"] > on["enabled"]
+
+
+async def test_audience_members_with_a_number_and_consent_join_at_start(
+    channels: GraphQLClient,
+) -> None:
+    contacts = [
+        {"phone": "+14155550201", "firstName": "Ann", "tags": ["vip"]},
+        {"phone": "+14155550202", "firstName": "Bob", "tags": ["vip"]},
+        # No SMS consent: left out and counted.
+        {
+            "phone": "+14155550203",
+            "firstName": "Cy",
+            "tags": ["vip"],
+            "marketingConsent": {"sms": False},
+        },
+        # No phone (email only): never a lead.
+        {"email": "dee@example.test", "firstName": "Dee", "tags": ["vip"]},
+        # Not in the audience.
+        {"phone": "+14155550205", "firstName": "Eve", "tags": ["other"]},
+        # In the audience, but no first_name, which the content uses: cancelled at start.
+        {"phone": "+14155550206", "tags": ["vip"]},
+    ]
+    for row in contacts:
+        payload = await channels.mutate("createContact", row, "contact { id }")
+        assert payload["userErrors"] == [], payload
+    audience = await channels.mutate(
+        "createAudience", {"name": "VIP", "tags": ["vip"], "code": "vip"}, "audience { code }"
+    )
+    assert audience["userErrors"] == []
+    campaign = await created(
+        channels, contentContext={"body": "Hi {{first_name}}"}, audience="vip"
+    )
+    assert campaign["totalLeads"] == 0
+    assert (await start(channels, campaign["id"]))["userErrors"] == []
+    now = await campaign_of(channels, campaign["id"])
+    assert now["execution"] == {"status": "PENDING", "totalContacts": 2, "totalSkipped": 1}
+    found = {
+        lead["phoneNumber"]: (lead["status"], lead["errorMessage"])
+        for lead in await leads_of(channels, campaign["id"])
+    }
+    assert found == {
+        "+14155550201": ("PENDING", None),
+        "+14155550202": ("PENDING", None),
+        "+14155550206": ("CANCELLED", "No value for the variable(s) first_name."),
+    }
+
+
+async def test_leads_without_consent_or_a_value_are_left_out_at_start(
+    channels: GraphQLClient,
+) -> None:
+    made = []
+    for row in (
+        {"phone": "+14155550301", "firstName": "Ann"},
+        {"phone": "+14155550302"},  # no first_name
+        {"phone": "+14155550303", "firstName": "Cy", "marketingConsent": {"sms": False}},
+    ):
+        payload = await channels.mutate("createContact", row, "contact { id }")
+        assert payload["userErrors"] == [], payload
+        made.append(payload["contact"]["id"])
+    rows = [{"conversationUserId": contact} for contact in made]
+    campaign = await created(channels, contentContext={"body": "Hi {{first_name}}"}, leads=rows)
+    assert campaign["totalLeads"] == 3
+    assert (await start(channels, campaign["id"]))["userErrors"] == []
+    now = await campaign_of(channels, campaign["id"])
+    assert now["execution"] == {"status": "PENDING", "totalContacts": 1, "totalSkipped": 2}
+    found = [(lead["status"], lead["errorMessage"]) for lead in await leads_of(channels, campaign["id"])]
+    assert found == [  # newest first
+        ("OPTED_OUT", "The contact withdrew consent for the channel before the start."),
+        ("CANCELLED", "No value for the variable(s) first_name."),
+        ("PENDING", None),
+    ]
