@@ -8,12 +8,12 @@ from typing import Any
 from db.errors import ErrorCode, Problem
 from db.models import MessagingContent
 from jobs.channels.twilio.content import context_variables
+from jobs.channels.twilio.variables import valid_key
 
 # Contact fields a content may use as variables, filled from each lead's contact.
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "whatsapp", "country")
 MAX_VARIABLES = 100
 MAX_VALUE_LENGTH = 1_600
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}")
 # C0 controls but tab and newline, DEL, C1 controls, lone surrogates.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
@@ -28,8 +28,9 @@ def content_variables(content: MessagingContent) -> tuple[str, ...]:
 def check_custom_variables(
     values: Any, at: tuple[str, ...], *, whatsapp: bool
 ) -> tuple[dict[str, str], Problem | None]:
-    """A lead's customVariables: a JSON object of at most 100 names (a letter or _, then
-    letters, digits or _, at most 16) to non-empty strings of at most 1,600 characters,
+    """A lead's customVariables: a JSON object of at most 100 names (as in the content: a
+    letter or _, then letters, digits or _; or a number from 1, as Twilio numbers its
+    templates' variables; at most 16) to non-empty strings of at most 1,600 characters,
     on one line for WhatsApp (Meta refuses newlines in variable values)."""
     if not isinstance(values, Mapping):
         return {}, Problem(ErrorCode.INVALID, "customVariables must be a JSON object.", at)
@@ -37,12 +38,12 @@ def check_custom_variables(
         return {}, Problem(ErrorCode.TOO_MANY, f"At most {MAX_VARIABLES} custom variables.", at)
     out: dict[str, str] = {}
     for key, value in values.items():
-        if not isinstance(key, str) or not _KEY.fullmatch(key):
+        if not isinstance(key, str) or not valid_key(key):
             shown = repr(key)[:40]
             return {}, Problem(
                 ErrorCode.INVALID,
-                f"Variable name {shown} must be a letter or _, then letters, digits or _"
-                " (at most 16).",
+                f"Variable name {shown} must be a letter or _, then letters, digits or _;"
+                " or a number from 1 without a leading zero (at most 16 characters).",
                 (*at, str(key)[:40]),
             )
         if not isinstance(value, str):

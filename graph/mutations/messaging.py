@@ -49,7 +49,7 @@ class LeadInput:
     custom_variables: JSON | None = strawberry.field(
         default=None,
         description="An object of at most 100 names (a letter or _, then letters, digits or "
-        "_, at most 16) to non-empty strings of at most 1,600 characters (on one line for "
+        "_; or a number from 1, like Twilio's {{1}}; at most 16) to non-empty strings of at most 1,600 characters (on one line for "
         "WhatsApp). Every variable the content uses needs a value here, unless the lead "
         "is a conversation user with that contact field.",
     )
