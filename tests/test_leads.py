@@ -317,3 +317,24 @@ async def test_numbered_variables_take_values(client: GraphQLClient) -> None:
         assert await refused(client, made["id"], [wrong]) == [
             (["leads", "0", "customVariables", bad], "INVALID")
         ], bad
+
+
+async def test_one_contact_twice_in_a_call_is_a_duplicate(client: GraphQLClient) -> None:
+    """A WhatsApp lead by conversation user goes to the contact's WhatsApp number; a lead
+    by its phone number is the same contact: one lead each, so the second is refused."""
+    await make_twilio_channel(client, "WHATSAPP")
+    made = await created(client, channel="whatsapp", contentContext={"body": "Hi there"})
+    contact = await client.mutate(
+        "createContact",
+        {"phone": "+14155550201", "whatsapp": "+14155550299"},
+        "contact { id }",
+    )
+    rows = [{"conversationUserId": contact["contact"]["id"]}, {"phoneNumber": "+14155550201"}]
+    assert await refused(client, made["id"], rows) == [(["leads", "1", "phoneNumber"], "DUPLICATE")]
+    one = await add_leads(client, made["id"], rows[:1])
+    assert [row["phoneNumber"] for row in one["leads"]] == ["+14155550299"]
+    # In a later call, the number finds the same contact and updates its lead.
+    again = await add_leads(client, made["id"], rows[1:])
+    assert again["userErrors"] == []
+    assert again["leads"][0]["id"] == one["leads"][0]["id"]
+    assert again["campaign"]["totalLeads"] == 1

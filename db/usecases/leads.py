@@ -73,6 +73,7 @@ async def add_leads(
     users = await _conversation_users(session, account_id, kind, leads)
     problems: list[Problem] = []
     rows: list[tuple[str | None, int | None, str, dict[str, str]]] = []  # number, contact
+    at_index: list[int] = []  # each row's index in `leads`
     seen: dict[str, int] = {}
     for i, lead in enumerate(leads):
         at = ("leads", str(i))
@@ -92,11 +93,13 @@ async def add_leads(
             continue
         seen[address] = i
         rows.append(found)
+        at_index.append(i)
     if problems:
         raise DomainError(problems[:MAX_PROBLEMS])
     by_number = await ensure_contacts_by_phone(
         session, account_id, [number for number, _, _, _ in rows if number]
     )
+    _refuse_repeated_contacts(rows, at_index, by_number)
     values: list[dict[str, Any]] = [
         {
             "account_id": account_id,
@@ -184,6 +187,30 @@ async def remove_leads(
     )
     await _recount(session, campaign.id)
     return int(getattr(changed, "rowcount", 0) or 0)
+
+
+def _refuse_repeated_contacts(
+    rows: Sequence[tuple[str | None, int | None, str, dict[str, str]]],
+    at_index: Sequence[int],
+    by_number: Mapping[str, int],
+) -> None:
+    """One lead a contact: a number that is a conversation user's phone while the lead by
+    that user goes to its WhatsApp number names the same contact by another address."""
+    first: dict[int, int] = {}
+    problems = []
+    for (number, contact_id, _, _), i in zip(rows, at_index, strict=True):
+        contact = contact_id if contact_id is not None else by_number[number or ""]
+        if contact in first:
+            problems.append(
+                Problem(
+                    ErrorCode.DUPLICATE,
+                    f"The same contact as lead {first[contact]}.",
+                    ("leads", str(i), "phoneNumber" if number else "conversationUserId"),
+                )
+            )
+        first.setdefault(contact, i)
+    if problems:
+        raise DomainError(problems[:MAX_PROBLEMS])
 
 
 def _check_lead(
