@@ -14,7 +14,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from db.dialect import insert_for
 from db.enums import ApprovalStatus, ChannelStatus, ChannelType, ContentType, DeliveryStatus
 from db.errors import DomainError, ErrorCode
-from db.kinds.base import ChannelState, Recipients
+from db.kinds.base import COMMON_UPDATE_FIELDS, ChannelState, Recipients
 from db.models import Campaign, Contact, Delivery, MessagingContent, TwilioChannel
 from db.models.base import Id
 from db.queries import audience_members
@@ -71,6 +71,7 @@ class TwilioKind:
     def __init__(self, channel_type: ChannelType) -> None:
         self.channel_type = channel_type
         self.consent_column = f"consent_{channel_type.value}"
+        self.update_fields = COMMON_UPDATE_FIELDS
 
     async def channel(self, session: AsyncSession, campaign: Campaign) -> ChannelState | None:
         if campaign.twilio_channel_id is None:

@@ -9,7 +9,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
-from db.enums import CampaignStatus
+from db.enums import CampaignStatus, ChannelType
 from db.errors import DomainError, ErrorCode, Problem
 from db.models import Account, Audience, Campaign, EmailChannel, EmailTemplate
 from db.queries import Ref, free_code, get_owned, resolve_ref
@@ -18,6 +18,7 @@ from db.usecases.audiences import create_audience
 from db.usecases.email_templates import check_budget, check_sources, create_email_template
 
 DURATION_RANGE = (1, 1440)
+_KIND_NAMES = {ChannelType.EMAIL: "email", ChannelType.SMS: "SMS", ChannelType.WHATSAPP: "WhatsApp"}
 # Inputs that name another row, and the column each fills.
 _REFS: dict[str, tuple[type[Audience] | type[EmailChannel] | type[EmailTemplate], str]] = {
     "audience": (Audience, "audience_id"),
@@ -146,6 +147,17 @@ async def update_campaign(
     check_campaign(changes, problems, now)
     problems.raise_if_any()
     campaign = await get_owned(session, Campaign, account_id, campaign_id, "id", for_update=True)
+    from db.kinds import kind_of  # here: the email kind imports this module
+
+    foreign = sorted(set(changes) - kind_of(campaign).update_fields)
+    if foreign:
+        kind = _KIND_NAMES[campaign.channel_type]
+        raise DomainError(
+            [
+                Problem(ErrorCode.INVALID, f"{name} does not apply to {kind} campaigns.", (name,))
+                for name in foreign
+            ]
+        )
     if campaign.status not in EDITABLE_STATUSES:
         locked = sorted(set(changes) - ALWAYS_EDITABLE_FIELDS)
         if locked:
