@@ -4,7 +4,7 @@ content, leads and execution through the request's loaders."""
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from strawberry.scalars import JSON
 
 from db import models
@@ -138,6 +138,8 @@ async def leads(
     before: str | None = None,
 ) -> Connection[Lead]:
     stmt = select(models.Delivery).where(models.Delivery.campaign_id == root.pk)
+    if root.channel_type is ChannelType.EMAIL:  # its ledger rows are deliveries, not leads
+        stmt = stmt.where(false())
     if status:
         wanted = [d for s in status for d in LEAD_STATUSES[s]]
         stmt = stmt.where(models.Delivery.status.in_(wanted))
