@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from graph.errors import camel
+
 from tests.messaging_api import (
     add_leads,
     campaign_of,
@@ -16,7 +18,7 @@ from tests.messaging_api import (
     leads_of,
     make_twilio_channel,
 )
-from tests.support import GraphQLClient
+from tests.support import GraphQLClient, import_contacts, make_channel, make_email_campaign
 
 URL0 = {"type": "URL", "title": "Shop", "url": "https://example.com/shop"}
 PHONE = {"type": "PHONE_NUMBER", "title": "Call us", "phone": "+442071838750"}
@@ -393,3 +395,105 @@ async def test_leads_without_consent_or_a_value_are_left_out_at_start(
         ("CANCELLED", "No value for the variable(s) first_name."),
         ("PENDING", None),
     ]
+
+
+# The email API beside it.
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"fromEmail": "news@acme.test"}, "from_email"),
+        ({"fromName": "Acme"}, "from_name"),
+        ({"replyToEmail": "help@acme.test"}, "reply_to_email"),
+        ({"replyToName": "Help"}, "reply_to_name"),
+        ({"utmCode": "spring"}, "utm_code"),
+        ({"emailChannel": "main"}, "email_channel"),
+        ({"emailTemplate": "spring-sale"}, "email_template"),
+    ],
+)
+async def test_update_refuses_email_fields_on_a_messaging_campaign(
+    channels: GraphQLClient, change: dict[str, Any], field: str
+) -> None:
+    await make_channel(channels)
+    await make_email_campaign(channels)  # its template's code is spring-sale
+    campaign = await created(channels, contentContext={"body": "Hi"})
+    before = await channels.snapshot()
+    payload = await channels.mutate(
+        "updateCampaign", {"id": campaign["id"], "name": "New", **change}, "campaign { name }"
+    )
+    assert errors_of(payload) == [([camel(field)], "INVALID")]
+    assert payload["userErrors"][0]["message"] == f"{field} does not apply to SMS campaigns."
+    assert await channels.snapshot() == before
+
+
+async def test_update_changes_what_a_messaging_campaign_has(channels: GraphQLClient) -> None:
+    audience = await channels.mutate(
+        "createAudience", {"name": "VIP", "tags": ["vip"], "code": "vip"}, "audience { id }"
+    )
+    campaign = await created(channels, contentContext={"body": "Hi"})
+    payload = await channels.mutate(
+        "updateCampaign",
+        {
+            "id": campaign["id"],
+            "name": "New",
+            "description": "d",
+            "audience": "vip",
+            "executionDurationMinutes": 30,
+        },
+        "campaign { name description audience { id } executionDurationMinutes fromEmail }",
+    )
+    assert payload["userErrors"] == []
+    assert payload["campaign"] == {
+        "name": "New",
+        "description": "d",
+        "audience": {"id": audience["audience"]["id"]},
+        "executionDurationMinutes": 30,
+        "fromEmail": "",
+    }
+
+
+async def test_email_campaigns_are_as_before(channels: GraphQLClient) -> None:
+    await make_channel(channels)
+    await import_contacts(channels, [{"email": "ann@example.test", "tags": ["vip"]}])
+    email = await make_email_campaign(channels)
+    payload = await channels.mutate(
+        "updateCampaign",
+        {"id": email["id"], "fromEmail": "sales@acme.test", "utmCode": "spring"},
+        "campaign { fromEmail utmCode }",
+    )
+    assert payload == {
+        "campaign": {"fromEmail": "sales@acme.test", "utmCode": "spring"},
+        "userErrors": [],
+    }
+    assert (await start(channels, email["id"]))["userErrors"] == []
+    found = await channels.gql(
+        "query($id: ID!) { campaign(id: $id) { channelType contentType contentContext "
+        "approvalStatus enabled totalLeads customVariableKeys contextVariables bodyPreview "
+        "leads(first: 10) { edges { node { id } } } execution { totalContacts } } }",
+        {"id": email["id"]},
+    )
+    assert found["campaign"] == {
+        "channelType": "EMAIL",
+        "contentType": None,
+        "contentContext": None,
+        "approvalStatus": None,
+        "enabled": found["campaign"]["enabled"],
+        "totalLeads": 0,
+        "customVariableKeys": [],
+        "contextVariables": [],
+        "bodyPreview": None,
+        "leads": {"edges": []},  # its recipients are deliveries, not leads
+        "execution": {"totalContacts": 1},
+    }
+    plain = await channels.mutate(
+        "createCampaign",
+        {
+            "name": "Plain",
+            "audience": email["audience"]["code"],
+            "emailChannel": "main",
+            "emailTemplate": "spring-sale",
+        },
+        "campaign { channelType status }",
+    )
+    assert plain == {"campaign": {"channelType": "EMAIL", "status": "DRAFT"}, "userErrors": []}
