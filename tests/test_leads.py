@@ -21,7 +21,10 @@ BODY = {"body": "Hi {{first_name}}, your code is {{code}}."}
 
 
 def lead(number: str, **variables: Any) -> dict[str, Any]:
-    return {"phoneNumber": number, "customVariables": {"first_name": "Ann", "code": "A1"} | variables}
+    return {
+        "phoneNumber": number,
+        "customVariables": {"first_name": "Ann", "code": "A1"} | variables,
+    }
 
 
 @pytest.fixture
@@ -174,11 +177,11 @@ async def test_newlines_in_values_are_refused_on_whatsapp(client: GraphQLClient)
 
 async def test_conversation_users(client: GraphQLClient, new_client: Any, campaign: str) -> None:
     ids = []
-    for row in (
+    for contact in (
         {"phone": "+14155550201", "firstName": "Ann"},
         {"email": "bob@example.test", "firstName": "Bob"},  # no number
     ):
-        payload = await client.mutate("createContact", row, "contact { id }")
+        payload = await client.mutate("createContact", contact, "contact { id }")
         assert payload["userErrors"] == [], payload
         ids.append(payload["contact"]["id"])
     other = await new_client("Other")

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from graph.errors import camel
-
 from tests.messaging_api import (
     add_leads,
     campaign_of,
@@ -245,9 +244,7 @@ async def test_create_with_leads_is_all_or_nothing(channels: GraphQLClient) -> N
 
 
 async def start(client: GraphQLClient, campaign_id: str) -> dict[str, Any]:
-    return await client.mutate(
-        "startCampaign", {"id": campaign_id}, "campaign { status enabled }"
-    )
+    return await client.mutate("startCampaign", {"id": campaign_id}, "campaign { status enabled }")
 
 
 async def test_sms_campaign_starts_with_a_row_per_active_lead(channels: GraphQLClient) -> None:
@@ -267,7 +264,9 @@ async def test_sms_campaign_starts_with_a_row_per_active_lead(channels: GraphQLC
     now = await campaign_of(channels, campaign["id"])
     assert now["execution"] == {"status": "PENDING", "totalContacts": 3, "totalSkipped": 0}
     assert now["totalLeads"] == 3
-    statuses = [(lead["status"], lead["active"]) for lead in await leads_of(channels, campaign["id"])]
+    statuses = [
+        (lead["status"], lead["active"]) for lead in await leads_of(channels, campaign["id"])
+    ]
     assert statuses == [("CANCELLED", False)] + [("PENDING", True)] * 3
 
 
@@ -329,7 +328,7 @@ async def test_set_campaign_enabled_switches_and_stamps(channels: GraphQLClient)
 async def test_audience_members_with_a_number_and_consent_join_at_start(
     channels: GraphQLClient,
 ) -> None:
-    contacts = [
+    contacts: list[dict[str, Any]] = [
         {"phone": "+14155550201", "firstName": "Ann", "tags": ["vip"]},
         {"phone": "+14155550202", "firstName": "Bob", "tags": ["vip"]},
         # No SMS consent: left out and counted.
@@ -353,9 +352,7 @@ async def test_audience_members_with_a_number_and_consent_join_at_start(
         "createAudience", {"name": "VIP", "tags": ["vip"], "code": "vip"}, "audience { code }"
     )
     assert audience["userErrors"] == []
-    campaign = await created(
-        channels, contentContext={"body": "Hi {{first_name}}"}, audience="vip"
-    )
+    campaign = await created(channels, contentContext={"body": "Hi {{first_name}}"}, audience="vip")
     assert campaign["totalLeads"] == 0
     assert (await start(channels, campaign["id"]))["userErrors"] == []
     now = await campaign_of(channels, campaign["id"])
@@ -389,7 +386,9 @@ async def test_leads_without_consent_or_a_value_are_left_out_at_start(
     assert (await start(channels, campaign["id"]))["userErrors"] == []
     now = await campaign_of(channels, campaign["id"])
     assert now["execution"] == {"status": "PENDING", "totalContacts": 1, "totalSkipped": 2}
-    found = [(lead["status"], lead["errorMessage"]) for lead in await leads_of(channels, campaign["id"])]
+    found = [
+        (lead["status"], lead["errorMessage"]) for lead in await leads_of(channels, campaign["id"])
+    ]
     assert found == [  # newest first
         ("OPTED_OUT", "The contact withdrew consent for the channel before the start."),
         ("CANCELLED", "No value for the variable(s) first_name."),
@@ -497,3 +496,152 @@ async def test_email_campaigns_are_as_before(channels: GraphQLClient) -> None:
         "campaign { channelType status }",
     )
     assert plain == {"campaign": {"channelType": "EMAIL", "status": "DRAFT"}, "userErrors": []}
+
+
+# Isolation and hostile inputs.
+
+
+async def test_another_account_can_see_or_touch_none_of_it(
+    channels: GraphQLClient, new_client: Any
+) -> None:
+    a = channels
+    await a.mutate(
+        "createAudience", {"name": "VIP", "tags": ["vip"], "code": "vip"}, "audience { id }"
+    )
+    rows = [{"phoneNumber": "+14155550101", "customVariables": {"first_name": "Ann"}}]
+    campaign = await created(a, contentContext={"body": "Hi {{first_name}}"}, leads=rows)
+    lead_id = (await leads_of(a, campaign["id"]))[0]["id"]
+    channel_id = (await a.gql("{ twilioChannels { edges { node { id code } } } }"))[
+        "twilioChannels"
+    ]["edges"][0]["node"]["id"]
+    b = await new_client("Other")
+    before_a, before_b = await a.snapshot(), await b.snapshot()
+
+    for global_id in (campaign["id"], lead_id, channel_id):
+        found = await b.gql("query($id: ID!) { node(id: $id) { id } }", {"id": global_id})
+        assert found == {"node": None}, global_id
+    found = await b.gql(
+        "query($id: ID!) { campaign(id: $id) { id leads { edges { node { id } } } } }",
+        {"id": campaign["id"]},
+    )
+    assert found == {"campaign": None}
+    assert (await b.gql("{ campaigns { totalCount } }"))["campaigns"]["totalCount"] == 0
+
+    payload = await add_leads(b, campaign["id"], rows)
+    assert errors_of(payload) == [(["campaignId"], "NOT_FOUND")]
+    payload = await b.mutate(
+        "removeLeads", {"campaignId": campaign["id"], "leadIds": [lead_id]}, "removedCount"
+    )
+    assert errors_of(payload) == [(["campaignId"], "NOT_FOUND")]
+    for enabled in (True, False):
+        payload = await b.mutate(
+            "setCampaignEnabled", {"id": campaign["id"], "enabled": enabled}, "campaign { id }"
+        )
+        assert errors_of(payload) == [(["id"], "NOT_FOUND")]
+    for action in ("startCampaign", "pauseCampaign", "cancelCampaign", "deleteCampaign"):
+        payload = await b.mutate(action, {"id": campaign["id"]}, "__typename")
+        assert errors_of(payload) == [(["id"], "NOT_FOUND")], action
+    payload = await b.mutate(
+        "updateCampaign", {"id": campaign["id"], "name": "Mine"}, "campaign { id }"
+    )
+    assert errors_of(payload) == [(["id"], "NOT_FOUND")]
+    # A's channel code and audience mean nothing to B.
+    assert errors_of(await create(b, contentContext={"body": "Hi"})) == [(["channel"], "NOT_FOUND")]
+    await make_twilio_channel(b, "SMS")
+    before_b = await b.snapshot()
+    assert errors_of(await create(b, contentContext={"body": "Hi"}, audience="vip")) == [
+        (["audience"], "NOT_FOUND")
+    ]
+    # B's own campaign cannot take A's lead.
+    mine = await created(b, contentContext={"body": "Hi"}, leads=[{"phoneNumber": "+14155550101"}])
+    before_b = await b.snapshot()
+    payload = await b.mutate(
+        "removeLeads", {"campaignId": mine["id"], "leadIds": [lead_id]}, "removedCount"
+    )
+    assert errors_of(payload) == [(["leadIds", "0"], "NOT_FOUND")]
+    assert await a.snapshot() == before_a
+    assert await b.snapshot() == before_b
+    assert len(await leads_of(a, campaign["id"])) == 1
+
+
+async def top_level_error(client: GraphQLClient, input: dict[str, Any]) -> str:
+    """The message of a request refused before any resolver runs (nothing written)."""
+    response = await client.raw(
+        "mutation($input: CreateMessagingCampaignInput!) { createMessagingCampaign(input: "
+        "$input) { campaign { id } } }",
+        {"input": input},
+    )
+    assert response.status_code == 200, response.text
+    errors = response.json()["errors"]
+    assert len(errors) == 1
+    message: str = errors[0]["message"]
+    return message
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"contentContext": {"body": "Hi\x00"}},
+        {"contentContext": {"body\x00": "Hi"}},
+        {"contentContext": {"body": "Hi"}, "leads": [{"phoneNumber": "+14155550101\x00"}]},
+        {
+            "contentContext": {"body": "Hi"},
+            "leads": [{"phoneNumber": "+14155550101", "customVariables": {"a": "b\x00"}}],
+        },
+        {
+            "contentContext": {"body": "Hi"},
+            "leads": [{"phoneNumber": "+14155550101", "customVariables": {"a\x00": "b"}}],
+        },
+    ],
+)
+async def test_nul_anywhere_is_refused_before_anything_runs(
+    channels: GraphQLClient, where: dict[str, Any]
+) -> None:
+    before = await channels.snapshot()
+    input = {"name": "N", "channel": "sms", "contentType": "TEXT", **where}
+    assert (await top_level_error(channels, input)).startswith("Text may not contain NUL")
+    assert await channels.snapshot() == before
+
+
+async def test_oversized_and_deep_content_is_refused(channels: GraphQLClient) -> None:
+    before = await channels.snapshot()
+    # Over the request body cap (2 MiB): refused by the server before GraphQL.
+    response = await channels.raw(
+        "mutation($input: CreateMessagingCampaignInput!) { createMessagingCampaign(input: "
+        "$input) { campaign { id } } }",
+        {
+            "input": {
+                "name": "N",
+                "channel": "sms",
+                "contentType": "TEXT",
+                "contentContext": {"body": "x" * (2 * 1024 * 1024)},
+            }
+        },
+    )
+    assert response.status_code == 413
+    # Under the body cap, over the content's own caps: user errors at the context.
+    deep: Any = "x"
+    for _ in range(200):
+        deep = [deep]
+    cases: list[tuple[Any, tuple[str, str], str]] = [
+        ({"body": "x" * 1_500_000}, ("body", "TOO_LONG"), "longer than 1600 characters"),
+        ({"body": "Hi", "media": deep}, ("", "INVALID"), "nested deeper than 4 levels"),
+        ({"body": "Hi", "extra": list(range(600))}, ("", "INVALID"), "more than 500 values"),
+        ({f"k{i}": "v" for i in range(501)}, ("", "INVALID"), "more than 500 values"),
+        ([deep], ("", "INVALID"), "must be a JSON object"),
+        (42, ("", "INVALID"), "must be a JSON object"),
+    ]
+    for context, (step, code), message in cases:
+        payload = await create(channels, contentContext=context)
+        field = ["contentContext", step] if step else ["contentContext"]
+        assert errors_of(payload) == [(field, code)], str(context)[:80]
+        assert message in payload["userErrors"][0]["message"]
+        assert await channels.snapshot() == before
+    # Deep custom variables: a value that is not a string.
+    nested: Any = "x"
+    for _ in range(200):
+        nested = {"a": nested}
+    row = {"phoneNumber": "+14155550101", "customVariables": {"v": nested}}
+    payload = await create(channels, contentContext={"body": "Hi"}, leads=[row])
+    assert errors_of(payload) == [(["leads", "0", "customVariables", "v"], "INVALID")]
+    assert await channels.snapshot() == before
