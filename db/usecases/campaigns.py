@@ -147,7 +147,9 @@ async def update_campaign(
     check_campaign(changes, problems, now)
     problems.raise_if_any()
     campaign = await get_owned(session, Campaign, account_id, campaign_id, "id", for_update=True)
-    from db.kinds import kind_of  # here: the email kind imports this module
+    # Imported here: both import this module.
+    from db.kinds import kind_of
+    from db.usecases.messaging_campaigns import CONTENT_FIELDS, update_content
 
     foreign = sorted(set(changes) - kind_of(campaign).update_fields)
     if foreign:
@@ -182,7 +184,10 @@ async def update_campaign(
             "A scheduled campaign needs scheduled_at; start or cancel it instead.",
             "scheduled_at",
         )
-    values = await _resolve_refs(session, account_id, changes)
+    if content := {name: changes[name] for name in CONTENT_FIELDS if name in changes}:
+        await update_content(session, campaign, content)
+    rest = {name: value for name, value in changes.items() if name not in CONTENT_FIELDS}
+    values = await _resolve_refs(session, account_id, rest)
     for name, value in values.items():
         setattr(campaign, name, value)
     await session.flush()

@@ -20,6 +20,8 @@ from db.usecases.leads import LeadInput, add_leads
 from jobs.channels.twilio.content import validate as validate_content
 
 CONTENT_SID = re.compile(r"HX[0-9a-f]{32}")
+# What updateCampaign may change of a WhatsApp/SMS campaign's content (update_content).
+CONTENT_FIELDS = ("content_type", "content_context")
 # Content types SMS sends as a plain message (body, and media as MMS); WhatsApp sends all.
 SMS_CONTENT_TYPES = (ContentType.TEXT, ContentType.MEDIA)
 
@@ -170,3 +172,25 @@ async def create_messaging_campaign(
     if leads:
         await add_leads(session, account_id, campaign.id, leads)
     return campaign
+
+
+async def update_content(
+    session: AsyncSession, campaign: Campaign, changes: Mapping[str, Any]
+) -> None:
+    """updateCampaign's `content_type` and/or `content_context` (the caller allows it only
+    in draft or scheduled), checked as on create. A change makes it Clarion's own content
+    (a contentSid template is left, a Content resource made from the old one is not sent)
+    and, for WhatsApp, unapproved again: Meta approved the old one."""
+    content = await session.get_one(MessagingContent, campaign.id)
+    content_type = changes.get("content_type", content.content_type)
+    context = changes.get("content_context", content.context)
+    if content_type == content.content_type and context == content.context:
+        return
+    problems = v.Problems()
+    check_content(ChannelType(campaign.channel_type.value), content_type, context, problems)
+    problems.raise_if_any()
+    content.content_type, content.context = content_type, context
+    content.content_sid = content.created_content_sid = ""
+    content.approval_status = ApprovalStatus.UNSUBMITTED
+    content.rejection_reason = ""
+    content.approval_checked_at = None
