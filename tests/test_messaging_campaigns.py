@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from db import models
+from db.enums import ApprovalStatus
 from graph.errors import camel
 from tests.messaging_api import (
+    CAMPAIGN,
     add_leads,
     campaign_of,
     create,
@@ -17,7 +20,13 @@ from tests.messaging_api import (
     leads_of,
     make_twilio_channel,
 )
-from tests.support import GraphQLClient, import_contacts, make_channel, make_email_campaign
+from tests.support import (
+    GraphQLClient,
+    import_contacts,
+    make_channel,
+    make_email_campaign,
+    pk_of,
+)
 
 URL0 = {"type": "URL", "title": "Shop", "url": "https://example.com/shop"}
 PHONE = {"type": "PHONE_NUMBER", "title": "Call us", "phone": "+442071838750"}
@@ -645,3 +654,109 @@ async def test_oversized_and_deep_content_is_refused(channels: GraphQLClient) ->
     payload = await create(channels, contentContext={"body": "Hi"}, leads=[row])
     assert errors_of(payload) == [(["leads", "0", "customVariables", "v"], "INVALID")]
     assert await channels.snapshot() == before
+
+
+# updateCampaign of a WhatsApp/SMS campaign's content.
+
+
+async def update(client: GraphQLClient, campaign_id: str, **changes: Any) -> dict[str, Any]:
+    return await client.mutate(
+        "updateCampaign", {"id": campaign_id, **changes}, f"campaign {{ {CAMPAIGN} }}"
+    )
+
+
+async def test_update_content_of_a_draft(channels: GraphQLClient) -> None:
+    campaign = await created(channels, contentContext={"body": "Hi"})
+    payload = await update(channels, campaign["id"], contentContext={"body": "Hey {{nick}}"})
+    assert payload["userErrors"] == []
+    now = payload["campaign"]
+    assert (now["contentType"], now["contentContext"]) == ("TEXT", {"body": "Hey {{nick}}"})
+    assert (now["contextVariables"], now["bodyPreview"]) == (["nick"], "Hey nick")
+    media = {"body": "Look", "media": ["https://example.com/a.png"]}
+    payload = await update(channels, campaign["id"], contentType="MEDIA", contentContext=media)
+    assert payload["userErrors"] == []
+    assert (payload["campaign"]["contentType"], payload["campaign"]["contentContext"]) == (
+        "MEDIA",
+        media,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"contentContext": {"body": "x" * 1601}}, [(["contentContext", "body"], "TOO_LONG")]),
+        (
+            {"contentContext": {"body": "Hi", "ttl_minutes": 5}},
+            [(["contentContext", "ttl_minutes"], "INVALID")],
+        ),
+        ({"contentType": "CARD"}, [(["contentType"], "INVALID")]),
+        # TEXT's context is not MEDIA's (no media).
+        (
+            {"contentType": "MEDIA", "contentContext": {"title": "Hi"}},
+            [(["contentContext", "title"], "INVALID"), (["contentContext", "media"], "REQUIRED")],
+        ),
+        ({"contentContext": [1]}, [(["contentContext"], "INVALID")]),
+    ],
+)
+async def test_update_content_refusals(
+    channels: GraphQLClient, changes: dict[str, Any], expected: list[Any]
+) -> None:
+    campaign = await created(channels, contentContext={"body": "Hi"})
+    before = await channels.snapshot(), await campaign_of(channels, campaign["id"])
+    payload = await update(channels, campaign["id"], **changes)
+    assert payload["campaign"] is None
+    assert errors_of(payload) == expected
+    assert (await channels.snapshot(), await campaign_of(channels, campaign["id"])) == before
+
+
+async def test_a_whatsapp_content_change_needs_approval_again(channels: GraphQLClient) -> None:
+    campaign = await created(channels, channel="whatsapp", contentContext=WHATSAPP["TEXT"])
+    async with channels.server.db.write() as session:
+        content = await session.get_one(models.MessagingContent, pk_of(campaign["id"], "Campaign"))
+        content.approval_status = ApprovalStatus.REJECTED
+        content.rejection_reason = "Too promotional."
+        content.created_content_sid = "HX" + "1" * 32
+    # The same content again changes nothing.
+    same = await update(
+        channels, campaign["id"], contentType="TEXT", contentContext=WHATSAPP["TEXT"]
+    )
+    assert (same["campaign"]["approvalStatus"], same["campaign"]["rejectionReason"]) == (
+        "REJECTED",
+        "Too promotional.",
+    )
+    assert same["campaign"]["contentSid"] == "HX" + "1" * 32
+    # Meta's rules hold for an update as on create.
+    bad = await update(channels, campaign["id"], contentContext={"body": "{{first_name}}, hi"})
+    assert errors_of(bad) == [(["contentContext", "body"], "INVALID")]
+    new = {"body": "Hello again, {{first_name}}!"}
+    changed = await update(channels, campaign["id"], contentContext=new)
+    assert changed["userErrors"] == []
+    assert {
+        k: changed["campaign"][k]
+        for k in ("approvalStatus", "rejectionReason", "contentSid", "contentContext")
+    } == {
+        "approvalStatus": "UNSUBMITTED",
+        "rejectionReason": None,
+        "contentSid": None,
+        "contentContext": new,
+    }
+
+
+async def test_content_cannot_change_once_started_nor_on_email(channels: GraphQLClient) -> None:
+    rows = [{"phoneNumber": "+14155550101"}]
+    campaign = await created(channels, contentContext={"body": "Hi"}, leads=rows)
+    assert (await start(channels, campaign["id"]))["userErrors"] == []
+    before = await channels.snapshot(), await campaign_of(channels, campaign["id"])
+    payload = await update(channels, campaign["id"], contentContext={"body": "Changed"})
+    assert errors_of(payload) == [(["contentContext"], "NOT_EDITABLE")]
+    assert (await channels.snapshot(), await campaign_of(channels, campaign["id"])) == before
+
+    await make_channel(channels)
+    email = await make_email_campaign(channels)
+    before = await channels.snapshot(), await campaign_of(channels, email["id"])
+    payload = await update(channels, email["id"], contentType="TEXT", contentContext={"body": "Hi"})
+    assert errors_of(payload) == [(["contentContext"], "INVALID"), (["contentType"], "INVALID")]
+    assert (
+        payload["userErrors"][0]["message"] == "content_context does not apply to email campaigns."
+    )
+    assert (await channels.snapshot(), await campaign_of(channels, email["id"])) == before
