@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from db import models
+from db.enums import DeliveryStatus
+from db.types import utcnow
 from tests.messaging_api import (
     add_leads,
     campaign_of,
@@ -15,7 +18,7 @@ from tests.messaging_api import (
     leads_of,
     make_twilio_channel,
 )
-from tests.support import GraphQLClient, make_channel, make_email_campaign
+from tests.support import GraphQLClient, make_channel, make_email_campaign, pk_of
 
 BODY = {"body": "Hi {{first_name}}, your code is {{code}}."}
 
@@ -341,3 +344,52 @@ async def test_one_contact_twice_in_a_call_is_a_duplicate(client: GraphQLClient)
     assert again["userErrors"] == []
     assert again["leads"][0]["id"] == one["leads"][0]["id"]
     assert again["campaign"]["totalLeads"] == 1
+
+
+async def test_leads_added_and_removed_while_running_keep_the_total(
+    client: GraphQLClient, campaign: str
+) -> None:
+    """The execution's total counts the leads to send: the ones left out at start (no
+    consent, no value) stay out of it when leads come and go while it runs."""
+    contact = await client.mutate(
+        "createContact",
+        {"phone": "+14155550301", "marketingConsent": {"sms": False}},
+        "contact { id }",
+    )
+    rows = [
+        lead("+14155550101"),
+        {"conversationUserId": contact["contact"]["id"], "customVariables": {"code": "1"}},
+    ]
+    assert (await add_leads(client, campaign, rows))["userErrors"] == []
+    started = await client.mutate("startCampaign", {"id": campaign}, "campaign { status }")
+    assert started["userErrors"] == []
+
+    async def totals() -> tuple[int, int, int]:
+        found = await campaign_of(client, campaign)
+        execution = found["execution"]
+        return found["totalLeads"], execution["totalContacts"], execution["totalSkipped"]
+
+    assert await totals() == (2, 1, 1)
+    added = await add_leads(client, campaign, [lead("+14155550102")])
+    assert added["userErrors"] == []
+    assert await totals() == (3, 2, 1)
+    removed = await client.mutate(
+        "removeLeads",
+        {"campaignId": campaign, "leadIds": [added["leads"][0]["id"]]},
+        "removedCount",
+    )
+    assert removed["removedCount"] == 1
+    assert await totals() == (2, 1, 1)
+    # A lead already sent stays in the total when it is removed (it was sent).
+    sent = [row for row in await leads_of(client, campaign) if row["phoneNumber"] == "+14155550101"]
+    async with client.server.db.write() as session:
+        row = await session.get_one(models.Delivery, pk_of(sent[0]["id"], "Lead"))
+        row.status, row.attempts, row.sent_at = DeliveryStatus.SENT, 1, utcnow()
+    removed = await client.mutate(
+        "removeLeads", {"campaignId": campaign, "leadIds": [sent[0]["id"]]}, "removedCount"
+    )
+    assert removed["removedCount"] == 1
+    assert await totals() == (1, 1, 1)
+    assert [(r["status"], r["active"]) for r in await leads_of(client, campaign, ["SENT"])] == [
+        ("SENT", False)
+    ]

@@ -282,14 +282,20 @@ async def _conversation_users(
 
 
 async def _recount(session: AsyncSession, campaign_id: int) -> None:
-    """A started campaign's total follows its leads (added or removed while it runs)."""
+    """A started campaign's total follows its leads (added or removed while it runs): the
+    active ones still to send, and every one already tried (removed or not: it was sent,
+    or failed); not those left out at start (its total_skipped) nor cancelled ones."""
+    waiting = (Delivery.status == DeliveryStatus.PENDING) & Delivery.active.is_(True)
+    tried = (Delivery.attempts > 0) | Delivery.status.in_(
+        [DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED]
+    )
     total = await session.scalar(
         select(func.count())
         .select_from(Delivery)
         .where(
             Delivery.campaign_id == campaign_id,
-            Delivery.status.notin_([DeliveryStatus.CANCELLED]),
-            Delivery.active.is_(True),
+            Delivery.status != DeliveryStatus.CANCELLED,
+            waiting | tried,
         )
     )
     await session.execute(
