@@ -393,3 +393,31 @@ async def test_leads_added_and_removed_while_running_keep_the_total(
     assert [(r["status"], r["active"]) for r in await leads_of(client, campaign, ["SENT"])] == [
         ("SENT", False)
     ]
+
+
+async def test_leads_added_while_running_are_checked_like_at_start(
+    client: GraphQLClient, campaign: str
+) -> None:
+    """Start leaves out leads without consent or a value; one added to a running (or
+    paused) campaign is left out the same way when it is added, and counted."""
+    made = []
+    for contact in (
+        {"phone": "+14155550301", "marketingConsent": {"sms": False}, "firstName": "No"},
+        {"phone": "+14155550302"},  # no first_name
+        {"phone": "+14155550303", "firstName": "Ok"},
+    ):
+        payload = await client.mutate("createContact", contact, "contact { id }")
+        made.append(payload["contact"]["id"])
+    assert (await add_leads(client, campaign, [lead("+14155550101")]))["userErrors"] == []
+    started = await client.mutate("startCampaign", {"id": campaign}, "campaign { status }")
+    assert started["userErrors"] == []
+    rows = [{"conversationUserId": c, "customVariables": {"code": "1"}} for c in made]
+    added = await add_leads(client, campaign, rows)
+    assert added["userErrors"] == []
+    assert [(row["status"], row["errorMessage"]) for row in added["leads"]] == [
+        ("OPTED_OUT", "The contact withdrew consent for the channel before the start."),
+        ("CANCELLED", "No value for the variable(s) first_name."),
+        ("PENDING", None),
+    ]
+    execution = (await campaign_of(client, campaign))["execution"]
+    assert (execution["totalContacts"], execution["totalSkipped"]) == (2, 2)

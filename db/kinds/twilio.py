@@ -3,11 +3,12 @@
 the campaign's active leads and, when it names an audience, to the audience's members
 with a number and consent for the channel."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, select, update
+from sqlalchemy import ColumnElement, and_, func, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -141,6 +142,19 @@ class TwilioKind:
         )
         return Recipients(total or 0, skipped)
 
+    async def leave_out(self, session: AsyncSession, campaign: Campaign, ids: Sequence[int]) -> int:
+        """Leads added to a started campaign: those of `ids` that start would have left out
+        (no consent, a variable without a value) are, now; returns how many."""
+        content = await session.get_one(MessagingContent, campaign.id)
+        needed = content_variables(content)
+        skipped = 0
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            skipped += await _leave_out_unsendable(
+                session, campaign.id, self.consent_column, needed, chunk
+            )
+        return skipped
+
     async def _add_audience(self, session: AsyncSession, campaign: Campaign) -> None:
         from db.models import Audience
 
@@ -200,13 +214,18 @@ class TwilioKind:
 
 
 async def _leave_out_unsendable(
-    session: AsyncSession, campaign_id: int, consent_column: str, needed: tuple[str, ...]
+    session: AsyncSession,
+    campaign_id: int,
+    consent_column: str,
+    needed: tuple[str, ...],
+    only: Sequence[int] | None = None,
 ) -> int:
-    """Marks pending leads that cannot be sent; returns how many."""
+    """Marks pending leads (of `only`, when given) that cannot be sent; returns how many."""
     pending = and_(
         Delivery.campaign_id == campaign_id,
         Delivery.status == DeliveryStatus.PENDING,
         Delivery.active.is_(True),
+        Delivery.id.in_(list(only)) if only is not None else true(),
     )
     no_consent = select(Contact.id).where(getattr(Contact, consent_column).is_(False))
     opted = await session.execute(

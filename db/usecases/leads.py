@@ -27,6 +27,7 @@ MAX_LEADS_PER_CALL = 10_000
 MAX_PROBLEMS = 100
 _CHUNK = 1_000
 _FINAL = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED)
+_STARTED = (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 
 
 @dataclass(frozen=True)
@@ -139,10 +140,6 @@ async def add_leads(
                 },
             )
         )
-    await _recount(session, campaign.id)
-    keys = {key for _, _, _, variables in rows for key in variables}
-    if keys - set(content.variable_keys):
-        content.variable_keys = sorted(set(content.variable_keys) | keys)
     contact_ids: list[int] = [value["contact_id"] for value in values]
     written = await session.execute(
         select(Delivery.contact_id, Delivery.id).where(
@@ -150,7 +147,19 @@ async def add_leads(
         )
     )
     by_contact: dict[int, int] = dict(written.all())
-    return [by_contact[c] for c in contact_ids]
+    ids = [by_contact[c] for c in contact_ids]
+    if campaign.status in _STARTED:  # what its start left out is left out now
+        skipped = await kind.leave_out(session, campaign, ids)
+        await session.execute(
+            update(CampaignExecution)
+            .where(CampaignExecution.campaign_id == campaign.id)
+            .values(total_skipped=CampaignExecution.total_skipped + skipped)
+        )
+    await _recount(session, campaign.id)
+    keys = {key for _, _, _, variables in rows for key in variables}
+    if keys - set(content.variable_keys):
+        content.variable_keys = sorted(set(content.variable_keys) | keys)
+    return ids
 
 
 async def remove_leads(
