@@ -182,6 +182,19 @@ async def test_content_refusals_point_into_the_json(
         ({"contentContext": {"body": "Hi"}, "contentType": None}, [(["contentType"], "REQUIRED")]),
         ({"contentSid": "HX123"}, [(["contentSid"], "INVALID")]),
         ({"contentSid": "hx" + "0" * 32}, [(["contentSid"], "INVALID")]),
+        ({"contentSid": "HX" + "0" * 32}, [(["contentSid"], "NOT_FOUND")]),
+        (
+            {"contentContext": {"body": "Hi"}, "scheduledAt": "2020-01-01T00:00:00Z"},
+            [(["scheduledAt"], "INVALID")],
+        ),
+        (
+            {"contentContext": {"body": "Hi"}, "executionDurationMinutes": 0},
+            [(["executionDurationMinutes"], "OUT_OF_RANGE")],
+        ),
+        (
+            {"contentContext": {"body": "Hi"}, "description": "a\x1bb"},
+            [(["description"], "INVALID")],
+        ),
         ({"contentContext": {"body": "Hi"}, "channel": "nope"}, [(["channel"], "NOT_FOUND")]),
         ({"contentContext": {"body": "Hi"}, "channel": "Bad Code!"}, [(["channel"], "INVALID")]),
         ({"contentContext": {"body": "Hi"}, "name": " "}, [(["name"], "REQUIRED")]),
@@ -760,3 +773,27 @@ async def test_content_cannot_change_once_started_nor_on_email(channels: GraphQL
         payload["userErrors"][0]["message"] == "content_context does not apply to email campaigns."
     )
     assert (await channels.snapshot(), await campaign_of(channels, email["id"])) == before
+
+
+async def test_set_campaign_enabled_on_a_scheduled_campaign(channels: GraphQLClient) -> None:
+    rows = [{"phoneNumber": "+14155550101"}]
+    campaign = await created(
+        channels, contentContext={"body": "Hi"}, leads=rows, scheduledAt="2099-01-01T00:00:00Z"
+    )
+    payload = await channels.mutate(
+        "setCampaignEnabled",
+        {"id": campaign["id"], "enabled": True},
+        "campaign { status enabled updatedAt }",
+    )
+    assert payload["userErrors"] == []
+    assert payload["campaign"]["status"] == "SCHEDULED"
+    assert payload["campaign"]["enabled"] == payload["campaign"]["updatedAt"]
+    before = await channels.snapshot()
+    payload = await channels.mutate(
+        "setCampaignEnabled", {"id": campaign["id"], "enabled": False}, "campaign { id }"
+    )
+    assert errors_of(payload) == [(["id"], "INVALID_STATE")]
+    assert payload["userErrors"][0]["message"] == (
+        "A scheduled campaign cannot be disabled (cancel it, or reschedule it)."
+    )
+    assert await channels.snapshot() == before
