@@ -3,9 +3,11 @@ with its exact path into contentContext and nothing written, the created campaig
 fields and previews, and what starting a campaign puts in its ledger (no worker: the
 ledger is written at start)."""
 
+import base64
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from db import models
 from db.enums import ApprovalStatus
@@ -507,6 +509,16 @@ async def test_email_campaigns_are_as_before(channels: GraphQLClient) -> None:
         "leads": {"edges": []},  # its recipients are deliveries, not leads
         "execution": {"totalContacts": 1},
     }
+    # Nor is its delivery a Lead node.
+    async with channels.server.db.read() as session:
+        delivery = await session.scalar(
+            select(models.Delivery.id).where(
+                models.Delivery.campaign_id == pk_of(email["id"], "Campaign")
+            )
+        )
+    guessed = base64.urlsafe_b64encode(f"Lead:{delivery}".encode()).decode().rstrip("=")
+    found = await channels.gql("query($id: ID!) { node(id: $id) { id } }", {"id": guessed})
+    assert found == {"node": None}
     plain = await channels.mutate(
         "createCampaign",
         {
