@@ -421,3 +421,35 @@ async def test_leads_added_while_running_are_checked_like_at_start(
     ]
     execution = (await campaign_of(client, campaign))["execution"]
     assert (execution["totalContacts"], execution["totalSkipped"]) == (2, 2)
+
+
+async def test_upsert_is_by_number_whoever_the_contact(client: GraphQLClient) -> None:
+    """A WhatsApp lead by conversation user goes to the contact's WhatsApp number; a later
+    lead by that number is the same lead, and a conversation user whose number another
+    lead already goes to is refused: one number, one message."""
+    await make_twilio_channel(client, "WHATSAPP")
+    made = await created(client, channel="whatsapp", contentContext={"body": "Hi there"})
+    contact = await client.mutate(
+        "createContact", {"phone": "+14155550201", "whatsapp": "+14155550299"}, "contact { id }"
+    )
+    user = [{"conversationUserId": contact["contact"]["id"]}]
+    first = await add_leads(client, made["id"], user)
+    contacts = (await client.snapshot())["contacts"]
+    again = await add_leads(
+        client, made["id"], [{"phoneNumber": "+14155550299", "customVariables": {"x": "1"}}]
+    )
+    assert again["userErrors"] == []
+    assert again["leads"][0]["id"] == first["leads"][0]["id"]
+    assert again["leads"][0]["customVariables"] == {"x": "1"}
+    assert again["campaign"]["totalLeads"] == 1
+    assert (await client.snapshot())["contacts"] == contacts  # no contact made for it
+
+    other = await created(
+        client,
+        channel="whatsapp",
+        contentContext={"body": "Hi there"},
+        leads=[{"phoneNumber": "+14155550299"}],  # a new phone-only contact
+    )
+    assert await refused(client, other["id"], user) == [
+        (["leads", "0", "conversationUserId"], "DUPLICATE")
+    ]

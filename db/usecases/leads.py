@@ -97,10 +97,15 @@ async def add_leads(
         at_index.append(i)
     if problems:
         raise DomainError(problems[:MAX_PROBLEMS])
-    by_number = await ensure_contacts_by_phone(
-        session, account_id, [number for number, _, _, _ in rows if number]
+    # A number one of the campaign's leads goes to is that lead (upsert by number), even
+    # when its contact is a conversation user whose WhatsApp number it is.
+    existing = await _leads_by_address(session, campaign.id, list(seen))
+    numbers = [number for number, _, _, _ in rows if number]
+    by_number = {n: existing[n] for n in numbers if n in existing}
+    by_number |= await ensure_contacts_by_phone(
+        session, account_id, [n for n in numbers if n not in existing]
     )
-    _refuse_repeated_contacts(rows, at_index, by_number)
+    _refuse_repeated_contacts(rows, at_index, by_number, existing)
     values: list[dict[str, Any]] = [
         {
             "account_id": account_id,
@@ -198,18 +203,45 @@ async def remove_leads(
     return int(getattr(changed, "rowcount", 0) or 0)
 
 
+async def _leads_by_address(
+    session: AsyncSession, campaign_id: int, addresses: Sequence[str]
+) -> dict[str, int]:
+    """The contact of the campaign's lead at each of `addresses` that has one."""
+    found: dict[str, int] = {}
+    for start in range(0, len(addresses), _CHUNK):
+        rows = await session.execute(
+            select(Delivery.address, Delivery.contact_id).where(
+                Delivery.campaign_id == campaign_id,
+                Delivery.address.in_(addresses[start : start + _CHUNK]),
+            )
+        )
+        found.update(dict(rows.tuples()))
+    return found
+
+
 def _refuse_repeated_contacts(
     rows: Sequence[tuple[str | None, int | None, str, dict[str, str]]],
     at_index: Sequence[int],
     by_number: Mapping[str, int],
+    existing: Mapping[str, int],
 ) -> None:
-    """One lead a contact: a number that is a conversation user's phone while the lead by
-    that user goes to its WhatsApp number names the same contact by another address."""
+    """One lead a contact, one contact a number: a number that is a conversation user's
+    phone while the lead by that user goes to its WhatsApp number names the same contact
+    by another address; a conversation user whose number another contact's lead of the
+    campaign already goes to would be sent twice."""
     first: dict[int, int] = {}
     problems = []
-    for (number, contact_id, _, _), i in zip(rows, at_index, strict=True):
+    for (number, contact_id, address, _), i in zip(rows, at_index, strict=True):
         contact = contact_id if contact_id is not None else by_number[number or ""]
-        if contact in first:
+        if existing.get(address, contact) != contact:
+            problems.append(
+                Problem(
+                    ErrorCode.DUPLICATE,
+                    f"Another lead of this campaign goes to {address}.",
+                    ("leads", str(i), "conversationUserId"),
+                )
+            )
+        elif contact in first:
             problems.append(
                 Problem(
                     ErrorCode.DUPLICATE,
