@@ -215,7 +215,8 @@ async def _leads_by_address(
                 Delivery.address.in_(addresses[start : start + _CHUNK]),
             )
         )
-        found.update(dict(rows.tuples()))
+        for address, contact_id in rows:
+            found[address] = contact_id
     return found
 
 
