@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from db import models
-from db.enums import DeliveryStatus
+from db.enums import CampaignStatus, DeliveryStatus
 from db.types import utcnow
 from tests.messaging_api import (
     add_leads,
@@ -229,13 +229,22 @@ async def test_ten_thousand_leads_in_one_call(client: GraphQLClient, campaign: s
 
 async def test_leads_cannot_join_a_finished_or_email_campaign(client: GraphQLClient) -> None:
     await make_twilio_channel(client, "SMS")
-    for action in ("cancelCampaign",):
+    for status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED, CampaignStatus.FAILED):
         made = await created(client, contentContext=BODY, leads=[lead("+14155550101")])
-        payload = await client.mutate(action, {"id": made["id"]}, "campaign { status }")
-        assert payload["userErrors"] == []
-        assert await refused(client, made["id"], [lead("+14155550102")]) == [
-            (["campaignId"], "INVALID_STATE")
-        ]
+        if status is CampaignStatus.CANCELLED:
+            payload = await client.mutate("cancelCampaign", {"id": made["id"]}, "__typename")
+            assert payload["userErrors"] == []
+        else:  # what a worker leaves when the run ends
+            async with client.server.db.write() as session:
+                row = await session.get_one(models.Campaign, pk_of(made["id"], "Campaign"))
+                row.status = status
+        before = await client.snapshot()
+        payload = await add_leads(client, made["id"], [lead("+14155550102")])
+        assert errors_of(payload) == [(["campaignId"], "INVALID_STATE")]
+        assert payload["userErrors"][0]["message"] == (
+            f"Leads cannot be added to a {status.value} campaign."
+        )
+        assert await client.snapshot() == before
     await make_channel(client)
     email = await make_email_campaign(client)
     assert await refused(client, email["id"], [lead("+14155550102")]) == [
