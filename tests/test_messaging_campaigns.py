@@ -809,3 +809,42 @@ async def test_set_campaign_enabled_on_a_scheduled_campaign(channels: GraphQLCli
         "A scheduled campaign cannot be disabled (cancel it, or reschedule it)."
     )
     assert await channels.snapshot() == before
+
+
+async def test_an_audience_sends_one_message_a_number(channels: GraphQLClient) -> None:
+    """WhatsApp goes to a contact's WhatsApp number: two members sharing one, or a member
+    whose number a lead already goes to, make one lead, not two messages to one phone."""
+    for row in (
+        {"phone": "+14155550401", "whatsapp": "+14155550499", "firstName": "A", "tags": ["vip"]},
+        {"phone": "+14155550402", "whatsapp": "+14155550499", "firstName": "B", "tags": ["vip"]},
+        {"phone": "+14155550403", "whatsapp": "+14155550498", "firstName": "C", "tags": ["vip"]},
+        {"phone": "+14155550404", "firstName": "D", "tags": ["vip"]},
+    ):
+        payload = await channels.mutate("createContact", row, "contact { id }")
+        assert payload["userErrors"] == [], payload
+    await channels.mutate(
+        "createAudience", {"name": "VIP", "tags": ["vip"], "code": "vip"}, "audience { id }"
+    )
+    lead = {"phoneNumber": "+14155550498", "customVariables": {"first_name": "Lead"}}
+    campaign = await created(
+        channels,
+        channel="whatsapp",
+        contentContext=WHATSAPP["TEXT"],
+        audience="vip",
+        leads=[lead],
+    )
+    async with channels.server.db.write() as session:
+        content = await session.get_one(models.MessagingContent, pk_of(campaign["id"], "Campaign"))
+        content.approval_status = ApprovalStatus.APPROVED
+    assert (await start(channels, campaign["id"]))["userErrors"] == []
+    found = sorted(
+        (row["phoneNumber"], str(row["customVariables"]))
+        for row in await leads_of(channels, campaign["id"])
+    )
+    assert found == [
+        ("+14155550404", "{}"),
+        ("+14155550498", "{'first_name': 'Lead'}"),
+        ("+14155550499", "{}"),
+    ]
+    now = await campaign_of(channels, campaign["id"])
+    assert now["execution"]["totalContacts"] == 3

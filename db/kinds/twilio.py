@@ -160,6 +160,19 @@ class TwilioKind:
 
         audience = await session.get_one(Audience, campaign.audience_id)
         number = number_column(self.channel_type)
+        # One message a number: of members sharing one (a WhatsApp number is not unique
+        # among contacts) the oldest, and none whose number a lead already goes to.
+        first_of_number = (
+            select(func.min(Contact.id))
+            .where(
+                Contact.account_id == campaign.account_id,
+                getattr(Contact, self.consent_column).is_(True),
+                number != "",
+                Contact.id.in_(audience_members(campaign.account_id, audience.tags)),
+            )
+            .group_by(number)
+        )
+        taken = select(Delivery.address).where(Delivery.campaign_id == campaign.id)
         members = select(
             Contact.account_id,
             literal(campaign.id, Id).label("campaign_id"),
@@ -167,12 +180,7 @@ class TwilioKind:
             number,
             literal(DeliveryStatus.PENDING.value).label("status"),
             literal(True).label("active"),
-        ).where(
-            Contact.account_id == campaign.account_id,
-            getattr(Contact, self.consent_column).is_(True),
-            number != "",
-            Contact.id.in_(audience_members(campaign.account_id, audience.tags)),
-        )
+        ).where(Contact.id.in_(first_of_number), number.notin_(taken))
         await session.execute(
             insert_for(session, Delivery)
             .from_select(
