@@ -202,6 +202,8 @@ async def test_content_refusals_point_into_the_json(
         ({"contentContext": {"body": "Hi"}, "name": " "}, [(["name"], "REQUIRED")]),
         ({"contentContext": "Hi"}, [(["contentContext"], "INVALID")]),
         ({"contentContext": {"body": "Hi"}, "audience": "nope"}, [(["audience"], "NOT_FOUND")]),
+        ({"contentContext": {"body": "Hi"}, "audience": "a" * 101}, [(["audience"], "TOO_LONG")]),
+        ({"contentContext": {"body": "Hi"}, "audience": "vi\x1bp"}, [(["audience"], "INVALID")]),
     ],
 )
 async def test_create_refusals(

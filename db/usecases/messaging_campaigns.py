@@ -86,7 +86,7 @@ async def create_messaging_campaign(
     check_campaign(
         {
             k: fields[k]
-            for k in ("description", "scheduled_at", "execution_duration_minutes")
+            for k in ("description", "scheduled_at", "execution_duration_minutes", "audience")
             if k in fields
         },
         problems,
