@@ -11,7 +11,8 @@ from graph.enums import UserErrorCode
 class UserError:
     field: list[str] | None = strawberry.field(
         description='Path to the input field at fault (camelCase, e.g. ["contacts", "3", '
-        '"email"]), or null when the whole request is at fault.'
+        '"email"]; inside a JSON input, its own keys as written: ["contentContext", '
+        '"actions", "0", "webview_size"]), or null when the whole request is at fault.'
     )
     message: str = strawberry.field(description="Human-readable explanation.")
     code: UserErrorCode = strawberry.field(description="Machine-readable reason.")
