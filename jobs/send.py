@@ -220,7 +220,9 @@ class CampaignRun:
             await publish(self.wc.db, self.wc.redis, self.campaign_id)
 
     async def _chunks(self, plan: SendPlan[Any]) -> RunEnd:
-        transport = await self.wc.families[plan.family].open(plan.channel_id, plan.settings)
+        family = self.wc.families[plan.family]
+        await family.before_run(plan)  # may halt it: the first claim then ends the run
+        transport = await family.open(plan.channel_id, plan.settings)
         try:
             return await self._batches(plan, transport)
         finally:

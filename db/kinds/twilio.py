@@ -254,22 +254,22 @@ async def _leave_out_unsendable(
         .join(Contact, Contact.id == Delivery.contact_id)
         .where(pending)
     )
-    missing: dict[int, str] = {}
+    missing: dict[str, list[int]] = {}  # reason -> rows
     for row in rows:
         own = row.variables or {}
         values = {name: getattr(row, name) or "" for name in CONTACT_FIELDS} | own
         lacking = [name for name in needed if not str(values.get(name, "")).strip()]
         if lacking:
-            missing[row.id] = ", ".join(lacking)
-    ids = list(missing)
-    for start in range(0, len(ids), _CHUNK):
-        for delivery_id in ids[start : start + _CHUNK]:
+            missing.setdefault(", ".join(lacking), []).append(row.id)
+    for lacking_names, ids in missing.items():
+        for start in range(0, len(ids), _CHUNK):
             await session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id)
+                .where(Delivery.id.in_(ids[start : start + _CHUNK]))
                 .values(
                     status=DeliveryStatus.CANCELLED,
-                    error_message=f"No value for the variable(s) {missing[delivery_id]}.",
+                    error_message=f"No value for the variable(s) {lacking_names}.",
                 )
+                .execution_options(synchronize_session=False)
             )
-    return skipped + len(ids)
+    return skipped + sum(len(ids) for ids in missing.values())

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from arq.connections import ArqRedis
 from twilio.rest import Client
 
 from db.engine import Database
 from db.kinds.twilio import TwilioSettings
+from db.settings import SendSettings
 from db.usecases import ledger
+from db.usecases.send_plan import SendPlan
+from jobs.approval import check_before_run
 from jobs.channels.base import (
     MESSAGE_TIMEOUT_S,
     NOT_ATTEMPTED,
@@ -52,16 +56,42 @@ class TwilioMessage:
 class TwilioFamily:
     """What WhatsApp/SMS runs share in a worker process: a twilio client per channel."""
 
-    def __init__(self, db: Database, public_url: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        public_url: str,
+        redis: ArqRedis | None = None,
+        sending: SendSettings | None = None,
+    ) -> None:
         self.db = db
         self.public_url = public_url
         self.clients = TwilioClients()
+        self.redis = redis
+        self.sending = sending or SendSettings()
+
+    def client(self, channel_id: int, settings: TwilioSettings) -> Client:
+        credentials = Credentials(settings.account_sid, settings.auth_token, settings.api_base_url)
+        return self.clients.get(channel_id, credentials)
+
+    async def before_run(self, plan: SendPlan[Any]) -> None:
+        """A WhatsApp campaign's template approval, read again when the last read is old;
+        the execution halts (the run then ends at its first claim) unless approved."""
+        settings = plan.settings
+        assert isinstance(settings, TwilioSettings)
+        if not settings.whatsapp or self.redis is None:
+            return
+        await check_before_run(
+            self.db,
+            self.redis,
+            self.client(plan.channel_id, settings),
+            plan.campaign_id,
+            self.sending.approval_fresh_seconds,
+            self.sending.approval_poll_seconds[1],
+        )
 
     async def open(self, channel_id: int, settings: object) -> "TwilioTransport":
         assert isinstance(settings, TwilioSettings)
-        credentials = Credentials(settings.account_sid, settings.auth_token, settings.api_base_url)
-        client = self.clients.get(channel_id, credentials)
-        return TwilioTransport(self, client, settings)
+        return TwilioTransport(self, self.client(channel_id, settings), settings)
 
     async def close(self) -> None:
         await self.clients.aclose()
