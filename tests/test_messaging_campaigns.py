@@ -184,7 +184,8 @@ async def test_content_refusals_point_into_the_json(
         ({"contentContext": {"body": "Hi"}, "contentType": None}, [(["contentType"], "REQUIRED")]),
         ({"contentSid": "HX123"}, [(["contentSid"], "INVALID")]),
         ({"contentSid": "hx" + "0" * 32}, [(["contentSid"], "INVALID")]),
-        ({"contentSid": "HX" + "0" * 32}, [(["contentSid"], "NOT_FOUND")]),
+        # The channel's Twilio account is read for it: unreachable here.
+        ({"contentSid": "HX" + "0" * 32}, [(["contentSid"], "SEND_FAILED")]),
         (
             {"contentContext": {"body": "Hi"}, "scheduledAt": "2020-01-01T00:00:00Z"},
             [(["scheduledAt"], "INVALID")],

@@ -205,7 +205,7 @@ class MessagingMutations:
             fields["audience"] = decode_ref(input.audience, "Audience")
 
         fetched = None
-        if input.content_sid:
+        if input.content_sid and input.content_context is None:  # both: refused unread
             try:
                 fetched = await fetch_user_template(
                     info.context.db, info.context.account_id, input.channel, input.content_sid
