@@ -141,7 +141,8 @@ class UpdateCampaignInput:
         default=UNSET,
         description="WhatsApp/SMS: new content, checked as in createMessagingCampaign (a "
         "userError per problem, its field the path in the JSON). A change replaces a "
-        "contentSid template and makes a WhatsApp campaign UNSUBMITTED again.",
+        "contentSid template and makes a WhatsApp campaign UNSUBMITTED again (a scheduled "
+        "one then starts only if approved again by its time; it fails otherwise).",
     )
 
 
