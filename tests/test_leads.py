@@ -462,3 +462,19 @@ async def test_upsert_is_by_number_whoever_the_contact(client: GraphQLClient) ->
     assert await refused(client, other["id"], user) == [
         (["leads", "0", "conversationUserId"], "DUPLICATE")
     ]
+
+
+async def test_an_over_long_status_filter_is_refused(client: GraphQLClient, campaign: str) -> None:
+    await add_leads(client, campaign, [lead("+14155550101")])
+    query = (
+        "query($id: ID!, $status: [LeadStatus!]) { campaign(id: $id) { "
+        "leads(first: 10, status: $status) { edges { node { id } } } } }"
+    )
+    ok = await client.gql(query, {"id": campaign, "status": ["PENDING", "SENT", "PENDING"]})
+    assert len(ok["campaign"]["leads"]["edges"]) == 1
+    response = await client.raw(query, {"id": campaign, "status": ["PENDING"] * 40_000})
+    assert response.status_code == 200
+    errors = response.json()["errors"]
+    assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
+        ("status may hold at most 5 items.", "TOO_MANY")
+    ]
