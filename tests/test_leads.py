@@ -167,15 +167,25 @@ async def test_missing_and_bad_variables(client: GraphQLClient, campaign: str) -
     assert len(payload["leads"][0]["customVariables"]) == 100
 
 
-async def test_newlines_in_values_are_refused_on_whatsapp(client: GraphQLClient) -> None:
+async def test_values_whatsapp_refuses_are_refused(client: GraphQLClient) -> None:
+    """Meta refuses newlines, tabs and more than 4 spaces in a row in a variable's value:
+    such a lead would fail at sending, so addLeads refuses it (SMS takes them)."""
     await make_twilio_channel(client, "WHATSAPP")
     made = await created(
         client, channel="whatsapp", contentContext={"body": "Hi {{first_name}}, welcome."}
     )
-    row = {"phoneNumber": "+14155550101", "customVariables": {"first_name": "A\nB"}}
-    assert await refused(client, made["id"], [row]) == [
-        (["leads", "0", "customVariables", "first_name"], "INVALID")
-    ]
+    for value in ("A\nB", "A\tB", "A\r\nB", "A     B"):
+        row = {"phoneNumber": "+14155550101", "customVariables": {"first_name": value}}
+        assert await refused(client, made["id"], [row]) == [
+            (["leads", "0", "customVariables", "first_name"], "INVALID")
+        ], value
+    row = {"phoneNumber": "+14155550101", "customVariables": {"first_name": "A    B"}}
+    assert (await add_leads(client, made["id"], [row]))["userErrors"] == []
+
+    await make_twilio_channel(client, "SMS")
+    sms = await created(client, contentContext={"body": "Hi {{first_name}}"})
+    row = {"phoneNumber": "+14155550101", "customVariables": {"first_name": "A\r\n\tB     C"}}
+    assert (await add_leads(client, sms["id"], [row]))["userErrors"] == []
 
 
 async def test_conversation_users(client: GraphQLClient, new_client: Any, campaign: str) -> None:

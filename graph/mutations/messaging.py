@@ -51,9 +51,9 @@ class LeadInput:
         default=None,
         description="An object of at most 100 names (a letter or _, then letters, digits or "
         "_; or a number from 1, like Twilio's {{1}}; at most 16) to non-empty strings of "
-        "at most 1,600 characters (on one line for WhatsApp). Every variable the content "
-        "uses needs a value here, unless the lead is a conversation user with that contact "
-        "field.",
+        "at most 1,600 characters without control characters (WhatsApp: no newline, tab "
+        "or more than 4 spaces in a row). Every variable the content uses needs a value "
+        "here, unless the lead is a conversation user with that contact field.",
     )
 
 
