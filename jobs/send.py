@@ -164,6 +164,8 @@ class Progress:
                 out.error_codes[row.id] = result.error_code
             if result.outcome is Outcome.SENT:
                 out.sent.append(row.id)
+                if result.only_copy:
+                    out.only_copy.append(row.id)
                 self.errors_in_a_row = 0
                 continue
             if result.outcome is Outcome.UNSENT:
@@ -423,6 +425,7 @@ def _recipient(row: ledger.Claimed) -> Recipient:
         message_id=row.message_id,
         variables=row.variables or {},
         possible_duplicate=row.possible_duplicate,
+        first_claimed_at=row.first_claimed_at,
     )
 
 

@@ -99,9 +99,9 @@ class TwilioKind:
                 "channel",
             )
         content = await session.get_one(MessagingContent, campaign.id)
-        if (
-            self.channel_type is ChannelType.WHATSAPP
-            and content.approval_status is not ApprovalStatus.APPROVED
+        if self.channel_type is ChannelType.WHATSAPP and (
+            content.approval_status is not ApprovalStatus.APPROVED
+            or not (content.content_sid or content.created_content_sid)
         ):
             raise DomainError.one(
                 ErrorCode.NOT_APPROVED,

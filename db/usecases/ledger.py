@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, cast, literal, or_, select, update
+from sqlalchemy import ColumnElement, String, case, cast, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import as_utc, now_column
@@ -24,6 +24,7 @@ from db.models import (
     Contact,
     Delivery,
 )
+from db.types import UtcDateTime
 from db.usecases.send_plan import SendPlan
 
 
@@ -37,6 +38,8 @@ class Claimed:
     # Taken back from an expired lease or retried after an unknown outcome: it may have
     # been sent already.
     possible_duplicate: bool
+    # The row's first claim (this one's, or an earlier attempt's): no message is older.
+    first_claimed_at: datetime | None = None
 
 
 class Stop(StrEnum):
@@ -76,6 +79,8 @@ class Results:
     provider_ids: dict[int, str] = field(default_factory=dict)
     # The provider's error code of a failed, retried or opted-out row.
     error_codes: dict[int, str] = field(default_factory=dict)
+    # Sent rows whose one message the provider showed: no longer possible duplicates.
+    only_copy: list[int] = field(default_factory=list)
 
     def claimed(self) -> list[int]:
         """Every row of the claim."""
@@ -156,6 +161,9 @@ async def claim(
                     else_=Delivery.possible_duplicate,
                 ),
                 status=DeliveryStatus.SENDING,
+                first_claimed_at=func.coalesce(
+                    Delivery.first_claimed_at, literal(now, UtcDateTime)
+                ),
                 lease_expires_at=now + lease,
                 claim_token=token,
                 message_id=message_id,
@@ -167,6 +175,7 @@ async def claim(
                 Delivery.message_id,
                 Delivery.variables,
                 Delivery.possible_duplicate,
+                Delivery.first_claimed_at,
             )
             .execution_options(synchronize_session=False)
         )
@@ -264,6 +273,7 @@ async def record(
                 sent_at=now,
                 error_message="",
                 error_code="",
+                **_only_copies(results),
                 **_provider_ids(results, results.sent),
                 **done,
             )
@@ -384,6 +394,14 @@ async def _opt_out(
             .execution_options(synchronize_session=False)
         )
     return marked
+
+
+def _only_copies(results: Results) -> dict[str, Any]:
+    """`possible_duplicate` cleared for the rows known to have exactly one message."""
+    if not results.only_copy:
+        return {}
+    single = Delivery.id.in_(results.only_copy)
+    return {"possible_duplicate": case((single, False), else_=Delivery.possible_duplicate)}
 
 
 def _provider_ids(results: Results, ids: Sequence[int]) -> dict[str, Any]:

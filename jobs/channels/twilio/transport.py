@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -40,6 +40,10 @@ from jobs.channels.twilio.segments import segments
 # Creates in flight at once per run (Twilio answers each in ~100-300 ms).
 CONCURRENCY = 16
 STATUS_CALLBACK_PATH = "/hooks/twilio/status"
+# Twilio's DateSent filter counts whole seconds, and its clock is not our database's.
+LOOKUP_MARGIN = timedelta(seconds=2)
+# Messages read when looking for a lost one (a lead has a handful at most).
+LOOKUP_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class TwilioMessage:
     units: int = 1
     possible_duplicate: bool = False
     sender: str = field(default="")
+    # The lead's first claim: a message of it is no older (None: unknown).
+    since: datetime | None = None
 
 
 class TwilioFamily:
@@ -151,7 +157,13 @@ class TwilioTransport:
             if isinstance(media, list) and media:
                 params["media_url"] = [str(url) for url in media]
         return TwilioMessage(
-            row.id, params["to"], params, units, row.possible_duplicate, self.sender
+            row.id,
+            params["to"],
+            params,
+            units,
+            row.possible_duplicate,
+            self.sender,
+            row.first_claimed_at,
         )
 
     async def send(
@@ -177,8 +189,11 @@ class TwilioTransport:
             async with asyncio.timeout(MESSAGE_TIMEOUT_S):
                 if message.possible_duplicate:
                     found = await self._already_sent(message)
-                    if found is not None:
-                        return SendResult(Outcome.SENT, "found in Twilio", provider_id=found)
+                    if found:  # an earlier attempt's: taken; the only copy if just one
+                        only = len(found) == 1
+                        return SendResult(
+                            Outcome.SENT, "found in Twilio", provider_id=found[0], only_copy=only
+                        )
                 created = await self.client.messages.create_async(**message.params)
             return SendResult(Outcome.SENT, provider_id=str(created.sid))
         except Exception as exc:  # every answer is classified; nothing escapes a batch
@@ -187,17 +202,30 @@ class TwilioTransport:
                 halt = verdict.halt()
                 assert halt is not None
                 halts.append(halt)
+            elif verdict.throttled:
+                # Twilio processed nothing and would throttle the next create too: the run
+                # backs off as a whole (a halt), and the lead, untouched, keeps its retries.
+                halts.append(Halt(verdict.reason))
+                return SendResult(Outcome.UNSENT, verdict.reason, error_code=verdict.error_code)
             return verdict.result()
 
-    async def _already_sent(self, message: TwilioMessage) -> str | None:
-        """The sid of a message to this lead from this sender made since yesterday (UTC),
-        if Twilio has one: an earlier attempt whose answer was lost."""
-        since = datetime.now().astimezone() - timedelta(days=1)
-        query: dict[str, Any] = {"to": message.to, "date_sent_after": since, "limit": 20}
+    async def _already_sent(self, message: TwilioMessage) -> list[str]:
+        """The sids of the messages Twilio made for this lead, oldest first: those to its
+        number from the channel's sender (or Messaging Service) since the lead was first
+        claimed. An earlier attempt's whose answer was lost; not another campaign's, sent
+        to the same number before this lead was ever tried."""
+        since = message.since or datetime.now(UTC) - timedelta(days=1)
+        query: dict[str, Any] = {
+            "to": message.to,
+            "date_sent_after": since - LOOKUP_MARGIN,
+            "limit": LOOKUP_LIMIT,
+        }
         if message.sender:
             query["from_"] = message.sender
         found = await self.client.messages.list_async(**query)
-        return str(found[0].sid) if found else None
+        service = self.settings.messaging_service_sid
+        ours = [m for m in found if message.sender or m.messaging_service_sid == service]
+        return [str(m.sid) for m in reversed(ours)]  # Twilio lists the newest first
 
     async def close(self) -> None:
         """The client stays open for the channel's next run."""
