@@ -838,7 +838,8 @@ async def test_an_audience_sends_one_message_a_number(channels: GraphQLClient) -
     )
     async with channels.server.db.write() as session:
         content = await session.get_one(models.MessagingContent, pk_of(campaign["id"], "Campaign"))
-        content.approval_status = ApprovalStatus.APPROVED
+        content.approval_status = ApprovalStatus.APPROVED  # as if submitted and approved
+        content.created_content_sid = "HX" + "2" * 32
     assert (await start(channels, campaign["id"]))["userErrors"] == []
     found = sorted(
         (row["phoneNumber"], str(row["customVariables"]))
