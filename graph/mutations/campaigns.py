@@ -142,7 +142,8 @@ class UpdateCampaignInput:
         description="WhatsApp/SMS: new content, checked as in createMessagingCampaign (a "
         "userError per problem, its field the path in the JSON). A change replaces a "
         "contentSid template and makes a WhatsApp campaign UNSUBMITTED again (a scheduled "
-        "one then starts only if approved again by its time; it fails otherwise).",
+        "one then starts only if approved again by its time; it fails otherwise). Leads "
+        "without a value for a variable it adds are left out at start, and counted.",
     )
 
 
