@@ -50,9 +50,10 @@ class LeadInput:
     custom_variables: JSON | None = strawberry.field(
         default=None,
         description="An object of at most 100 names (a letter or _, then letters, digits or "
-        "_, at most 16) to non-empty strings of at most 1,600 characters (on one line for "
-        "WhatsApp). Every variable the content uses needs a value here, unless the lead "
-        "is a conversation user with that contact field.",
+        "_; or a number from 1, like Twilio's {{1}}; at most 16) to non-empty strings of "
+        "at most 1,600 characters without control characters (WhatsApp: no newline, tab "
+        "or more than 4 spaces in a row). Every variable the content uses needs a value "
+        "here, unless the lead is a conversation user with that contact field.",
     )
 
 
@@ -204,7 +205,7 @@ class MessagingMutations:
             fields["audience"] = decode_ref(input.audience, "Audience")
 
         fetched = None
-        if input.content_sid:
+        if input.content_sid and input.content_context is None:  # both: refused unread
             try:
                 fetched = await fetch_user_template(
                     info.context.db, info.context.account_id, input.channel, input.content_sid

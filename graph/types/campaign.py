@@ -188,8 +188,8 @@ class Campaign(Node):
     )
     leads: Connection[Lead] = strawberry.field(
         resolver=mf.leads,
-        description="Its leads (WhatsApp/SMS), newest first; `status` keeps those with one "
-        "of these statuses.",
+        description="Its leads (WhatsApp/SMS; none for email), newest first; `status` keeps "
+        "those with one of these statuses (at most 5, TOO_MANY).",
     )
 
     @strawberry.field(
