@@ -79,6 +79,8 @@ class Settings:
                 smtp_allowed_hosts=_parsed(
                     HostPolicy.parse, env.get("CLARION_SMTP_ALLOWED_HOSTS", "")
                 ),
+                approval_poll_seconds=_poll(env, "CLARION_APPROVAL_POLL_SECONDS", (5.0, 300.0)),
+                approval_fresh_seconds=_int(env, "CLARION_APPROVAL_FRESH_SECONDS", 300, 1, 86_400),
             ),
             secret_keys=_secret_keys(env),
         )
@@ -98,6 +100,12 @@ class SendSettings:
     smtp_pool_size: int = 4
     # Which SMTP hosts channels may use (db/smtp_hosts.py); default any.
     smtp_allowed_hosts: HostPolicy = ANY_HOST
+    # A WhatsApp template in review is read from Twilio after the first wait, then after
+    # twice the last wait, up to the longest (jobs/approval.py).
+    approval_poll_seconds: tuple[float, float] = (5.0, 300.0)
+    # A run of a WhatsApp campaign reads its template's approval from Twilio first when
+    # the last read is older than this.
+    approval_fresh_seconds: int = 300
 
 
 def _secret_keys(env: Mapping[str, str]) -> tuple[bytes, ...]:
@@ -146,6 +154,17 @@ def _delays(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tu
     if any(not 0 <= d <= 86_400 for d in delays):
         raise ConfigError(f"{name} must be between 0 and 86400 seconds each, got {raw!r}")
     return delays
+
+
+def _poll(env: Mapping[str, str], name: str, default: tuple[float, float]) -> tuple[float, float]:
+    """FIRST,LONGEST seconds (0.1 to 86400, FIRST <= LONGEST)."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    delays = _delays(env, name, default)
+    if len(delays) != 2 or not 0.1 <= delays[0] <= delays[1]:
+        raise ConfigError(f"{name} must be FIRST,LONGEST seconds (0.1 <= FIRST <= LONGEST)")
+    return delays[0], delays[1]
 
 
 def _check_database_url(url: str) -> None:

@@ -1,21 +1,18 @@
 """Variables of WhatsApp/SMS content: the contact fields every lead has, a lead's own
 custom variables (checked here), and the variables a campaign's content uses."""
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from db.errors import ErrorCode, Problem
 from db.models import MessagingContent
 from jobs.channels.twilio.content import context_variables
+from jobs.channels.twilio.variables import valid_key, value_problem
 
 # Contact fields a content may use as variables, filled from each lead's contact.
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "whatsapp", "country")
 MAX_VARIABLES = 100
 MAX_VALUE_LENGTH = 1_600
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}")
-# C0 controls but tab and newline, DEL, C1 controls, lone surrogates.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def content_variables(content: MessagingContent) -> tuple[str, ...]:
@@ -28,21 +25,22 @@ def content_variables(content: MessagingContent) -> tuple[str, ...]:
 def check_custom_variables(
     values: Any, at: tuple[str, ...], *, whatsapp: bool
 ) -> tuple[dict[str, str], Problem | None]:
-    """A lead's customVariables: a JSON object of at most 100 names (a letter or _, then
-    letters, digits or _, at most 16) to non-empty strings of at most 1,600 characters,
-    on one line for WhatsApp (Meta refuses newlines in variable values)."""
+    """A lead's customVariables: a JSON object of at most 100 names (as in the content: a
+    letter or _, then letters, digits or _; or a number from 1, as Twilio numbers its
+    templates' variables; at most 16) to non-empty strings of at most 1,600 characters,
+    without control characters (on WhatsApp also no newline, tab or 5 spaces in a row)."""
     if not isinstance(values, Mapping):
         return {}, Problem(ErrorCode.INVALID, "customVariables must be a JSON object.", at)
     if len(values) > MAX_VARIABLES:
         return {}, Problem(ErrorCode.TOO_MANY, f"At most {MAX_VARIABLES} custom variables.", at)
     out: dict[str, str] = {}
     for key, value in values.items():
-        if not isinstance(key, str) or not _KEY.fullmatch(key):
+        if not isinstance(key, str) or not valid_key(key):
             shown = repr(key)[:40]
             return {}, Problem(
                 ErrorCode.INVALID,
-                f"Variable name {shown} must be a letter or _, then letters, digits or _"
-                " (at most 16).",
+                f"Variable name {shown} must be a letter or _, then letters, digits or _;"
+                " or a number from 1 without a leading zero (at most 16 characters).",
                 (*at, str(key)[:40]),
             )
         if not isinstance(value, str):
@@ -55,12 +53,10 @@ def check_custom_variables(
             return {}, Problem(
                 ErrorCode.TOO_LONG, f"At most {MAX_VALUE_LENGTH:,} characters.", (*at, key)
             )
-        if _CONTROL.search(value) or (whatsapp and "\n" in value):
-            return {}, Problem(
-                ErrorCode.INVALID,
-                "Control characters are not allowed"
-                + (" (nor newlines, on WhatsApp)." if whatsapp else "."),
-                (*at, key),
-            )
+        # What is left of the rule for values a message carries: control characters, and
+        # on WhatsApp newlines, tabs and long runs of spaces (Meta refuses them).
+        if found := value_problem(value, whatsapp=whatsapp):
+            message = found[1][:1].upper() + found[1][1:] + "."
+            return {}, Problem(ErrorCode.INVALID, message, (*at, key))
         out[key] = value
     return out, None

@@ -179,6 +179,10 @@ class Query:
         account_id = info.context.account_id
         async with info.context.db.read() as session:
             row = await session.get(model, decoded[1])
+            if isinstance(row, models.Delivery):  # a Lead: a WhatsApp/SMS campaign's row
+                campaign = await session.get_one(models.Campaign, row.campaign_id)
+                if campaign.channel_type is ChannelType.EMAIL:
+                    return None
         if row is None:
             return None
         owner = row.id if model is models.Account else row.account_id

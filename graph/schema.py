@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 from graph.errors import should_mask
 from graph.mutations.account import AccountMutations
 from graph.mutations.api_keys import ApiKeyMutations
+from graph.mutations.approval import ApprovalMutations
 from graph.mutations.audiences import AudienceMutations
 from graph.mutations.campaigns import CampaignMutations
 from graph.mutations.contacts import ContactMutations
@@ -52,6 +53,7 @@ Mutation = merge_types(
         EmailTemplateMutations,
         TwilioChannelMutations,
         MessagingMutations,
+        ApprovalMutations,
         AccountMutations,
         ApiKeyMutations,
     ),

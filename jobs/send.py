@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import db_now
 from db.engine import Database
+from db.quota import used_up
 from db.settings import SendSettings
 from db.types import utcnow
 from db.usecases import executions, ledger
@@ -164,6 +165,8 @@ class Progress:
                 out.error_codes[row.id] = result.error_code
             if result.outcome is Outcome.SENT:
                 out.sent.append(row.id)
+                if result.only_copy:
+                    out.only_copy.append(row.id)
                 self.errors_in_a_row = 0
                 continue
             if result.outcome is Outcome.UNSENT:
@@ -220,7 +223,9 @@ class CampaignRun:
             await publish(self.wc.db, self.wc.redis, self.campaign_id)
 
     async def _chunks(self, plan: SendPlan[Any]) -> RunEnd:
-        transport = await self.wc.families[plan.family].open(plan.channel_id, plan.settings)
+        family = self.wc.families[plan.family]
+        await family.before_run(plan)  # may halt it: the first claim then ends the run
+        transport = await family.open(plan.channel_id, plan.settings)
         try:
             return await self._batches(plan, transport)
         finally:
@@ -254,7 +259,8 @@ class CampaignRun:
             if claim.stop is ledger.Stop.NOT_RUNNING:
                 return RunEnd.NOT_RUNNING
             if claim.stop is ledger.Stop.QUOTA:
-                return await self._halt(_next_midnight, _quota_reason(plan))
+                reason = used_up(plan.quota_window, plan.daily_quota)
+                return await self._halt(_at(claim.frees_at), reason)
             if claim.stop is ledger.Stop.NOTHING_DUE:
                 end, progress.left = await self._settle_or_wait()
                 if end is not None:
@@ -421,6 +427,7 @@ def _recipient(row: ledger.Claimed) -> Recipient:
         message_id=row.message_id,
         variables=row.variables or {},
         possible_duplicate=row.possible_duplicate,
+        first_claimed_at=row.first_claimed_at,
     )
 
 
@@ -430,9 +437,6 @@ def _before(deadline: float) -> Callable[[], bool]:
     return lambda: time.monotonic() < deadline
 
 
-def _next_midnight(now: datetime) -> datetime:
-    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _quota_reason(plan: SendPlan[Any]) -> str:
-    return f"The channel's daily quota of {plan.daily_quota} messages is used up for today (UTC)."
+def _at(when: datetime | None) -> Callable[[datetime], datetime]:
+    assert when is not None
+    return lambda _: when

@@ -4,7 +4,8 @@ what a lost job, a restart or a dead worker left behind, from the database's tru
 - scheduled campaigns whose time came begin sending;
 - halted executions whose `next_run_at` passed continue;
 - running campaigns with rows due (including a dead worker's expired claims) and no live
-  runner get a send job.
+  runner get a send job;
+- WhatsApp approvals still followed whose follow job was lost get one (jobs/approval.py).
 """
 
 import logging
@@ -13,6 +14,7 @@ from typing import Any
 from db.clock import db_now
 from db.usecases import executions
 from db.usecases.campaign_lifecycle import begin_due
+from jobs.approval import follow_lost
 from jobs.heartbeat import record_tick
 from jobs.progress import publish
 from jobs.queue import enqueue_send
@@ -48,5 +50,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
             queued += 1
     if queued:
         log.info("sweeper queued %d campaign(s)", queued)
+    if followed := await follow_lost(wc.db, wc.redis, wc.settings.approval_poll_seconds[1]):
+        log.info("sweeper queued %d approval check(s)", followed)
     await record_tick(wc.redis)  # the work above is done: /health sees a working worker
     return queued

@@ -1,7 +1,7 @@
 """The arq worker: standalone (`clarion worker`) or inside `clarion serve` (embedded).
 
-Its jobs: `send_campaign` (jobs/send.py), `send_test_email` (jobs/test_email.py) and the
-sweeper cron (jobs/sweeper.py). Resources
+Its jobs: `send_campaign` (jobs/send.py), `send_test_email` (jobs/test_email.py),
+`follow_approval` (jobs/approval.py) and the sweeper cron (jobs/sweeper.py). Resources
 the jobs share (SMTP pools, the pacer, the unsubscribe signing key) are made at start-up
 and closed at shutdown.
 
@@ -25,9 +25,10 @@ from db.engine import Database
 from db.secrets import attach, load_keyring, seal_stored_secrets
 from db.settings import Settings
 from db.unsubscribe import signing_key
+from jobs.approval import follow_approval
 from jobs.channels.families import channel_families
 from jobs.pacing import ChannelPacer
-from jobs.queue import SEND_CAMPAIGN, SEND_TEST_EMAIL
+from jobs.queue import FOLLOW_APPROVAL, SEND_CAMPAIGN, SEND_TEST_EMAIL
 from jobs.send import JOB_TIMEOUT_S, WorkerContext, send_campaign
 from jobs.sweeper import SWEEP_EVERY_S, sweep
 from jobs.test_email import send_test_email
@@ -59,7 +60,7 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
             redis=redis,
             settings=settings.sending,
             public_url=settings.public_url,
-            families=channel_families(db, settings, key),
+            families=channel_families(db, settings, key, redis),
             pacer=ChannelPacer(redis),
         )
 
@@ -68,6 +69,8 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
             func(send_campaign, name=SEND_CAMPAIGN),
             # Its caller waits for the answer, so it is kept for a while.
             func(send_test_email, name=SEND_TEST_EMAIL, keep_result=60, max_tries=1),
+            # One read of a template's approval; it queues the next itself.
+            func(follow_approval, name=FOLLOW_APPROVAL, max_tries=1, timeout=30),
         ],
         cron_jobs=[
             cron(

@@ -435,7 +435,7 @@ async def test_a_worker_with_a_wrong_clock_keeps_the_databases_time(
         halted = await wait_until(client, campaign_id, "HALTED", within=60)
         async with client.server.db.read() as session:
             today = (await db_now(session)).date()
-            usage = (await session.execute(select(ChannelUsage.day, ChannelUsage.used))).all()
+            usage = (await session.execute(select(ChannelUsage.period, ChannelUsage.used))).all()
             sent_at = (
                 await session.scalars(
                     select(Delivery.sent_at).where(Delivery.status == DeliveryStatus.SENT)
@@ -443,7 +443,7 @@ async def test_a_worker_with_a_wrong_clock_keeps_the_databases_time(
             ).all()
             now = await db_now(session)
     assert "daily quota of 20" in halted["execution"]["errorMessage"]
-    assert usage == [(today, 20)]
+    assert usage == [(datetime.combine(today, time(), UTC), 20)]
     assert len(sent_at) == 20
     assert all(at is not None and abs(at - now) < timedelta(minutes=5) for at in sent_at)
     next_run = datetime.fromisoformat(halted["execution"]["nextRunAt"])

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Campaign
+from db.quota import QuotaWindow
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class ChannelState:
     inactive_reason: str
     rate_limit: int | None
     daily_quota: int
+    # How the quota is counted (db/quota.py).
+    quota_window: QuotaWindow = QuotaWindow.UTC_DAY
     # Counted per engagement (opens, clicks) when the channel tracks it.
     tracks_engagement: bool = False
 
@@ -39,6 +42,12 @@ class Recipients:
     skipped: int
 
 
+# What updateCampaign may change on a campaign of any kind.
+COMMON_UPDATE_FIELDS = frozenset(
+    {"name", "description", "audience", "scheduled_at", "execution_duration_minutes"}
+)
+
+
 class CampaignKind(Protocol):
     """One kind of campaign: the db side of a channel family."""
 
@@ -46,6 +55,9 @@ class CampaignKind(Protocol):
     family: str
     # The contact's consent flag this kind honours; an opt-out clears it.
     consent_column: str
+    # What updateCampaign may change on a campaign of this kind (use-case field names);
+    # any other field is refused (an SMS campaign has no from_email).
+    update_fields: frozenset[str]
 
     async def channel(self, session: AsyncSession, campaign: Campaign) -> ChannelState | None:
         """The campaign's channel now; None when it has none (deleted)."""

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import EmailChannelStatus, SmtpSecurity
 from db.errors import DomainError, ErrorCode
-from db.kinds.base import ChannelState, Recipients
+from db.kinds.base import COMMON_UPDATE_FIELDS, ChannelState, Recipients
 from db.models import Account, Audience, Campaign, Delivery, EmailChannel, EmailTemplate
 from db.queries import count_audience, materialise_ledger
 from db.secrets import reveal
@@ -58,6 +58,18 @@ def channel_halt_reason(channel: EmailChannel) -> str:
 class EmailKind:
     family = "email"
     consent_column = "consent_email"
+    update_fields = frozenset(
+        {
+            *COMMON_UPDATE_FIELDS,
+            "email_channel",
+            "email_template",
+            "from_email",
+            "from_name",
+            "reply_to_email",
+            "reply_to_name",
+            "utm_code",
+        }
+    )
 
     async def channel(self, session: AsyncSession, campaign: Campaign) -> ChannelState | None:
         if campaign.email_channel_id is None:

@@ -3,21 +3,23 @@
 the campaign's active leads and, when it names an audience, to the audience's members
 with a number and consent for the channel."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, select, update
+from sqlalchemy import ColumnElement, and_, func, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from db.dialect import insert_for
 from db.enums import ApprovalStatus, ChannelStatus, ChannelType, ContentType, DeliveryStatus
 from db.errors import DomainError, ErrorCode
-from db.kinds.base import ChannelState, Recipients
+from db.kinds.base import COMMON_UPDATE_FIELDS, ChannelState, Recipients
 from db.models import Campaign, Contact, Delivery, MessagingContent, TwilioChannel
 from db.models.base import Id
 from db.queries import audience_members
+from db.quota import QuotaWindow
 from db.secrets import reveal
 from db.twilio_variables import CONTACT_FIELDS, content_variables
 
@@ -71,6 +73,7 @@ class TwilioKind:
     def __init__(self, channel_type: ChannelType) -> None:
         self.channel_type = channel_type
         self.consent_column = f"consent_{channel_type.value}"
+        self.update_fields = COMMON_UPDATE_FIELDS | {"content_type", "content_context"}
 
     async def channel(self, session: AsyncSession, campaign: Campaign) -> ChannelState | None:
         if campaign.twilio_channel_id is None:
@@ -85,6 +88,12 @@ class TwilioKind:
             inactive_reason=inactive_reason(channel),
             rate_limit=channel.rate_limit,
             daily_quota=channel.daily_quota,
+            # WhatsApp's quota is Meta's messaging limit: a moving 24 hours.
+            quota_window=(
+                QuotaWindow.MOVING_24H
+                if self.channel_type is ChannelType.WHATSAPP
+                else QuotaWindow.UTC_DAY
+            ),
         )
 
     async def check_ready(self, session: AsyncSession, campaign: Campaign) -> None:
@@ -97,9 +106,9 @@ class TwilioKind:
                 "channel",
             )
         content = await session.get_one(MessagingContent, campaign.id)
-        if (
-            self.channel_type is ChannelType.WHATSAPP
-            and content.approval_status is not ApprovalStatus.APPROVED
+        if self.channel_type is ChannelType.WHATSAPP and (
+            content.approval_status is not ApprovalStatus.APPROVED
+            or not (content.content_sid or content.created_content_sid)
         ):
             raise DomainError.one(
                 ErrorCode.NOT_APPROVED,
@@ -140,11 +149,37 @@ class TwilioKind:
         )
         return Recipients(total or 0, skipped)
 
+    async def leave_out(self, session: AsyncSession, campaign: Campaign, ids: Sequence[int]) -> int:
+        """Leads added to a started campaign: those of `ids` that start would have left out
+        (no consent, a variable without a value) are, now; returns how many."""
+        content = await session.get_one(MessagingContent, campaign.id)
+        needed = content_variables(content)
+        skipped = 0
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            skipped += await _leave_out_unsendable(
+                session, campaign.id, self.consent_column, needed, chunk
+            )
+        return skipped
+
     async def _add_audience(self, session: AsyncSession, campaign: Campaign) -> None:
         from db.models import Audience
 
         audience = await session.get_one(Audience, campaign.audience_id)
         number = number_column(self.channel_type)
+        # One message a number: of members sharing one (a WhatsApp number is not unique
+        # among contacts) the oldest, and none whose number a lead already goes to.
+        first_of_number = (
+            select(func.min(Contact.id))
+            .where(
+                Contact.account_id == campaign.account_id,
+                getattr(Contact, self.consent_column).is_(True),
+                number != "",
+                Contact.id.in_(audience_members(campaign.account_id, audience.tags)),
+            )
+            .group_by(number)
+        )
+        taken = select(Delivery.address).where(Delivery.campaign_id == campaign.id)
         members = select(
             Contact.account_id,
             literal(campaign.id, Id).label("campaign_id"),
@@ -152,12 +187,7 @@ class TwilioKind:
             number,
             literal(DeliveryStatus.PENDING.value).label("status"),
             literal(True).label("active"),
-        ).where(
-            Contact.account_id == campaign.account_id,
-            getattr(Contact, self.consent_column).is_(True),
-            number != "",
-            Contact.id.in_(audience_members(campaign.account_id, audience.tags)),
-        )
+        ).where(Contact.id.in_(first_of_number), number.notin_(taken))
         await session.execute(
             insert_for(session, Delivery)
             .from_select(
@@ -199,13 +229,18 @@ class TwilioKind:
 
 
 async def _leave_out_unsendable(
-    session: AsyncSession, campaign_id: int, consent_column: str, needed: tuple[str, ...]
+    session: AsyncSession,
+    campaign_id: int,
+    consent_column: str,
+    needed: tuple[str, ...],
+    only: Sequence[int] | None = None,
 ) -> int:
-    """Marks pending leads that cannot be sent; returns how many."""
+    """Marks pending leads (of `only`, when given) that cannot be sent; returns how many."""
     pending = and_(
         Delivery.campaign_id == campaign_id,
         Delivery.status == DeliveryStatus.PENDING,
         Delivery.active.is_(True),
+        Delivery.id.in_(list(only)) if only is not None else true(),
     )
     no_consent = select(Contact.id).where(getattr(Contact, consent_column).is_(False))
     opted = await session.execute(
@@ -226,22 +261,22 @@ async def _leave_out_unsendable(
         .join(Contact, Contact.id == Delivery.contact_id)
         .where(pending)
     )
-    missing: dict[int, str] = {}
+    missing: dict[str, list[int]] = {}  # reason -> rows
     for row in rows:
         own = row.variables or {}
         values = {name: getattr(row, name) or "" for name in CONTACT_FIELDS} | own
         lacking = [name for name in needed if not str(values.get(name, "")).strip()]
         if lacking:
-            missing[row.id] = ", ".join(lacking)
-    ids = list(missing)
-    for start in range(0, len(ids), _CHUNK):
-        for delivery_id in ids[start : start + _CHUNK]:
+            missing.setdefault(", ".join(lacking), []).append(row.id)
+    for lacking_names, ids in missing.items():
+        for start in range(0, len(ids), _CHUNK):
             await session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id)
+                .where(Delivery.id.in_(ids[start : start + _CHUNK]))
                 .values(
                     status=DeliveryStatus.CANCELLED,
-                    error_message=f"No value for the variable(s) {missing[delivery_id]}.",
+                    error_message=f"No value for the variable(s) {lacking_names}.",
                 )
+                .execution_options(synchronize_session=False)
             )
-    return skipped + len(ids)
+    return skipped + sum(len(ids) for ids in missing.values())

@@ -53,3 +53,6 @@ class Delivery(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # The lead was added by its contact (a conversation user), not by a number.
     by_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the row was first claimed (the database's time): no message of it can be older,
+    # so a provider's lookup of a lost answer searches from then (jobs/channels/twilio).
+    first_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -9,7 +9,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
-from db.enums import CampaignStatus
+from db.enums import CampaignStatus, ChannelType
 from db.errors import DomainError, ErrorCode, Problem
 from db.models import Account, Audience, Campaign, EmailChannel, EmailTemplate
 from db.queries import Ref, free_code, get_owned, resolve_ref
@@ -18,6 +18,7 @@ from db.usecases.audiences import create_audience
 from db.usecases.email_templates import check_budget, check_sources, create_email_template
 
 DURATION_RANGE = (1, 1440)
+_KIND_NAMES = {ChannelType.EMAIL: "email", ChannelType.SMS: "SMS", ChannelType.WHATSAPP: "WhatsApp"}
 # Inputs that name another row, and the column each fills.
 _REFS: dict[str, tuple[type[Audience] | type[EmailChannel] | type[EmailTemplate], str]] = {
     "audience": (Audience, "audience_id"),
@@ -146,6 +147,19 @@ async def update_campaign(
     check_campaign(changes, problems, now)
     problems.raise_if_any()
     campaign = await get_owned(session, Campaign, account_id, campaign_id, "id", for_update=True)
+    # Imported here: both import this module.
+    from db.kinds import kind_of
+    from db.usecases.messaging_campaigns import CONTENT_FIELDS, update_content
+
+    foreign = sorted(set(changes) - kind_of(campaign).update_fields)
+    if foreign:
+        kind = _KIND_NAMES[campaign.channel_type]
+        raise DomainError(
+            [
+                Problem(ErrorCode.INVALID, f"{name} does not apply to {kind} campaigns.", (name,))
+                for name in foreign
+            ]
+        )
     if campaign.status not in EDITABLE_STATUSES:
         locked = sorted(set(changes) - ALWAYS_EDITABLE_FIELDS)
         if locked:
@@ -170,7 +184,10 @@ async def update_campaign(
             "A scheduled campaign needs scheduled_at; start or cancel it instead.",
             "scheduled_at",
         )
-    values = await _resolve_refs(session, account_id, changes)
+    if content := {name: changes[name] for name in CONTENT_FIELDS if name in changes}:
+        await update_content(session, campaign, content)
+    rest = {name: value for name, value in changes.items() if name not in CONTENT_FIELDS}
+    values = await _resolve_refs(session, account_id, rest)
     for name, value in values.items():
         setattr(campaign, name, value)
     await session.flush()

@@ -3,19 +3,18 @@
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
-from db.clock import db_now
-from db.enums import CampaignStatus, EmailChannelStatus, ExecutionStatus
+from db.enums import EmailChannelStatus
 from db.errors import DomainError, ErrorCode, Problem
 from db.kinds.email import channel_halt_reason
-from db.models import Campaign, CampaignExecution, EmailChannel
+from db.models import Campaign, EmailChannel
 from db.queries import code_taken, get_owned, refuse_if_campaigns_use
 from db.secrets import seal
 from db.smtp_hosts import ANY_HOST, HostPolicy, not_allowed_message
 from db.usecases.accounts import check_sender_defaults
+from db.usecases.channel_status import follow_status
 
 RATE_LIMIT_RANGE = (1, 10_000)
 DEFAULT_RATE_LIMIT = 10
@@ -101,54 +100,14 @@ async def update_email_channel(
         setattr(channel, name, value)
     await session.flush()
     if channel.status is not was:
-        await _follow_status(session, channel)
+        await follow_status(
+            session,
+            Campaign.email_channel_id,
+            channel.id,
+            channel.status is EmailChannelStatus.ACTIVE,
+            channel_halt_reason(channel),
+        )
     return channel
-
-
-async def _follow_status(session: AsyncSession, channel: EmailChannel) -> None:
-    """A channel that stops being active halts its running campaigns (no time to continue
-    at, the reason as the execution's error); active again, they continue at the next sweep.
-    The campaigns are locked like a pause locks them, so no batch is claimed in between."""
-    running = (
-        await session.scalars(
-            select(Campaign.id)
-            .where(
-                Campaign.email_channel_id == channel.id,
-                Campaign.status == CampaignStatus.RUNNING,
-            )
-            .with_for_update()
-        )
-    ).all()
-    if not running:
-        return
-    now = await db_now(session)
-    mine = CampaignExecution.campaign_id.in_(running)
-    if channel.status is EmailChannelStatus.ACTIVE:
-        await session.execute(
-            update(CampaignExecution)
-            .where(
-                mine,
-                CampaignExecution.status == ExecutionStatus.HALTED,
-                CampaignExecution.next_run_at.is_(None),
-            )
-            .values(next_run_at=now, updated_at=now)
-        )
-        return
-    await session.execute(
-        update(CampaignExecution)
-        .where(
-            mine,
-            CampaignExecution.status.in_(
-                [ExecutionStatus.PENDING, ExecutionStatus.PROCESSING, ExecutionStatus.HALTED]
-            ),
-        )
-        .values(
-            status=ExecutionStatus.HALTED,
-            next_run_at=None,
-            error_message=channel_halt_reason(channel),
-            updated_at=now,
-        )
-    )
 
 
 async def delete_email_channel(session: AsyncSession, account_id: int, channel_id: int) -> None:

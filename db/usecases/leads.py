@@ -4,8 +4,7 @@ one contact (db/models/delivery.py), so who was sent what stays one truth: a lea
 again after it was sent is never sent twice, and a lead added to a running campaign is
 sent by the run in progress."""
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import case, func, select, update
@@ -16,24 +15,26 @@ from db.enums import CampaignStatus, DeliveryStatus
 from db.errors import DomainError, ErrorCode, Problem
 from db.kinds import kind_of
 from db.kinds.twilio import TwilioKind
-from db.models import Campaign, CampaignExecution, Contact, Delivery, MessagingContent
-from db.phones import PhoneNumberError, normalise
+from db.models import Campaign, CampaignExecution, Delivery, MessagingContent
 from db.queries import get_owned
-from db.twilio_variables import CONTACT_FIELDS, check_custom_variables, content_variables
+from db.twilio_variables import content_variables
 from db.usecases.contacts_by_phone import ensure_contacts_by_phone
+from db.usecases.lead_checks import (
+    MAX_PROBLEMS,
+    LeadInput,
+    Row,
+    check_lead,
+    conversation_users,
+    leads_by_address,
+    refuse_repeated_contacts,
+)
+
+__all__ = ["LeadInput", "add_leads", "lead_rows", "remove_leads"]
 
 MAX_LEADS_PER_CALL = 10_000
-# A refusal lists at most this many problems (the first ones, in row order).
-MAX_PROBLEMS = 100
 _CHUNK = 1_000
 _FINAL = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED)
-
-
-@dataclass(frozen=True)
-class LeadInput:
-    phone_number: str | None = None
-    conversation_user_id: int | None = None  # a contact of the account
-    custom_variables: Mapping[str, Any] = field(default_factory=dict)
+_STARTED = (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 
 
 async def messaging_campaign(
@@ -70,13 +71,14 @@ async def add_leads(
         )
     content = await session.get_one(MessagingContent, campaign.id)
     needed = content_variables(content)
-    users = await _conversation_users(session, account_id, kind, leads)
+    users = await conversation_users(session, account_id, kind, leads)
     problems: list[Problem] = []
-    rows: list[tuple[str | None, int | None, str, dict[str, str]]] = []  # number, contact
+    rows: list[Row] = []
+    at_index: list[int] = []  # each row's index in `leads`
     seen: dict[str, int] = {}
     for i, lead in enumerate(leads):
         at = ("leads", str(i))
-        found = _check_lead(lead, at, users, kind.channel_type.value == "whatsapp", needed)
+        found = check_lead(lead, at, users, kind.channel_type.value == "whatsapp", needed)
         if isinstance(found, Problem):
             problems.append(found)
             continue
@@ -92,11 +94,18 @@ async def add_leads(
             continue
         seen[address] = i
         rows.append(found)
+        at_index.append(i)
     if problems:
         raise DomainError(problems[:MAX_PROBLEMS])
-    by_number = await ensure_contacts_by_phone(
-        session, account_id, [number for number, _, _, _ in rows if number]
+    # A number one of the campaign's leads goes to is that lead (upsert by number), even
+    # when its contact is a conversation user whose WhatsApp number it is.
+    existing = await leads_by_address(session, campaign.id, list(seen))
+    numbers = [number for number, _, _, _ in rows if number]
+    by_number = {n: existing[n] for n in numbers if n in existing}
+    by_number |= await ensure_contacts_by_phone(
+        session, account_id, [n for n in numbers if n not in existing]
     )
+    refuse_repeated_contacts(rows, at_index, by_number, existing)
     values: list[dict[str, Any]] = [
         {
             "account_id": account_id,
@@ -136,10 +145,6 @@ async def add_leads(
                 },
             )
         )
-    await _recount(session, campaign.id)
-    keys = {key for _, _, _, variables in rows for key in variables}
-    if keys - set(content.variable_keys):
-        content.variable_keys = sorted(set(content.variable_keys) | keys)
     contact_ids: list[int] = [value["contact_id"] for value in values]
     written = await session.execute(
         select(Delivery.contact_id, Delivery.id).where(
@@ -147,7 +152,19 @@ async def add_leads(
         )
     )
     by_contact: dict[int, int] = dict(written.all())
-    return [by_contact[c] for c in contact_ids]
+    ids = [by_contact[c] for c in contact_ids]
+    if campaign.status in _STARTED:  # what its start left out is left out now
+        skipped = await kind.leave_out(session, campaign, ids)
+        await session.execute(
+            update(CampaignExecution)
+            .where(CampaignExecution.campaign_id == campaign.id)
+            .values(total_skipped=CampaignExecution.total_skipped + skipped)
+        )
+    await _recount(session, campaign.id)
+    keys = {key for _, _, _, variables in rows for key in variables}
+    if keys - set(content.variable_keys):
+        content.variable_keys = sorted(set(content.variable_keys) | keys)
+    return ids
 
 
 async def remove_leads(
@@ -186,83 +203,21 @@ async def remove_leads(
     return int(getattr(changed, "rowcount", 0) or 0)
 
 
-def _check_lead(
-    lead: LeadInput,
-    at: tuple[str, ...],
-    users: Mapping[int, str],
-    whatsapp: bool,
-    needed: Sequence[str],
-) -> Problem | tuple[str | None, int | None, str, dict[str, str]]:
-    """(normalised number or None, conversation user or None, address, variables)."""
-    if (lead.phone_number is None) == (lead.conversation_user_id is None):
-        return Problem(
-            ErrorCode.INVALID,
-            "Give exactly one of phoneNumber and conversationUserId.",
-            (*at, "phoneNumber"),
-        )
-    variables, problem = check_custom_variables(
-        lead.custom_variables, (*at, "customVariables"), whatsapp=whatsapp
-    )
-    if problem is not None:
-        return problem
-    if lead.phone_number is not None:
-        try:
-            number = normalise(lead.phone_number)
-        except PhoneNumberError as exc:
-            return Problem(ErrorCode.INVALID, str(exc), (*at, "phoneNumber"))
-        address, contact_id = number, None
-    else:
-        assert lead.conversation_user_id is not None
-        if lead.conversation_user_id not in users:
-            return Problem(
-                ErrorCode.NOT_FOUND,
-                "No contact of this account with a number for the channel has this id.",
-                (*at, "conversationUserId"),
-            )
-        contact_id, number = lead.conversation_user_id, None
-        address = users[contact_id]
-    # A conversation user's contact fields are checked when the campaign starts (a lead
-    # without a value then is left out and counted); the number is always known.
-    known = set(variables) | {"phone", "whatsapp"}
-    if contact_id is not None:
-        known |= set(CONTACT_FIELDS)
-    missing = [name for name in needed if name not in known]
-    if missing:
-        return Problem(
-            ErrorCode.REQUIRED,
-            f"The content uses {', '.join(missing)}: give a value in customVariables.",
-            (*at, "customVariables"),
-        )
-    return number, contact_id, address, variables
-
-
-async def _conversation_users(
-    session: AsyncSession, account_id: int, kind: TwilioKind, leads: Sequence[LeadInput]
-) -> dict[int, str]:
-    """The account's contacts the leads name, with their number for the channel."""
-    from db.kinds.twilio import number_column
-
-    ids = {lead.conversation_user_id for lead in leads if lead.conversation_user_id is not None}
-    if not ids:
-        return {}
-    number = number_column(kind.channel_type)
-    found = await session.execute(
-        select(Contact.id, number).where(
-            Contact.account_id == account_id, Contact.id.in_(list(ids)), number != ""
-        )
-    )
-    return {contact_id: address for contact_id, address in found if address}
-
-
 async def _recount(session: AsyncSession, campaign_id: int) -> None:
-    """A started campaign's total follows its leads (added or removed while it runs)."""
+    """A started campaign's total follows its leads (added or removed while it runs): the
+    active ones still to send, and every one already tried (removed or not: it was sent,
+    or failed); not those left out at start (its total_skipped) nor cancelled ones."""
+    waiting = (Delivery.status == DeliveryStatus.PENDING) & Delivery.active.is_(True)
+    tried = (Delivery.attempts > 0) | Delivery.status.in_(
+        [DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED]
+    )
     total = await session.scalar(
         select(func.count())
         .select_from(Delivery)
         .where(
             Delivery.campaign_id == campaign_id,
-            Delivery.status.notin_([DeliveryStatus.CANCELLED]),
-            Delivery.active.is_(True),
+            Delivery.status != DeliveryStatus.CANCELLED,
+            waiting | tried,
         )
     )
     await session.execute(

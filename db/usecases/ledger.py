@@ -7,23 +7,24 @@ quota.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, cast, literal, or_, select, update
+from sqlalchemy import ColumnElement, String, case, cast, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import as_utc, now_column
-from db.dialect import insert_for
 from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus
 from db.models import (
     Campaign,
     CampaignExecution,
-    ChannelUsage,
     Contact,
     Delivery,
 )
+from db.quota import frees_at
+from db.types import UtcDateTime
+from db.usecases import quota_usage as usage
 from db.usecases.send_plan import SendPlan
 
 
@@ -37,6 +38,8 @@ class Claimed:
     # Taken back from an expired lease or retried after an unknown outcome: it may have
     # been sent already.
     possible_duplicate: bool
+    # The row's first claim (this one's, or an earlier attempt's): no message is older.
+    first_claimed_at: datetime | None = None
 
 
 class Stop(StrEnum):
@@ -51,8 +54,10 @@ class Stop(StrEnum):
 class Claim:
     rows: list[Claimed]
     stop: Stop | None = None
-    # The database's time at the claim: the one clock of leases and quota days.
+    # The database's time at the claim: the one clock of leases and quota windows.
     now: datetime | None = None
+    # Stop.QUOTA: when the channel's quota window has room again.
+    frees_at: datetime | None = None
 
     def ids(self) -> list[int]:
         return [row.id for row in self.rows]
@@ -76,6 +81,8 @@ class Results:
     provider_ids: dict[int, str] = field(default_factory=dict)
     # The provider's error code of a failed, retried or opted-out row.
     error_codes: dict[int, str] = field(default_factory=dict)
+    # Sent rows whose one message the provider showed: no longer possible duplicates.
+    only_copy: list[int] = field(default_factory=list)
 
     def claimed(self) -> list[int]:
         """Every row of the claim."""
@@ -126,9 +133,11 @@ async def claim(
     ):
         return Claim([], Stop.NOT_RUNNING)
     now = as_utc(state[2])
-    quota_left = plan.daily_quota - await _used_today(session, plan.channel_key, now.date())
+    window = plan.quota_window
+    quota_left = plan.daily_quota - await usage.used(session, plan.channel_key, window, now)
     if quota_left <= 0:
-        return Claim([], Stop.QUOTA, now)
+        oldest = await usage.oldest(session, plan.channel_key, window, now)
+        return Claim([], Stop.QUOTA, now, frees_at(window, now, oldest))
 
     message_id: ColumnElement[str] | str = ""
     if plan.message_id_domain is not None:
@@ -156,6 +165,9 @@ async def claim(
                     else_=Delivery.possible_duplicate,
                 ),
                 status=DeliveryStatus.SENDING,
+                first_claimed_at=func.coalesce(
+                    Delivery.first_claimed_at, literal(now, UtcDateTime)
+                ),
                 lease_expires_at=now + lease,
                 claim_token=token,
                 message_id=message_id,
@@ -167,6 +179,7 @@ async def claim(
                 Delivery.message_id,
                 Delivery.variables,
                 Delivery.possible_duplicate,
+                Delivery.first_claimed_at,
             )
             .execution_options(synchronize_session=False)
         )
@@ -174,30 +187,8 @@ async def claim(
     claimed = sorted(rows, key=lambda c: c.id)
     if not claimed:
         return Claim([], Stop.NOTHING_DUE, now)
-    await _use_quota(session, plan.channel_key, now.date(), len(claimed))
+    await usage.take(session, plan.channel_key, window, now, len(claimed))
     return Claim(claimed, now=now)
-
-
-async def _used_today(session: AsyncSession, channel_key: str, day: date) -> int:
-    await session.execute(
-        insert_for(session, ChannelUsage)
-        .values(channel_key=channel_key, day=day, used=0)
-        .on_conflict_do_nothing()
-    )
-    used = await session.scalar(
-        select(ChannelUsage.used)
-        .where(ChannelUsage.channel_key == channel_key, ChannelUsage.day == day)
-        .with_for_update()
-    )
-    return used or 0
-
-
-async def _use_quota(session: AsyncSession, channel_key: str, day: date, n: int) -> None:
-    await session.execute(
-        update(ChannelUsage)
-        .where(ChannelUsage.channel_key == channel_key, ChannelUsage.day == day)
-        .values(used=ChannelUsage.used + n)
-    )
 
 
 async def recipients(
@@ -264,6 +255,7 @@ async def record(
                 sent_at=now,
                 error_message="",
                 error_code="",
+                **_only_copies(results),
                 **_provider_ids(results, results.sent),
                 **done,
             )
@@ -327,7 +319,7 @@ async def record(
             .values(status=DeliveryStatus.PENDING, **done)
             .execution_options(synchronize_session=False)
         )
-        await _use_quota(session, plan.channel_key, now.date(), -rowcount(outcome))
+        await usage.give_back(session, plan.channel_key, plan.quota_window, now, rowcount(outcome))
     # Whatever the claim still holds was cancelled meanwhile: it lets go.
     await session.execute(
         update(Delivery)
@@ -384,6 +376,14 @@ async def _opt_out(
             .execution_options(synchronize_session=False)
         )
     return marked
+
+
+def _only_copies(results: Results) -> dict[str, Any]:
+    """`possible_duplicate` cleared for the rows known to have exactly one message."""
+    if not results.only_copy:
+        return {}
+    single = Delivery.id.in_(results.only_copy)
+    return {"possible_duplicate": case((single, False), else_=Delivery.possible_duplicate)}
 
 
 def _provider_ids(results: Results, ids: Sequence[int]) -> dict[str, Any]:

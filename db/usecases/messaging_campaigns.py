@@ -20,6 +20,8 @@ from db.usecases.leads import LeadInput, add_leads
 from jobs.channels.twilio.content import validate as validate_content
 
 CONTENT_SID = re.compile(r"HX[0-9a-f]{32}")
+# What updateCampaign may change of a WhatsApp/SMS campaign's content (update_content).
+CONTENT_FIELDS = ("content_type", "content_context")
 # Content types SMS sends as a plain message (body, and media as MMS); WhatsApp sends all.
 SMS_CONTENT_TYPES = (ContentType.TEXT, ContentType.MEDIA)
 
@@ -34,8 +36,10 @@ class FetchedContent:
     rejection_reason: str = ""
 
 
-def _code(value: str) -> ErrorCode:
-    return ErrorCode(value) if value in {c.value for c in ErrorCode} else ErrorCode.INVALID
+def _code(name: str) -> ErrorCode:
+    """The content rule's code where the API has the same one (TOO_LONG, TOO_MANY, …);
+    the finer ones (INVALID_URL, VARIABLE_POSITION, …) are INVALID, told apart by message."""
+    return ErrorCode[name] if name in ErrorCode.__members__ else ErrorCode.INVALID
 
 
 def check_content(
@@ -60,7 +64,7 @@ def check_content(
         return
     whatsapp = channel_type is ChannelType.WHATSAPP
     for problem in validate_content(content_type, context, whatsapp=whatsapp):
-        problems.add(Problem(_code(problem.code.value), problem.message, (field, *problem.field)))
+        problems.add(Problem(_code(problem.code.name), problem.message, (field, *problem.field)))
 
 
 async def create_messaging_campaign(
@@ -82,7 +86,7 @@ async def create_messaging_campaign(
     check_campaign(
         {
             k: fields[k]
-            for k in ("description", "scheduled_at", "execution_duration_minutes")
+            for k in ("description", "scheduled_at", "execution_duration_minutes", "audience")
             if k in fields
         },
         problems,
@@ -168,3 +172,25 @@ async def create_messaging_campaign(
     if leads:
         await add_leads(session, account_id, campaign.id, leads)
     return campaign
+
+
+async def update_content(
+    session: AsyncSession, campaign: Campaign, changes: Mapping[str, Any]
+) -> None:
+    """updateCampaign's `content_type` and/or `content_context` (the caller allows it only
+    in draft or scheduled), checked as on create. A change makes it Clarion's own content
+    (a contentSid template is left, a Content resource made from the old one is not sent)
+    and, for WhatsApp, unapproved again: Meta approved the old one."""
+    content = await session.get_one(MessagingContent, campaign.id)
+    content_type = changes.get("content_type", content.content_type)
+    context = changes.get("content_context", content.context)
+    if content_type == content.content_type and context == content.context:
+        return
+    problems = v.Problems()
+    check_content(ChannelType(campaign.channel_type.value), content_type, context, problems)
+    problems.raise_if_any()
+    content.content_type, content.context = content_type, context
+    content.content_sid = content.created_content_sid = ""
+    content.approval_status = ApprovalStatus.UNSUBMITTED
+    content.rejection_reason = ""
+    content.approval_checked_at = None

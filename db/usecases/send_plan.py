@@ -22,6 +22,7 @@ from db.kinds import ChannelState, kind_of
 from db.kinds.email import EmailSettings
 from db.models import Campaign, CampaignExecution, Contact
 from db.queries import get_owned
+from db.quota import QuotaWindow
 from db.usecases.campaigns import check_sender
 
 ACTIVE_EXECUTION = (ExecutionStatus.PENDING, ExecutionStatus.PROCESSING)
@@ -41,6 +42,8 @@ class SendPlan(Generic[S]):
     channel_key: str
     rate_limit: int | None
     daily_quota: int
+    # How the quota is counted: per UTC day, or over a moving 24 hours (db/quota.py).
+    quota_window: QuotaWindow
     # The contact's consent flag an opt-out clears (db/kinds).
     consent_column: str
     # Each claim gives its rows a Message-ID in this domain (None: the provider names them).
@@ -123,6 +126,7 @@ async def plan_for(
         channel_key=channel.key,
         rate_limit=channel.rate_limit,
         daily_quota=channel.daily_quota,
+        quota_window=channel.quota_window,
         consent_column=kind.consent_column,
         message_id_domain=kind.message_id_domain(settings),
         deadline=deadline,

@@ -1,7 +1,7 @@
 """What `sendTestEmail` may do: only on an active channel, and each one counts in the
 channel's daily quota like a campaign's message (so tests cannot be used to send past it)."""
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ async def check_sendable(session: AsyncSession, plan: SendPlan[EmailSettings], d
     await _check_active(session, plan.channel_id)
     used = await session.scalar(
         select(ChannelUsage.used).where(
-            ChannelUsage.channel_key == plan.channel_key, ChannelUsage.day == day
+            ChannelUsage.channel_key == plan.channel_key, ChannelUsage.period == _period(day)
         )
     )
     if (used or 0) >= plan.daily_quota:
@@ -31,14 +31,14 @@ async def use_quota(session: AsyncSession, plan: SendPlan[EmailSettings], day: d
     await _check_active(session, plan.channel_id)
     await session.execute(
         insert_for(session, ChannelUsage)
-        .values(channel_key=plan.channel_key, day=day, used=0)
+        .values(channel_key=plan.channel_key, period=_period(day), used=0)
         .on_conflict_do_nothing()
     )
     taken = await session.execute(
         update(ChannelUsage)
         .where(
             ChannelUsage.channel_key == plan.channel_key,
-            ChannelUsage.day == day,
+            ChannelUsage.period == _period(day),
             ChannelUsage.used < plan.daily_quota,
         )
         .values(used=ChannelUsage.used + 1)
@@ -51,7 +51,7 @@ async def give_back(session: AsyncSession, plan: SendPlan[EmailSettings], day: d
     """Returns the quota of a test that was never handed to the server."""
     await session.execute(
         update(ChannelUsage)
-        .where(ChannelUsage.channel_key == plan.channel_key, ChannelUsage.day == day)
+        .where(ChannelUsage.channel_key == plan.channel_key, ChannelUsage.period == _period(day))
         .values(used=ChannelUsage.used - 1)
     )
 
@@ -73,3 +73,8 @@ def _quota_used_up(plan: SendPlan[EmailSettings]) -> DomainError:
         "(UTC); test emails count in it.",
         "campaign_id",
     )
+
+
+def _period(day: date) -> datetime:
+    """The quota bucket of an email channel: the UTC day (db/quota.py)."""
+    return datetime.combine(day, time(), UTC)

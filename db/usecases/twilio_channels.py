@@ -3,15 +3,18 @@
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import twilio_values as tv
 from db import validation as v
-from db.enums import TwilioChannelType
+from db.enums import ChannelStatus, TwilioChannelType
 from db.errors import DomainError, ErrorCode, Problem
-from db.models import TwilioChannel
-from db.queries import code_taken, get_owned
+from db.kinds.twilio import inactive_reason
+from db.models import Campaign, TwilioChannel
+from db.queries import code_taken, get_owned, refuse_if_campaigns_use
 from db.secrets import seal
+from db.usecases.channel_status import follow_status
 from db.usecases.email_channels import DAILY_QUOTA_RANGE, RATE_LIMIT_RANGE
 
 # Per type when not given: a Twilio WhatsApp sender takes about 10 messages a second by
@@ -122,20 +125,35 @@ async def update_twilio_channel(
     code = changes.get("code", channel.code)
     if code != channel.code and await code_taken(session, TwilioChannel, account_id, code):
         raise DomainError.one(ErrorCode.DUPLICATE, "A channel with this code exists.", "code")
-    # Hook: once campaigns point at Twilio channels, a status change halts or continues
-    # their executions as email_channels._follow_status does, and a type change is refused
-    # while campaigns use the channel.
+    if changes.get("channel_type", channel.channel_type) is not channel.channel_type and (
+        await session.scalar(
+            select(Campaign.id).where(Campaign.twilio_channel_id == channel.id).limit(1)
+        )
+    ):
+        raise DomainError.one(
+            ErrorCode.IN_USE,
+            "Campaigns use this channel: its type cannot change (their content is the type's).",
+            "channel_type",
+        )
+    was = channel.status
     if "auth_token" in changes:
         changes["auth_token"] = seal(session, changes["auth_token"])
     for name, value in changes.items():
         setattr(channel, name, value)
     await session.flush()
+    if channel.status is not was:
+        await follow_status(
+            session,
+            Campaign.twilio_channel_id,
+            channel.id,
+            channel.status is ChannelStatus.ACTIVE,
+            inactive_reason(channel),
+        )
     return channel
 
 
 async def delete_twilio_channel(session: AsyncSession, account_id: int, channel_id: int) -> None:
     channel = await get_owned(session, TwilioChannel, account_id, channel_id, "id")
-    # Hook: once campaigns point at Twilio channels, refuse while any does (IN_USE):
-    # await refuse_if_campaigns_use(session, Campaign.twilio_channel_id, channel.id, "channel")
+    await refuse_if_campaigns_use(session, Campaign.twilio_channel_id, channel.id, "channel")
     await session.delete(channel)
     await session.flush()

@@ -4,12 +4,14 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types.unset import UNSET
 
 from db.types import utcnow
 from db.usecases import campaigns as uc
 from graph import template_docs as docs
 from graph.context import Info
+from graph.enums import ContentType
 from graph.errors import UserError
 from graph.ids import decode_ref
 from graph.limits_text import ADDRESS, DESCRIPTION, NAME, REF, TAGS
@@ -104,7 +106,9 @@ class CreateEmailCampaignInput:
 
 @strawberry.input(
     description="Change a campaign; fields left out keep their value. Only name and "
-    "description may change after the campaign leaves draft/scheduled."
+    "description may change after the campaign leaves draft/scheduled. The email fields "
+    "(emailChannel, emailTemplate, from/reply-to, utmCode) belong to email campaigns and "
+    "the content fields to WhatsApp/SMS ones: given to the other kind, INVALID."
 )
 class UpdateCampaignInput:
     id: strawberry.ID = strawberry.field(description="The campaign's global ID.")
@@ -129,6 +133,18 @@ class UpdateCampaignInput:
         description=f"Reply-To display name; empty: channel's, then account's. {NAME}",
     )
     utm_code: str | None = strawberry.field(default=UNSET, description="utm_campaign; max 100.")
+    content_type: ContentType | None = strawberry.field(
+        default=UNSET,
+        description="WhatsApp/SMS: the content's type; the context is checked against it.",
+    )
+    content_context: JSON | None = strawberry.field(
+        default=UNSET,
+        description="WhatsApp/SMS: new content, checked as in createMessagingCampaign (a "
+        "userError per problem, its field the path in the JSON). A change replaces a "
+        "contentSid template and makes a WhatsApp campaign UNSUBMITTED again (a scheduled "
+        "one then starts only if approved again by its time; it fails otherwise). Leads "
+        "without a value for a variable it adds are left out at start, and counted.",
+    )
 
 
 @strawberry.input(description="Delete a campaign that is not running, with its ledger.")

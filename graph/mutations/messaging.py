@@ -15,7 +15,7 @@ from db.usecases import campaign_lifecycle, leads
 from db.usecases.messaging_campaigns import create_messaging_campaign
 from graph.context import Info
 from graph.enums import ContentType
-from graph.errors import UserError
+from graph.errors import UserError, user_errors
 from graph.ids import decode_as, decode_ref
 from graph.limits_text import DESCRIPTION, NAME, REF
 from graph.mutations.campaigns import CampaignPayload
@@ -23,6 +23,7 @@ from graph.mutations.lifecycle import after_commit
 from graph.mutations.support import pk, write
 from graph.types.campaign import Campaign
 from graph.types.lead import Lead
+from graph.user_template import fetch_user_template
 from jobs.progress import publish
 
 LEADS = (
@@ -49,9 +50,10 @@ class LeadInput:
     custom_variables: JSON | None = strawberry.field(
         default=None,
         description="An object of at most 100 names (a letter or _, then letters, digits or "
-        "_, at most 16) to non-empty strings of at most 1,600 characters (on one line for "
-        "WhatsApp). Every variable the content uses needs a value here, unless the lead "
-        "is a conversation user with that contact field.",
+        "_; or a number from 1, like Twilio's {{1}}; at most 16) to non-empty strings of "
+        "at most 1,600 characters without control characters (WhatsApp: no newline, tab "
+        "or more than 4 spaces in a row). Every variable the content uses needs a value "
+        "here, unless the lead is a conversation user with that contact field.",
     )
 
 
@@ -94,7 +96,8 @@ class CreateMessagingCampaignInput:
     content_sid: str | None = strawberry.field(
         default=None,
         description="Instead of contentContext: a template of the channel's Twilio account "
-        "(HX + 32 hex), read from Twilio and checked the same way.",
+        "(HX + 32 hex), read from Twilio (with its approval) and checked the same way; "
+        "NOT_FOUND when Twilio has none, SEND_FAILED when Twilio cannot be read.",
     )
     leads: list[LeadInput] | None = strawberry.field(default=None, description=LEADS)
     audience: str | None = strawberry.field(
@@ -201,9 +204,18 @@ class MessagingMutations:
         if input.audience is not None:
             fields["audience"] = decode_ref(input.audience, "Audience")
 
+        fetched = None
+        if input.content_sid and input.content_context is None:  # both: refused unread
+            try:
+                fetched = await fetch_user_template(
+                    info.context.db, info.context.account_id, input.channel, input.content_sid
+                )
+            except DomainError as exc:
+                return CreateMessagingCampaignPayload(user_errors=user_errors(exc))
+
         async def work(session: Any, account_id: int) -> models.Campaign:
             fields["leads"] = _leads(input.leads)
-            return await create_messaging_campaign(session, account_id, fields, utcnow())
+            return await create_messaging_campaign(session, account_id, fields, utcnow(), fetched)
 
         result = await write(info, work)
         if isinstance(result, list):

@@ -45,14 +45,18 @@ class CampaignExecution:
         description="When a halted run continues by itself."
     )
     total_contacts: int = strawberry.field(
-        description="Recipients in the delivery ledger (audience members with an email and "
-        "email consent)."
+        description="Recipients in the delivery ledger: an email campaign's audience members "
+        "with an email and email consent; a WhatsApp/SMS campaign's leads to send (active, "
+        "with consent and a value for every variable)."
     )
     total_skipped: int = strawberry.field(
-        description="Audience members left out at start because they lack email consent or "
-        "an email (phone-only contacts)."
+        description="Left out: email audience members without email consent or an email; "
+        "WhatsApp/SMS leads without consent for the channel (also those who opt out while "
+        "it sends) or without a value for a variable of the content."
     )
-    total_sent: int = strawberry.field(description="Messages accepted by the SMTP server.")
+    total_sent: int = strawberry.field(
+        description="Messages the provider accepted (the SMTP server; Twilio)."
+    )
     total_failed: int = strawberry.field(description="Recipients that could not be sent.")
     total_delivered: int = strawberry.field(description="Delivered (from delivery events).")
     total_bounced: int = strawberry.field(description="Bounced (from delivery events).")
@@ -184,8 +188,8 @@ class Campaign(Node):
     )
     leads: Connection[Lead] = strawberry.field(
         resolver=mf.leads,
-        description="Its leads (WhatsApp/SMS), newest first; `status` keeps those with one "
-        "of these statuses.",
+        description="Its leads (WhatsApp/SMS; none for email), newest first; `status` keeps "
+        "those with one of these statuses (at most 5, TOO_MANY).",
     )
 
     @strawberry.field(

@@ -4,13 +4,15 @@ content, leads and execution through the request's loaders."""
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from strawberry.scalars import JSON
 
 from db import models
+from db import validation as v
 from db.enums import LEAD_STATUSES, CampaignStatus, ChannelType
 from graph.context import Info
 from graph.enums import ApprovalStatus, ContentType, LeadStatus
+from graph.errors import ClientError
 from graph.pagination import Connection, paginate
 from graph.types.lead import Lead
 from jobs.channels.twilio.content import context_variables, render, twilio_variables
@@ -138,8 +140,12 @@ async def leads(
     before: str | None = None,
 ) -> Connection[Lead]:
     stmt = select(models.Delivery).where(models.Delivery.campaign_id == root.pk)
+    if root.channel_type is ChannelType.EMAIL:  # its ledger rows are deliveries, not leads
+        stmt = stmt.where(false())
     if status:
-        wanted = [d for s in status for d in LEAD_STATUSES[s]]
+        if problem := v.too_many(status, len(LeadStatus), "status"):
+            raise ClientError(problem.message, problem.code.name)
+        wanted = [d for s in set(status) for d in LEAD_STATUSES[s]]
         stmt = stmt.where(models.Delivery.status.in_(wanted))
     return await paginate(
         info.context.db,

@@ -18,10 +18,13 @@ class ExecutionProgress:
         description="The execution's status; null before the campaign starts."
     )
     total_contacts: int = strawberry.field(description="Recipients in the delivery ledger.")
-    total_sent: int = strawberry.field(description="Messages accepted by the SMTP server.")
+    total_sent: int = strawberry.field(
+        description="Messages the provider accepted (the SMTP server; Twilio)."
+    )
     total_failed: int = strawberry.field(description="Recipients that could not be sent.")
     total_skipped: int = strawberry.field(
-        description="Audience members skipped: without email consent or without an email."
+        description="Recipients left out: without consent or an address for the channel, "
+        "opted out, or without a value for a variable of the content."
     )
     started_at: datetime | None = strawberry.field(description="When sending was started.")
     expected_completion_at: datetime | None = strawberry.field(

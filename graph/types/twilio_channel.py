@@ -48,8 +48,9 @@ class TwilioChannel(Node):
     )
     daily_quota: int = strawberry.field(
         description="WhatsApp: Meta's messaging limit, unique recipients of business-initiated "
-        "messages in a moving 24 hours (tiers 250, 2,000, 10,000, 100,000); SMS: messages "
-        "per day (UTC). 1..100,000,000."
+        "messages in a moving 24 hours (tiers 250, 2,000, 10,000, 100,000), counted in "
+        "hourly buckets and in messages (never fewer than Meta counts); SMS: messages per "
+        "day (UTC). 1..100,000,000."
     )
     api_base_url: str = strawberry.field(
         description="Where Twilio's API hosts are sent (https://api.twilio.com, or a "

@@ -7,6 +7,7 @@ them (`send`), saying per row what happened in the neutral vocabulary of `Outcom
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -35,6 +36,9 @@ class SendResult:
     provider_id: str = ""
     # The provider's error code when it gave one (Twilio's 21211, …); "" otherwise.
     error_code: str = ""
+    # SENT by finding the row's message at the provider, the only one there: a row claimed
+    # again as a possible duplicate is known to have exactly one copy.
+    only_copy: bool = False
 
 
 NOT_ATTEMPTED = SendResult(Outcome.UNSENT, "not attempted")
@@ -54,6 +58,8 @@ class Recipient:
     variables: Mapping[str, str] = field(default_factory=dict)
     # Claimed again after an unknown outcome or an expired lease: the message may exist.
     possible_duplicate: bool = False
+    # When the row was first claimed (the database's clock): none of its messages is older.
+    first_claimed_at: datetime | None = None
 
 
 class Prepared(Protocol):

@@ -1,5 +1,7 @@
 """The channel families a worker process sends through, made at its start-up."""
 
+from arq.connections import ArqRedis
+
 from db.engine import Database
 from db.settings import Settings
 from jobs.channels.email.render_pool import WORKER_RENDER_PROCESSES, RenderPool
@@ -9,7 +11,9 @@ from jobs.channels.registry import Families
 from jobs.channels.twilio.transport import TwilioFamily
 
 
-def channel_families(db: Database, settings: Settings, signing_key: bytes) -> Families:
+def channel_families(
+    db: Database, settings: Settings, signing_key: bytes, redis: ArqRedis | None = None
+) -> Families:
     sending = settings.sending
     email = EmailFamily(
         db,
@@ -18,5 +22,5 @@ def channel_families(db: Database, settings: Settings, signing_key: bytes) -> Fa
         settings.public_url,
         signing_key,
     )
-    twilio = TwilioFamily(db, settings.public_url)
+    twilio = TwilioFamily(db, settings.public_url, redis, sending)
     return Families({"email": email, "twilio": twilio})

@@ -29,7 +29,8 @@ Control API (JSON, no auth, under `/_standin`; `{A}` = `/_standin/accounts/{Acco
   "whatsapp:+1…"], "messaging_service_sids"?: ["MG…"]}` → 201 the account with its token.
 - `GET {A}`; `POST {A}/api_keys` → 201 `{"sid": "SK…", "secret": …}`; `POST {A}/reset`.
 - `GET {A}/messages[?to=whatsapp:+1…]` → `{"messages": [Twilio's resource + "standin":
-  {content_sid, content_variables, status_callback, answered}]}`, oldest first.
+  {content_sid, content_variables, status_callback, answered, received_at}]}`, oldest
+  first (`received_at`: when the create came in, Unix time to the microsecond).
 - `GET {A}/counts` → `{"total": 3, "by_to": {"whatsapp:+15551230001": 1, …}}`.
 - `POST {A}/number_errors` `{"number": "+15005550001", "error": 21211}`: creates to that
   number (either channel) answer that error; `"error": null` clears. Codes: errors.KNOWN
@@ -37,8 +38,9 @@ Control API (JSON, no auth, under `/_standin`; `{A}` = `/_standin/accounts/{Acco
 - `POST {A}/account_error` `{"error": 20003}` (or 21408, 63018, …; null clears): every
   create of the account answers it.
 - `POST {A}/throttle` `{"count": 5}`: the next 5 creates answer 429 code 20429 (nothing made).
-- `POST {A}/server_errors` `{"count": 1, "status": 500}`: the next create makes and stores
-  the message, then answers 500 code 20500 (the unknown outcome).
+- `POST {A}/server_errors` `{"count": 1, "status": 500, "create": true}`: the next create
+  makes and stores the message, then answers 500 code 20500 (the unknown outcome);
+  `"create": false` answers before anything is made.
 - `POST {A}/delay` `{"seconds": 2.5, "count": 1}`: the next create makes the message, then
   sleeps before answering (count null: every create until set to 0 seconds).
 - `POST {A}/windows` `{"number": "whatsapp:+1…", "open": true}`: freeform allowed there.

@@ -125,6 +125,7 @@ def _sent(message: Message) -> dict[str, Any]:
             "content_variables": message.content_variables,
             "status_callback": message.status_callback,
             "answered": message.answered,
+            "received_at": message.received_at,
         }
     }
 
@@ -177,6 +178,10 @@ async def server_errors(request: Request) -> Response:
     account, body = _account(request), await _json(request)
     account.faults.server_errors_left = _int(body, "count", 0, 1_000_000)
     account.faults.server_error_status = _int(body, "status", 500, 599, 500)
+    creates = body.get("create", True)
+    if not isinstance(creates, bool):
+        raise ControlError("create must be true or false")
+    account.faults.server_error_creates = creates
     return JSONResponse({"server_errors_left": account.faults.server_errors_left})
 
 

@@ -77,8 +77,9 @@ class Control:
     def throttle(self, count: int) -> None:
         self._account("POST", "/throttle", {"count": count})
 
-    def server_errors(self, count: int, status: int = 500) -> None:
-        self._account("POST", "/server_errors", {"count": count, "status": status})
+    def server_errors(self, count: int, status: int = 500, create: bool = True) -> None:
+        body = {"count": count, "status": status, "create": create}
+        self._account("POST", "/server_errors", body)
 
     def delay(self, seconds: float, count: int | None = None) -> None:
         self._account("POST", "/delay", {"seconds": seconds, "count": count})

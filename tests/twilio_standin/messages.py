@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time as clock
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -151,6 +152,7 @@ def _build(account: Account, fields: dict[str, Any]) -> tuple[Message, bool]:
 
 
 async def create_message(request: Request) -> Response:
+    received_at = clock.time()
     account_sid = request.path_params["AccountSid"]
     account = authenticate(_store(request), request.headers.get("authorization"), account_sid)
     faults = account.faults
@@ -169,7 +171,11 @@ async def create_message(request: Request) -> Response:
         raise TwilioError(faults.account_error)
     if len(account.messages) >= MAX_MESSAGES_PER_ACCOUNT:
         raise TwilioError(21611)
+    if faults.server_errors_left > 0 and not faults.server_error_creates:
+        faults.server_errors_left -= 1
+        raise TwilioError(20500, status=faults.server_error_status)
     message, freeform = _build(account, checked.body)
+    message.received_at = received_at
     account.add_message(message)
     answer = message.resource()
     if freeform:  # accepted now, failed by WhatsApp a moment later (the callback says so)

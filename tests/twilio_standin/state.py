@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import secrets
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +58,9 @@ class Message:
     error_message: str | None = None
     # What the HTTP answer was (201, or the injected 5xx): tests read it via the control API.
     answered: int = 201
+    # When its create request came in, to the microsecond (Unix time; `date_created` has
+    # whole seconds, as Twilio's): tests measure a channel's rate with it.
+    received_at: float = field(default_factory=time.time)
 
     @property
     def uri(self) -> str:
@@ -138,6 +142,8 @@ class Faults:
     throttle_left: int = 0
     server_errors_left: int = 0
     server_error_status: int = 500
+    # False: the 5xx comes before anything is made (Twilio's answer is as ambiguous).
+    server_error_creates: bool = True
     delay_seconds: float = 0.0
     delay_left: int | None = None  # None: every create while delay_seconds > 0
 

@@ -6,6 +6,7 @@ Revises: 0005_exact
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, time
 
 import sqlalchemy as sa
 from alembic import op
@@ -26,13 +27,33 @@ def upgrade() -> None:
     op.create_table(
         "channel_usage",
         sa.Column("channel_key", sa.String(length=40), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("period", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("channel_key", "day", name=op.f("pk_channel_usage")),
+        sa.PrimaryKeyConstraint("channel_key", "period", name=op.f("pk_channel_usage")),
     )
-    op.execute(
-        "INSERT INTO channel_usage (channel_key, day, used) "
-        "SELECT 'email:' || CAST(channel_id AS VARCHAR(20)), day, used FROM email_channel_usage"
+    # Email channels count per UTC day: a day's bucket starts at its midnight (UTC).
+    usage = sa.table(
+        "email_channel_usage",
+        sa.column("channel_id", sa.Integer()),
+        sa.column("day", sa.Date()),
+        sa.column("used", sa.Integer()),
+    )
+    rows = op.get_bind().execute(sa.select(usage.c.channel_id, usage.c.day, usage.c.used))
+    op.bulk_insert(
+        sa.table(
+            "channel_usage",
+            sa.column("channel_key", sa.String()),
+            sa.column("period", sa.DateTime(timezone=True)),
+            sa.column("used", sa.Integer()),
+        ),
+        [
+            {
+                "channel_key": f"email:{channel_id}",
+                "period": datetime.combine(day, time(), UTC),
+                "used": used,
+            }
+            for channel_id, day, used in rows
+        ],
     )
     op.drop_table("email_channel_usage")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
@@ -74,9 +95,27 @@ def downgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("channel_id", "day", name=op.f("pk_email_channel_usage")),
     )
-    op.execute(
-        "INSERT INTO email_channel_usage (channel_id, day, used) "
-        "SELECT CAST(SUBSTR(channel_key, 7) AS INTEGER), day, used FROM channel_usage "
-        "WHERE channel_key LIKE 'email:%'"
+    usage = sa.table(
+        "channel_usage",
+        sa.column("channel_key", sa.String()),
+        sa.column("period", sa.DateTime(timezone=True)),
+        sa.column("used", sa.Integer()),
+    )
+    rows = op.get_bind().execute(
+        sa.select(usage.c.channel_key, usage.c.period, usage.c.used).where(
+            usage.c.channel_key.like("email:%")
+        )
+    )
+    op.bulk_insert(
+        sa.table(
+            "email_channel_usage",
+            sa.column("channel_id", sa.Integer()),
+            sa.column("day", sa.Date()),
+            sa.column("used", sa.Integer()),
+        ),
+        [
+            {"channel_id": int(key.removeprefix("email:")), "day": period.date(), "used": used}
+            for key, period, used in rows
+        ],
     )
     op.drop_table("channel_usage")

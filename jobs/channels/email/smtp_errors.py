@@ -2,26 +2,17 @@
 host the user typed but never resolved addresses, errno text, local ports or stack text
 (those tell a client about the server's network). The full error goes to the log."""
 
-import errno
 import socket
 import ssl
 
 import aiosmtplib
 
 from db.smtp_hosts import not_allowed_message
+from jobs.channels.network_errors import ERRNO_REASONS
 
 
 class HostNotAllowed(aiosmtplib.SMTPException):
     """The channel's host is outside CLARION_SMTP_ALLOWED_HOSTS (checked before connecting)."""
-
-
-_ERRNO_REASONS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ETIMEDOUT: "timed out",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.ENETUNREACH: "network unreachable",
-    errno.ECONNRESET: "connection reset",
-}
 
 
 def _root(exc: BaseException) -> BaseException:
@@ -44,8 +35,8 @@ def _reason(exc: BaseException) -> str:
         return "TLS handshake failed; check the port and security setting"
     if isinstance(exc, aiosmtplib.SMTPTimeoutError) or isinstance(root, TimeoutError):
         return "timed out"
-    if isinstance(root, OSError) and root.errno in _ERRNO_REASONS:
-        return _ERRNO_REASONS[root.errno]
+    if isinstance(root, OSError) and root.errno in ERRNO_REASONS:
+        return ERRNO_REASONS[root.errno]
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
         return "the server closed the connection"
     if isinstance(exc, aiosmtplib.SMTPResponseException):

@@ -4,12 +4,14 @@ unsubscribe link, and sent over the channel's SMTP pool."""
 
 from collections.abc import Callable, Sequence
 from email.utils import format_datetime
+from typing import Any
 
 from db.engine import Database
 from db.kinds.email import EmailSettings
 from db.types import utcnow
 from db.unsubscribe import make_token
 from db.usecases import ledger
+from db.usecases.send_plan import SendPlan
 from jobs.channels.base import ContentBroken, Halt, Outcome, Prepared, Recipient, SendResult
 from jobs.channels.email.mime import Envelope, MessageFactory
 from jobs.channels.email.render import Rendered, TemplateSource, contact_context
@@ -37,6 +39,9 @@ class EmailFamily:
     def unsubscribe_url(self, contact_id: int, delivery_id: int) -> str:
         token = make_token(self.signing_key, contact_id, delivery_id)
         return f"{self.public_url}/unsubscribe/{token}"
+
+    async def before_run(self, plan: SendPlan[Any]) -> None:
+        """Nothing outside Clarion to check before an email run."""
 
     async def open(self, channel_id: int, settings: object) -> "EmailTransport":
         assert isinstance(settings, EmailSettings)

@@ -33,6 +33,9 @@ def twilio_client(
     )
     client.region = None
     client.edge = None
+    # The package imports the Messages API's modules at first use (~50 ms): now, rather
+    # than inside the first message's paced slot, where it would delay that send.
+    _ = client.messages
     return client, http
 
 

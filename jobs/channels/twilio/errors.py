@@ -7,7 +7,6 @@ message (an error code, 429, a connection never made) may be retried blindly; a 
 timeout or a broken answer after the request left is UNKNOWN (look the message up before
 sending again)."""
 
-import errno
 import json
 import re
 import socket
@@ -19,6 +18,7 @@ import httpx
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 
 from jobs.channels.base import Halt, Outcome, SendResult
+from jobs.channels.network_errors import ERRNO_REASONS
 from jobs.channels.twilio.http import (
     ClientClosed,
     DeadlineExceeded,
@@ -177,15 +177,6 @@ def classify(exc: BaseException) -> Verdict:
     return Verdict(Kind.UNKNOWN, f"unexpected error ({type(exc).__name__})")
 
 
-_ERRNO_REASONS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ETIMEDOUT: "timed out",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.ENETUNREACH: "network unreachable",
-    errno.ECONNRESET: "connection reset",
-}
-
-
 def _why(exc: BaseException) -> str:
     """Why no connection was made, naming no address, port or errno text (clients read
     it; the full error is the worker's log's)."""
@@ -201,8 +192,8 @@ def _why(exc: BaseException) -> str:
             return "host name not found"
         if isinstance(seen, ssl.SSLError):
             return "TLS handshake failed"
-        if isinstance(seen, OSError) and seen.errno in _ERRNO_REASONS:
-            return _ERRNO_REASONS[seen.errno]
+        if isinstance(seen, OSError) and seen.errno in ERRNO_REASONS:
+            return ERRNO_REASONS[seen.errno]
         seen = seen.__cause__ or seen.__context__
     text = str(exc).lower()
     for phrase in ("connection refused", "connect call failed"):

@@ -11,14 +11,18 @@ import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from arq.connections import ArqRedis
 from twilio.rest import Client
 
 from db.engine import Database
 from db.kinds.twilio import TwilioSettings
+from db.settings import SendSettings
 from db.usecases import ledger
+from db.usecases.send_plan import SendPlan
+from jobs.approval import check_before_run
 from jobs.channels.base import (
     MESSAGE_TIMEOUT_S,
     NOT_ATTEMPTED,
@@ -36,6 +40,12 @@ from jobs.channels.twilio.segments import segments
 # Creates in flight at once per run (Twilio answers each in ~100-300 ms).
 CONCURRENCY = 16
 STATUS_CALLBACK_PATH = "/hooks/twilio/status"
+# How long a run throttled by Twilio (429, a full sender queue) waits before going on.
+THROTTLED_BACKOFF_S = 5.0
+# Twilio's DateSent filter counts whole seconds, and its clock is not our database's.
+LOOKUP_MARGIN = timedelta(seconds=2)
+# Messages read when looking for a lost one (a lead has a handful at most).
+LOOKUP_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -47,21 +57,49 @@ class TwilioMessage:
     units: int = 1
     possible_duplicate: bool = False
     sender: str = field(default="")
+    # The lead's first claim: a message of it is no older (None: unknown).
+    since: datetime | None = None
 
 
 class TwilioFamily:
     """What WhatsApp/SMS runs share in a worker process: a twilio client per channel."""
 
-    def __init__(self, db: Database, public_url: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        public_url: str,
+        redis: ArqRedis | None = None,
+        sending: SendSettings | None = None,
+    ) -> None:
         self.db = db
         self.public_url = public_url
         self.clients = TwilioClients()
+        self.redis = redis
+        self.sending = sending or SendSettings()
+
+    def client(self, channel_id: int, settings: TwilioSettings) -> Client:
+        credentials = Credentials(settings.account_sid, settings.auth_token, settings.api_base_url)
+        return self.clients.get(channel_id, credentials)
+
+    async def before_run(self, plan: SendPlan[Any]) -> None:
+        """A WhatsApp campaign's template approval, read again when the last read is old;
+        the execution halts (the run then ends at its first claim) unless approved."""
+        settings = plan.settings
+        assert isinstance(settings, TwilioSettings)
+        if not settings.whatsapp or self.redis is None:
+            return
+        await check_before_run(
+            self.db,
+            self.redis,
+            self.client(plan.channel_id, settings),
+            plan.campaign_id,
+            self.sending.approval_fresh_seconds,
+            self.sending.approval_poll_seconds[1],
+        )
 
     async def open(self, channel_id: int, settings: object) -> "TwilioTransport":
         assert isinstance(settings, TwilioSettings)
-        credentials = Credentials(settings.account_sid, settings.auth_token, settings.api_base_url)
-        client = self.clients.get(channel_id, credentials)
-        return TwilioTransport(self, client, settings)
+        return TwilioTransport(self, self.client(channel_id, settings), settings)
 
     async def close(self) -> None:
         await self.clients.aclose()
@@ -121,7 +159,13 @@ class TwilioTransport:
             if isinstance(media, list) and media:
                 params["media_url"] = [str(url) for url in media]
         return TwilioMessage(
-            row.id, params["to"], params, units, row.possible_duplicate, self.sender
+            row.id,
+            params["to"],
+            params,
+            units,
+            row.possible_duplicate,
+            self.sender,
+            row.first_claimed_at,
         )
 
     async def send(
@@ -147,8 +191,11 @@ class TwilioTransport:
             async with asyncio.timeout(MESSAGE_TIMEOUT_S):
                 if message.possible_duplicate:
                     found = await self._already_sent(message)
-                    if found is not None:
-                        return SendResult(Outcome.SENT, "found in Twilio", provider_id=found)
+                    if found:  # an earlier attempt's: taken; the only copy if just one
+                        only = len(found) == 1
+                        return SendResult(
+                            Outcome.SENT, "found in Twilio", provider_id=found[0], only_copy=only
+                        )
                 created = await self.client.messages.create_async(**message.params)
             return SendResult(Outcome.SENT, provider_id=str(created.sid))
         except Exception as exc:  # every answer is classified; nothing escapes a batch
@@ -157,17 +204,31 @@ class TwilioTransport:
                 halt = verdict.halt()
                 assert halt is not None
                 halts.append(halt)
+            elif verdict.throttled:
+                # Twilio processed nothing and would throttle the next create too: the run
+                # backs off as a whole (a short halt), and the lead, untouched, keeps its
+                # retries.
+                halts.append(Halt(verdict.reason, THROTTLED_BACKOFF_S))
+                return SendResult(Outcome.UNSENT, verdict.reason, error_code=verdict.error_code)
             return verdict.result()
 
-    async def _already_sent(self, message: TwilioMessage) -> str | None:
-        """The sid of a message to this lead from this sender made since yesterday (UTC),
-        if Twilio has one: an earlier attempt whose answer was lost."""
-        since = datetime.now().astimezone() - timedelta(days=1)
-        query: dict[str, Any] = {"to": message.to, "date_sent_after": since, "limit": 20}
+    async def _already_sent(self, message: TwilioMessage) -> list[str]:
+        """The sids of the messages Twilio made for this lead, oldest first: those to its
+        number from the channel's sender (or Messaging Service) since the lead was first
+        claimed. An earlier attempt's whose answer was lost; not another campaign's, sent
+        to the same number before this lead was ever tried."""
+        since = message.since or datetime.now(UTC) - timedelta(days=1)
+        query: dict[str, Any] = {
+            "to": message.to,
+            "date_sent_after": since - LOOKUP_MARGIN,
+            "limit": LOOKUP_LIMIT,
+        }
         if message.sender:
             query["from_"] = message.sender
         found = await self.client.messages.list_async(**query)
-        return str(found[0].sid) if found else None
+        service = self.settings.messaging_service_sid
+        ours = [m for m in found if message.sender or m.messaging_service_sid == service]
+        return [str(m.sid) for m in reversed(ours)]  # Twilio lists the newest first
 
     async def close(self) -> None:
         """The client stays open for the channel's next run."""
