@@ -10,8 +10,9 @@ pays for another's stored messages.
 Engine, for --leads N and again for --big N: a fresh sending stack (tests/sending_stack.py:
 its own SQLite database, embedded Redis, the API in this process), a WhatsApp channel to
 the stand-in with no rate limit, a TEXT campaign with N leads (addLeads, 10,000 a call),
-approved with a Content resource at the stand-in, and one `clarion worker` process,
-booted before the start so that its start-up is not timed. Timed: startCampaign issued →
+submitted for approval (submitCampaignForApproval; the stand-in approves at once), and one
+`clarion worker` process, which reads the approval; it is booted and the campaign approved
+before the start, so neither is timed. Timed: startCampaign issued →
 the execution COMPLETED (as the database has it); also the first message's arrival at the
 stand-in → COMPLETED. Checked: the stand-in holds exactly one message per lead. Measured:
 the worker's peak RSS (VmHWM) and CPU, the stand-in's CPU.
@@ -38,12 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import update
 from twilio.rest import Client
 
-from db.engine import Database
-from db.enums import ApprovalStatus
-from db.models import MessagingContent
 from jobs.channels.twilio.client import twilio_client
 from jobs.channels.twilio.transport import CONCURRENCY, STATUS_CALLBACK_PATH
 from tests.benchmarks.bench_sending import (
@@ -69,6 +66,8 @@ FIRST_POLL_S = 0.02
 BODY = "Hi {{first_name}}, your code is {{code}}."
 # The worker with production's lease (the stack's default is a short one, for tests).
 WORKER_ENV = {"CLARION_SEND_LEASE_SECONDS": "60"}
+# The worker reads a submitted template's approval soon (the default waits 5 s first).
+APPROVAL_POLL_SECONDS = "0.4,0.8"
 FINAL = {"FAILED", "CANCELLED", "PARTIALLY_COMPLETED"}
 
 
@@ -116,20 +115,31 @@ def check_arrived(standin: Standin, n: int) -> None:
     assert set(counts["by_to"].values()) == {1}, "a number got more than one message"
 
 
-async def approve(db: Database, standin: Standin, campaign_id: str) -> str:
-    """Marks the campaign's template approved with a Content resource made at the stand-in.
+async def submit_for_approval(client: GraphQLClient, standin: Standin, campaign_id: str) -> None:
+    """submitCampaignForApproval: Clarion makes the Content resource at the stand-in and
+    asks for its approval, which the stand-in grants at once (its approval plan); a worker
+    then reads it APPROVED (see wait_approved)."""
+    await asyncio.to_thread(standin.control.approval_plan, "approved")
+    payload = await client.mutate(
+        "submitCampaignForApproval",
+        {"id": campaign_id, "category": "UTILITY"},
+        "campaign { approvalStatus }",
+    )
+    assert payload["userErrors"] == [], payload
 
-    Done in the database because submitCampaignForApproval (which makes the Content and
-    follows its approval through the Twilio API) has not landed yet; this sets the two
-    fields it leaves behind on approval. Replace with that mutation once it exists."""
-    sid = await asyncio.to_thread(approved_content, standin)
-    async with db.write() as session:
-        await session.execute(
-            update(MessagingContent)
-            .where(MessagingContent.campaign_id == pk_of(campaign_id, "Campaign"))
-            .values(created_content_sid=sid, approval_status=ApprovalStatus.APPROVED)
+
+async def wait_approved(client: GraphQLClient, campaign_id: str, within: float = 60) -> None:
+    give_up = time.monotonic() + within
+    while True:
+        data = await client.gql(
+            "query($id: ID!) { campaign(id: $id) { approvalStatus } }", {"id": campaign_id}
         )
-    return sid
+        status = data["campaign"]["approvalStatus"]
+        if status == "APPROVED":
+            return
+        assert status in ("RECEIVED", "PENDING"), f"approvalStatus {status}"
+        assert time.monotonic() < give_up, f"not APPROVED within {within:.0f} s ({status})"
+        await asyncio.sleep(0.1)
 
 
 async def whatsapp_campaign(client: GraphQLClient, standin: Standin, n: int) -> str:
@@ -199,7 +209,9 @@ async def first_arrival(standin: Standin, done: Callable[[], bool]) -> float | N
 async def run_engine(n: int, data_dir: Path) -> EngineRun:
     standin = await asyncio.to_thread(start)
     try:
-        async with sending_stack(data_dir, workers=0) as stack:
+        async with sending_stack(
+            data_dir, workers=0, CLARION_APPROVAL_POLL_SECONDS=APPROVAL_POLL_SECONDS
+        ) as stack:
             client = await stack.client()
             try:
                 return await _engine(n, stack, client, standin)
@@ -214,13 +226,14 @@ async def _engine(
 ) -> EngineRun:
     began = time.perf_counter()
     campaign_id = await whatsapp_campaign(client, standin, n)
-    await approve(stack.server.db, standin, campaign_id)
+    await submit_for_approval(client, standin, campaign_id)
     setup_s = time.perf_counter() - began
-    print(f"  setup (channel, campaign, {n} leads, approval): {setup_s:.1f} s")
+    print(f"  setup (channel, campaign, {n} leads, approval submitted): {setup_s:.1f} s")
 
     worker = stack.start_worker(**WORKER_ENV)
     try:
         await wait_booted(stack, worker)
+        await wait_approved(client, campaign_id)  # the worker follows the approval
         reader = ExecutionReader(stack.server.db, pk_of(campaign_id, "Campaign"))
         cpu_worker, cpu_standin = cpu_seconds(worker.pid), cpu_seconds(standin.process.pid)
         watch = CpuWatch()
