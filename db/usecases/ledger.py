@@ -11,7 +11,19 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, cast, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Table,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import as_utc, now_column
@@ -245,6 +257,7 @@ async def record(
         Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.CANCELLED]),
     )
     done = {"lease_expires_at": None, "claim_token": None}
+    await _write_provider_ids(session, token, results)
     sent = 0
     if results.sent:
         outcome = await session.execute(
@@ -256,7 +269,6 @@ async def record(
                 error_message="",
                 error_code="",
                 **_only_copies(results),
-                **_provider_ids(results, results.sent),
                 **done,
             )
             .execution_options(synchronize_session=False)
@@ -305,7 +317,6 @@ async def record(
                 attempts=Delivery.attempts + 1,
                 error_message=reason[:2000],
                 error_code=results.error_codes.get(delivery_id, ""),
-                **_provider_ids(results, [delivery_id]),
                 **done,
             )
             .execution_options(synchronize_session=False)
@@ -386,12 +397,20 @@ def _only_copies(results: Results) -> dict[str, Any]:
     return {"possible_duplicate": case((single, False), else_=Delivery.possible_duplicate)}
 
 
-def _provider_ids(results: Results, ids: Sequence[int]) -> dict[str, Any]:
-    """`message_id` set to the provider's id of each of `ids` that has one."""
-    named = {i: results.provider_ids[i] for i in ids if i in results.provider_ids}
-    if not named:
-        return {}
-    return {"message_id": case(named, value=Delivery.id, else_=Delivery.message_id)}
+async def _write_provider_ids(session: AsyncSession, token: str, results: Results) -> None:
+    """Each row's provider id (Twilio's MessageSid) as its `message_id`, while the claim
+    still holds it: one statement of one shape run for every row (a statement shaped by
+    the batch would be compiled and cached again for every batch size)."""
+    if not results.provider_ids:
+        return
+    table = Delivery.__table__
+    assert isinstance(table, Table)
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("row_id"), table.c.claim_token == token)
+        .values(message_id=bindparam("provider_id")),
+        [{"row_id": i, "provider_id": sid} for i, sid in results.provider_ids.items()],
+    )
 
 
 def rowcount(result: object) -> int:
