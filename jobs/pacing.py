@@ -5,9 +5,11 @@ The rate limit is a promise that no second sees more than `rate_limit` messages.
 bucket would allow twice that across a window boundary, so slots are handed out evenly
 spaced (GCRA without burst): a Lua script keeps the channel's next free slot and gives a
 caller `n` consecutive slots `WINDOW_S / rate` apart, telling it how long to wait for the
-first. The window is a little longer than a second (1.1 s), to absorb up to 100 ms of jitter
-between when a worker means to send and when the server sees it (a busy event loop, the
-SMTP transaction itself); chunks are small (a fiftieth of the rate) for the same reason.
+first. The window is a little longer than a second (1.1 s by default), to absorb up to
+100 ms of jitter between when a worker means to send and when the server sees it (a busy
+event loop, the SMTP transaction itself); a channel family whose path is longer asks for a
+longer one (its transport's `pacing_window_s`). Chunks are small (a fiftieth of the rate)
+for the same reason.
 """
 
 import math
@@ -38,10 +40,12 @@ class ChannelPacer:
     def __init__(self, redis: Redis) -> None:
         self._reserve = redis.register_script(_RESERVE)
 
-    async def reserve(self, channel_key: str, rate_limit: int, n: int) -> float:
-        """Reserves `n` units (messages; an SMS's segments) on the channel; returns the
-        seconds to wait before sending."""
-        interval_us = math.ceil(WINDOW_S * 1_000_000 / rate_limit)
+    async def reserve(
+        self, channel_key: str, rate_limit: int, n: int, window_s: float = WINDOW_S
+    ) -> float:
+        """Reserves `n` units (messages; an SMS's segments) on the channel, `rate_limit`
+        per `window_s`; returns the seconds to wait before sending."""
+        interval_us = math.ceil(window_s * 1_000_000 / rate_limit)
         wait_us = await self._reserve(keys=[f"clarion:pace:{channel_key}"], args=[interval_us, n])
         return max(0, int(wait_us)) / 1_000_000
 

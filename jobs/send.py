@@ -272,7 +272,8 @@ class CampaignRun:
             except ContentBroken as exc:
                 return await self._fail(plan, token, claim.rows, str(exc))
             messages = [m for m in prepared if not isinstance(m, SendResult)]
-            if (end := await self._turn(plan, sum(m.units for m in messages))) is not None:
+            units = sum(m.units for m in messages)
+            if (end := await self._turn(plan, units, transport.pacing_window_s)) is not None:
                 # Paused, cancelled or out of time while waiting: the batch is not sent.
                 await self._record(plan, token, ledger.Results(released=claim.ids()), None)
                 return end
@@ -288,14 +289,14 @@ class CampaignRun:
                 reason = f"{progress.errors_in_a_row} deliveries in a row failed or were deferred"
                 return await self._halt(self._after(), f"{reason}; last: {progress.last_error}")
 
-    async def _turn(self, plan: SendPlan[Any], units: int) -> RunEnd | None:
+    async def _turn(self, plan: SendPlan[Any], units: int, window_s: float) -> RunEnd | None:
         """Waits for the batch's slot under the channel's rate limit (the last thing before
         sending: its slot is now), then checks again that it may be sent: the campaign
         still sending (after a wait long enough for a pause to land in it), and time left
         to send it. None: send it."""
         turn = 0.0
         if plan.rate_limit is not None:
-            turn = await self.wc.pacer.reserve(plan.channel_key, plan.rate_limit, units)
+            turn = await self.wc.pacer.reserve(plan.channel_key, plan.rate_limit, units, window_s)
         if turn > RECHECK_AFTER_S:
             if (end := await self._wait(turn)) is not None:  # checks as it waits, and last
                 return end

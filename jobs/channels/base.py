@@ -90,6 +90,12 @@ class ContentBroken(Exception):
 class Transport(Protocol):
     """One run's connection to a channel family, made from the run's plan."""
 
+    @property
+    def pacing_window_s(self) -> float:
+        """The rate limit's window: a second, plus the jitter between when a message is
+        meant to go and when the provider sees it (jobs/pacing.py)."""
+        ...
+
     async def prepare(self, rows: Sequence[Recipient]) -> list[Prepared | SendResult]:
         """Each row's message, or its result when it has none to send (e.g. its content
         failed to render for it). Raises ContentBroken when no row can have one."""

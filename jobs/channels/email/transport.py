@@ -17,6 +17,7 @@ from jobs.channels.email.mime import Envelope, MessageFactory
 from jobs.channels.email.render import Rendered, TemplateSource, contact_context
 from jobs.channels.email.render_pool import OverBudget, RenderError, RenderPool, budget_text
 from jobs.channels.email.smtp import SmtpPools
+from jobs.pacing import WINDOW_S
 
 
 class EmailFamily:
@@ -53,6 +54,8 @@ class EmailFamily:
 
 
 class EmailTransport:
+    pacing_window_s = WINDOW_S
+
     def __init__(self, family: EmailFamily, channel_id: int, settings: EmailSettings) -> None:
         self.family = family
         self.channel_id = channel_id
