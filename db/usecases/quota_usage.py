@@ -16,11 +16,7 @@ async def used(session: AsyncSession, key: str, window: QuotaWindow, now: dateti
     """Messages in the window at `now`; locks the current bucket until the transaction
     ends."""
     period = period_of(window, now)
-    await session.execute(
-        insert_for(session, ChannelUsage)
-        .values(channel_key=key, period=period, used=0)
-        .on_conflict_do_nothing()
-    )
+    await _bucket(session, key, period)
     await session.execute(
         select(ChannelUsage.used)
         .where(ChannelUsage.channel_key == key, ChannelUsage.period == period)
@@ -50,11 +46,7 @@ async def oldest(
 async def take(session: AsyncSession, key: str, window: QuotaWindow, now: datetime, n: int) -> None:
     """Counts `n` messages in the current bucket."""
     period = period_of(window, now)
-    await session.execute(
-        insert_for(session, ChannelUsage)
-        .values(channel_key=key, period=period, used=0)
-        .on_conflict_do_nothing()
-    )
+    await _bucket(session, key, period)
     await session.execute(
         update(ChannelUsage)
         .where(ChannelUsage.channel_key == key, ChannelUsage.period == period)
@@ -82,4 +74,13 @@ async def give_back(
         update(ChannelUsage)
         .where(ChannelUsage.channel_key == key, ChannelUsage.period == newest)
         .values(used=ChannelUsage.used - n)
+    )
+
+
+async def _bucket(session: AsyncSession, key: str, period: datetime) -> None:
+    """Makes the bucket's row if it is not there yet."""
+    await session.execute(
+        insert_for(session, ChannelUsage)
+        .values(channel_key=key, period=period, used=0)
+        .on_conflict_do_nothing()
     )
