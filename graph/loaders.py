@@ -20,6 +20,7 @@ from db.models import (
     TwilioChannel,
 )
 from db.queries import reachable_counts
+from db.usecases.ledger import recipients
 
 # An audience's reach is asked by its account and tags (the audience's row is not needed).
 ReachKey = tuple[int, tuple[str, ...]]
@@ -48,6 +49,7 @@ class Loaders:
     contact: DataLoader[int, Contact | None] = field(init=False)
     content_by_campaign: DataLoader[int, MessagingContent | None] = field(init=False)
     active_leads: DataLoader[int, int] = field(init=False)
+    first_lead_values: DataLoader[int, dict[str, str] | None] = field(init=False)
     tags_by_contact: DataLoader[int, list[str]] = field(init=False)
     reachable_count: DataLoader[ReachKey, int] = field(init=False)
 
@@ -60,6 +62,7 @@ class Loaders:
         self.contact = DataLoader(_by_id(self.db, Contact))
         self.content_by_campaign = DataLoader(self._contents)
         self.active_leads = DataLoader(self._active_leads)
+        self.first_lead_values = DataLoader(self._first_lead_values)
         self.tags_by_contact = DataLoader(self._tags)
         self.reachable_count = DataLoader(self._reachable)
 
@@ -88,6 +91,30 @@ class Loaders:
             )
             counts: dict[int, int] = dict(rows.all())
         return [counts.get(i, 0) for i in campaign_ids]
+
+    async def _first_lead_values(self, campaign_ids: Sequence[int]) -> list[dict[str, str] | None]:
+        """Each campaign's first active lead's values, as its messages get them (its
+        contact's non-empty fields, then its own variables); None without a lead."""
+        firsts = (
+            select(func.min(Delivery.id))
+            .where(Delivery.campaign_id.in_(campaign_ids), Delivery.active.is_(True))
+            .group_by(Delivery.campaign_id)
+        )
+        async with self.db.read() as session:
+            leads = (
+                await session.execute(
+                    select(Delivery.campaign_id, Delivery.contact_id, Delivery.variables).where(
+                        Delivery.id.in_(firsts.scalar_subquery())
+                    )
+                )
+            ).all()
+            contacts = await recipients(session, [lead.contact_id for lead in leads])
+        values = {
+            lead.campaign_id: {k: v for k, v in contacts.get(lead.contact_id, {}).items() if v}
+            | dict(lead.variables or {})
+            for lead in leads
+        }
+        return [values.get(i) for i in campaign_ids]
 
     async def _tags(self, contact_ids: Sequence[int]) -> list[list[str]]:
         tags: dict[int, list[str]] = {i: [] for i in contact_ids}

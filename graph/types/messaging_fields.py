@@ -2,7 +2,7 @@
 content, leads and execution through the request's loaders."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import false, select
 from strawberry.scalars import JSON
@@ -88,38 +88,13 @@ async def context_variables_of(root: "Campaign", info: Info) -> list[str]:
     return context_variables(content.content_type, content.context)
 
 
-async def _preview_values(root: "Campaign", info: Info, content: Any) -> dict[str, str]:
-    """The first active lead's values (its contact's fields and its own), else samples."""
-    values = dict(twilio_variables(content.content_type, content.context))
-    async with info.context.db.read() as session:
-        first = (
-            await session.execute(
-                select(models.Delivery, models.Contact)
-                .join(models.Contact, models.Contact.id == models.Delivery.contact_id)
-                .where(models.Delivery.campaign_id == root.pk, models.Delivery.active.is_(True))
-                .order_by(models.Delivery.id)
-                .limit(1)
-            )
-        ).one_or_none()
-    if first is not None:
-        lead, contact = first
-        fields = {
-            "first_name": contact.first_name,
-            "last_name": contact.last_name,
-            "email": contact.email or "",
-            "phone": contact.phone or "",
-            "whatsapp": contact.whatsapp,
-            "country": contact.country,
-        }
-        values |= {k: v for k, v in fields.items() if v} | dict(lead.variables or {})
-    return values
-
-
 async def body_preview(root: "Campaign", info: Info) -> str | None:
+    """The body filled with the first active lead's values, else with samples."""
     content = await _content(root, info)
     if content is None or content.context is None:
         return None
-    values = await _preview_values(root, info, content)
+    values = dict(twilio_variables(content.content_type, content.context))
+    values |= await info.context.loaders.first_lead_values.load(root.pk) or {}
     return render(content.content_type, content.context, values).body_preview
 
 
