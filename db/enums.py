@@ -123,21 +123,24 @@ class ApprovalCategory(StrEnum):
 
 
 class LeadStatus(StrEnum):
-    """A WhatsApp/SMS lead's message status: its ledger row's status, as the spec names it."""
+    """A WhatsApp/SMS lead's message status, as the spec names it: its ledger row's status,
+    carried forward by what the provider and the recipient reported after sending
+    (db/lead_status.py derives it)."""
 
     PENDING = "pending"
     SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    REPLIED = "replied"
     NOT_RECEIVED = "not_received"
     OPTED_OUT = "opted_out"
     CANCELLED = "cancelled"
 
 
-# Each lead status and the ledger statuses it stands for.
-LEAD_STATUSES: dict[LeadStatus, tuple[DeliveryStatus, ...]] = {
-    LeadStatus.PENDING: (DeliveryStatus.PENDING, DeliveryStatus.SENDING),
-    LeadStatus.SENT: (DeliveryStatus.SENT,),
-    LeadStatus.NOT_RECEIVED: (DeliveryStatus.FAILED,),
-    LeadStatus.OPTED_OUT: (DeliveryStatus.OPTED_OUT,),
-    LeadStatus.CANCELLED: (DeliveryStatus.CANCELLED,),
-}
-LEAD_STATUS_OF = {d: lead for lead, ds in LEAD_STATUSES.items() for d in ds}
+class ConsentSource(StrEnum):
+    """Why a contact's consent for a channel changed."""
+
+    KEYWORD = "keyword"  # the contact texted STOP / START (or Twilio's OptOutType said so)
+    PROVIDER = "provider"  # the provider refused or reported an opt-out (21610, 63014)
+    UNSUBSCRIBE_LINK = "unsubscribe_link"  # an email's unsubscribe link
+    API = "api"  # a user changed it through the API

@@ -206,8 +206,12 @@ expose(
     "A WhatsApp/SMS lead's message status.",
     {
         "pending": "Not sent yet (or being sent now).",
-        "sent": "Twilio took the message (see messageSid).",
-        "not_received": "It could not be sent: see errorCode and errorMessage.",
+        "sent": "Twilio took the message (see messageSid); nothing more reported yet.",
+        "delivered": "Twilio reported the message delivered to the phone (deliveredAt).",
+        "read": "Twilio reported the message read (WhatsApp; readAt).",
+        "replied": "The lead answered the message (repliedAt; see replies). Final.",
+        "not_received": "It could not be sent, or Twilio reported it failed or undelivered: "
+        "see errorCode and errorMessage.",
         "opted_out": "The contact withdrew consent for the channel: never sent.",
         "cancelled": "Not sent: the lead was removed, the campaign cancelled, or a variable "
         "the content uses had no value for it (see errorMessage).",

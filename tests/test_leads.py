@@ -486,5 +486,5 @@ async def test_an_over_long_status_filter_is_refused(client: GraphQLClient, camp
     assert response.status_code == 200
     errors = response.json()["errors"]
     assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
-        ("status may hold at most 5 items.", "TOO_MANY")
+        ("status may hold at most 8 items.", "TOO_MANY")
     ]

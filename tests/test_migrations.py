@@ -103,12 +103,19 @@ def _snapshot(conn: Connection) -> dict[str, Any]:
     def by_name(items: Iterable[Mapping[str, object]]) -> list[Mapping[str, object]]:
         return sorted(items, key=lambda item: str(item.get("name")))
 
+    def indexes(table: str) -> list[Mapping[str, object]]:
+        # A partial index's condition comes back as a clause object: compared as its text.
+        return by_name(
+            {**i, "dialect_options": {k: str(v) for k, v in i.get("dialect_options", {}).items()}}
+            for i in insp.get_indexes(table)
+        )
+
     return {
         table: {
             "columns": [{**c, "type": str(c["type"])} for c in insp.get_columns(table)],
             "pk": insp.get_pk_constraint(table),
             "fks": by_name(insp.get_foreign_keys(table)),
-            "indexes": by_name(insp.get_indexes(table)),
+            "indexes": indexes(table),
             "uniques": by_name(insp.get_unique_constraints(table)),
             "checks": by_name(insp.get_check_constraints(table)),
         }

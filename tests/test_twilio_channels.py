@@ -15,6 +15,7 @@ from db.migrate import upgrade
 from db.secrets import SECRET_KEY_VAR, Keyring, load_keyring
 from db.settings import Settings
 from graph.app import create_app
+from graph.ids import decode_as
 from tests.support import GraphQLClient, NewClient
 
 CHANNEL = (
@@ -69,7 +70,7 @@ def reveal(client: GraphQLClient, stored: str) -> str:
 
 async def test_create_whatsapp_channel_defaults(client: GraphQLClient) -> None:
     channel = await create(client, code=" Main-WA_1 ", fromNumber="+1 (415) 555-0100")
-    assert channel.pop("id")
+    pk = decode_as(channel.pop("id"), "TwilioChannel")
     public = client.server.settings.public_url
     assert channel == {
         "code": "main-wa_1",
@@ -82,8 +83,8 @@ async def test_create_whatsapp_channel_defaults(client: GraphQLClient) -> None:
         "rateLimit": 10,
         "dailyQuota": 250,
         "apiBaseUrl": "https://api.twilio.com",
-        "statusCallbackUrl": f"{public}/hooks/twilio/status",
-        "inboundUrl": f"{public}/hooks/twilio/inbound",
+        "statusCallbackUrl": f"{public}/hooks/twilio/status?channel={pk}",
+        "inboundUrl": f"{public}/hooks/twilio/inbound?channel={pk}",
     }
 
 

@@ -194,7 +194,7 @@ class TwilioKind:
                 ["account_id", "campaign_id", "contact_id", "address", "status", "active"],
                 members,
             )
-            .on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
+            .on_conflict_do_nothing(index_elements=["campaign_id", "contact_id", "trigger_key"])
         )
 
     async def snapshot(self, session: AsyncSession, campaign: Campaign) -> dict[str, Any]:

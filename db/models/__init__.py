@@ -5,12 +5,14 @@ from db.models.audience import Audience
 from db.models.base import Base
 from db.models.campaign import Campaign, CampaignExecution
 from db.models.channel_usage import ChannelUsage
+from db.models.consent_change import ConsentChange
 from db.models.contact import Contact, ContactTag
 from db.models.delivery import Delivery
 from db.models.email_channel import EmailChannel
 from db.models.email_template import EmailTemplate
 from db.models.ltv import LtvEntry
 from db.models.messaging import MessagingContent
+from db.models.reply import Reply
 from db.models.server_secret import ServerSecret
 from db.models.twilio_channel import TwilioChannel
 
@@ -22,6 +24,7 @@ __all__ = [
     "Campaign",
     "CampaignExecution",
     "ChannelUsage",
+    "ConsentChange",
     "Contact",
     "ContactTag",
     "Delivery",
@@ -29,6 +32,7 @@ __all__ = [
     "EmailTemplate",
     "LtvEntry",
     "MessagingContent",
+    "Reply",
     "ServerSecret",
     "TwilioChannel",
 ]

@@ -47,6 +47,9 @@ class Campaign(Owned, Base):
     campaign_type: Mapped[CampaignType] = mapped_column(
         enum_type(CampaignType), default=CampaignType.MARKETING, sort_order=1
     )
+    # The quick-reply payloads whose tap counts as the lead's conversion (WhatsApp/SMS);
+    # None for none.
+    conversion_payloads: Mapped[list[str] | None] = mapped_column(JSON, default=None, sort_order=1)
 
     execution: Mapped["CampaignExecution | None"] = relationship(
         back_populates="campaign", lazy="raise", uselist=False
@@ -91,5 +94,10 @@ class CampaignExecution(Base):
     # code; see db/usecases/send_plan.py), so editing the template, a channel's or the
     # account's defaults meanwhile does not change its messages halfway.
     send_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # WhatsApp/SMS: leads whose message was read, that replied, that converted (each
+    # counted once, when its time is first set on the lead).
+    total_read: Mapped[int] = mapped_column(Integer, default=0)
+    total_replied: Mapped[int] = mapped_column(Integer, default=0)
+    total_converted: Mapped[int] = mapped_column(Integer, default=0)
 
     campaign: Mapped[Campaign] = relationship(back_populates="execution", lazy="raise")

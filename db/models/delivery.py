@@ -1,6 +1,16 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.enums import DeliveryStatus
@@ -13,8 +23,20 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "contact_id"),
+        # One row per contact in a campaign; a service campaign's trigger makes one more
+        # row per idempotency key (a marketing row's key is "").
+        UniqueConstraint("campaign_id", "contact_id", "trigger_key"),
+        Index(
+            "uq_deliveries_campaign_id_trigger",
+            "campaign_id",
+            "trigger_key",
+            unique=True,
+            sqlite_where=text("trigger_key <> ''"),
+            postgresql_where=text("trigger_key <> ''"),
+        ),
         Index(None, "campaign_id", "status", "id"),
+        # Status callbacks find their row by the provider's message id.
+        Index(None, "message_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -56,3 +78,13 @@ class Delivery(Base):
     # When the row was first claimed (the database's time): no message of it can be older,
     # so a provider's lookup of a lost answer searches from then (jobs/channels/twilio).
     first_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # A service campaign's trigger: the caller's idempotency key ("" for a marketing row).
+    trigger_key: Mapped[str] = mapped_column(String(255), default="")
+    # What the provider reported after sending (status callbacks, or the catch-up job's
+    # fetch) and what the recipient did; each is set once and never moves back.
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # When the lead converted: revenue attributed to it, or a quick-reply tap the campaign
+    # names as its conversion.
+    converted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -124,7 +124,7 @@ async def add_leads(
         excluded = statement.excluded
         await session.execute(
             statement.on_conflict_do_update(
-                index_elements=["campaign_id", "contact_id"],
+                index_elements=["campaign_id", "contact_id", "trigger_key"],
                 set_={
                     "variables": excluded.variables,
                     "active": True,

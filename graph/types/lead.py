@@ -5,7 +5,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from db import models
-from db.enums import LEAD_STATUS_OF
+from db.lead_status import lead_status
 from graph.context import Info
 from graph.enums import LeadStatus
 from graph.ids import encode_id
@@ -42,6 +42,15 @@ class Lead(Node):
         description="Why it was not sent or not received; null if nothing went wrong."
     )
     sent_at: datetime | None = strawberry.field(description="When Twilio took its message.")
+    delivered_at: datetime | None = strawberry.field(
+        description="When Twilio reported its message delivered (null until then)."
+    )
+    read_at: datetime | None = strawberry.field(
+        description="When Twilio reported its message read (WhatsApp; null until then)."
+    )
+    replied_at: datetime | None = strawberry.field(
+        description="When its first reply arrived (null until then)."
+    )
     possible_duplicate: bool = strawberry.field(
         description="True when an attempt's outcome was lost (a crash, a timeout) and it was "
         "tried again: it may have received two copies (none was found in Twilio first)."
@@ -66,11 +75,14 @@ class Lead(Node):
                 strawberry.ID(encode_id("Contact", m.contact_id)) if m.by_contact else None
             ),
             custom_variables=cast(JSON, dict(m.variables or {})),
-            status=LEAD_STATUS_OF[m.status],
+            status=LeadStatus(lead_status(m).value),
             message_sid=m.message_id or None,
             error_code=m.error_code or None,
             error_message=m.error_message or None,
             sent_at=m.sent_at,
+            delivered_at=m.delivered_at,
+            read_at=m.read_at,
+            replied_at=m.replied_at,
             possible_duplicate=m.possible_duplicate,
             active=m.active,
         )

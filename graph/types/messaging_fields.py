@@ -9,7 +9,9 @@ from strawberry.scalars import JSON
 
 from db import models
 from db import validation as v
-from db.enums import LEAD_STATUSES, CampaignStatus, ChannelType
+from db.enums import CampaignStatus, ChannelType
+from db.enums import LeadStatus as DbLeadStatus
+from db.lead_status import lead_status_in
 from graph.context import Info
 from graph.enums import ApprovalStatus, ContentType, LeadStatus
 from graph.errors import ClientError
@@ -120,8 +122,7 @@ async def leads(
     if status:
         if problem := v.too_many(status, len(LeadStatus), "status"):
             raise ClientError(problem.message, problem.code.name)
-        wanted = [d for s in set(status) for d in LEAD_STATUSES[s]]
-        stmt = stmt.where(models.Delivery.status.in_(wanted))
+        stmt = stmt.where(lead_status_in({DbLeadStatus(s.value) for s in status}))
     return await paginate(
         info.context.db,
         stmt,

@@ -9,10 +9,7 @@ from graph.context import Info
 from graph.enums import ChannelStatus, ChannelType
 from graph.ids import encode_id
 from graph.types.node import Node
-
-# Where Twilio is to call, under CLARION_PUBLIC_URL (served from the next issue on).
-STATUS_CALLBACK_PATH = "/hooks/twilio/status"
-INBOUND_PATH = "/hooks/twilio/inbound"
+from jobs.channels.twilio.hook_urls import INBOUND_PATH, STATUS_CALLBACK_PATH, hook_url
 
 
 def _public_url(info: Info) -> str:
@@ -25,6 +22,7 @@ def _public_url(info: Info) -> str:
     "account, the sender and the limits."
 )
 class TwilioChannel(Node):
+    pk: strawberry.Private[int]
     code: str = strawberry.field(
         description="Unique among the account's Twilio channels, lowercased; letters, "
         "digits, - and _; at most 50."
@@ -61,23 +59,25 @@ class TwilioChannel(Node):
 
     @strawberry.field(
         description="The URL Twilio is to post message status callbacks to "
-        f"(CLARION_PUBLIC_URL + {STATUS_CALLBACK_PATH}); every message asks for it. "
-        "Served from the next release on."
+        f"(CLARION_PUBLIC_URL + {STATUS_CALLBACK_PATH}, naming the channel); every message "
+        "asks for it, so there is nothing to set in Twilio."
     )
     def status_callback_url(self, info: Info) -> str:
-        return _public_url(info) + STATUS_CALLBACK_PATH
+        return hook_url(_public_url(info), STATUS_CALLBACK_PATH, self.pk)
 
     @strawberry.field(
         description="The URL to set as the sender's incoming-message webhook in Twilio "
-        f"(CLARION_PUBLIC_URL + {INBOUND_PATH}). Served from the next release on."
+        f"(CLARION_PUBLIC_URL + {INBOUND_PATH}, naming the channel): replies and opt-outs "
+        "come there."
     )
     def inbound_url(self, info: Info) -> str:
-        return _public_url(info) + INBOUND_PATH
+        return hook_url(_public_url(info), INBOUND_PATH, self.pk)
 
     @classmethod
     def from_model(cls, m: models.TwilioChannel) -> Self:
         return cls(
             id=strawberry.ID(encode_id("TwilioChannel", m.id)),
+            pk=m.id,
             code=m.code,
             channel_type=ChannelType(m.channel_type.value),
             status=m.status,

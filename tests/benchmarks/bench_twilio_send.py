@@ -42,7 +42,8 @@ import httpx
 from twilio.rest import Client
 
 from jobs.channels.twilio.client import twilio_client
-from jobs.channels.twilio.transport import CONCURRENCY, STATUS_CALLBACK_PATH
+from jobs.channels.twilio.hook_urls import STATUS_CALLBACK_PATH
+from jobs.channels.twilio.transport import CONCURRENCY
 from tests.benchmarks.bench_sending import (
     BUSY_CORES,
     MIB,
@@ -318,7 +319,7 @@ def message_params(standin: Standin, content_sid: str, i: int) -> dict[str, Any]
     return {
         "to": f"whatsapp:{number(i)}",
         "from_": next(s for s in standin.senders if s.startswith("whatsapp:")),
-        "status_callback": f"http://127.0.0.1:8000{STATUS_CALLBACK_PATH}",
+        "status_callback": f"http://127.0.0.1:8000{STATUS_CALLBACK_PATH}?channel=1",
         "content_sid": content_sid,
         "content_variables": json.dumps(variables(i)),
     }

@@ -35,11 +35,11 @@ from jobs.channels.base import (
 from jobs.channels.twilio.client import Credentials, TwilioClients
 from jobs.channels.twilio.content import missing, render
 from jobs.channels.twilio.errors import Kind, classify
+from jobs.channels.twilio.hook_urls import STATUS_CALLBACK_PATH, hook_url
 from jobs.channels.twilio.segments import segments
 
 # Creates in flight at once per run (Twilio answers each in ~100-300 ms).
 CONCURRENCY = 16
-STATUS_CALLBACK_PATH = "/hooks/twilio/status"
 # How long a run throttled by Twilio (429, a full sender queue) waits before going on.
 THROTTLED_BACKOFF_S = 5.0
 # Twilio's DateSent filter counts whole seconds, and its clock is not our database's.
@@ -99,7 +99,7 @@ class TwilioFamily:
 
     async def open(self, channel_id: int, settings: object) -> "TwilioTransport":
         assert isinstance(settings, TwilioSettings)
-        return TwilioTransport(self, self.client(channel_id, settings), settings)
+        return TwilioTransport(self, self.client(channel_id, settings), settings, channel_id)
 
     async def close(self) -> None:
         await self.clients.aclose()
@@ -111,11 +111,13 @@ class TwilioTransport:
     # under load), so a second's messages are spread over 1.25 s.
     pacing_window_s = 1.25
 
-    def __init__(self, family: TwilioFamily, client: Client, settings: TwilioSettings) -> None:
+    def __init__(
+        self, family: TwilioFamily, client: Client, settings: TwilioSettings, channel_id: int
+    ) -> None:
         self.family = family
         self.client = client
         self.settings = settings
-        self.callback = f"{family.public_url}{STATUS_CALLBACK_PATH}"
+        self.callback = hook_url(family.public_url, STATUS_CALLBACK_PATH, channel_id)
         prefix = "whatsapp:" if settings.whatsapp else ""
         self.sender = f"{prefix}{settings.from_number}" if settings.from_number else ""
         self.prefix = prefix

@@ -1,0 +1,1 @@
+"""What providers post back to Clarion (Twilio's status callbacks and inbound messages)."""

@@ -1,0 +1,74 @@
+"""A request Twilio made to one of a channel's webhooks, its signature checked.
+
+Twilio signs every webhook with the account's auth token: HMAC-SHA1 over the exact URL it
+called, query string included, followed by the posted parameters sorted by name. The URL
+is rebuilt from CLARION_PUBLIC_URL (behind a TLS proxy the scheme and host this process
+sees are not the ones Twilio called) and checked with the twilio package's own
+RequestValidator. The channel named in the query string gives the token; a request it
+does not sign, or whose channel does not exist, is refused with 403 and changes nothing.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from starlette.requests import Request
+from twilio.request_validator import RequestValidator
+
+from db.engine import Database
+from db.enums import TwilioChannelType
+from db.models import TwilioChannel
+from db.secrets import reveal
+from db.settings import Settings
+from jobs.channels.twilio.hook_urls import CHANNEL_PARAM
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+# Twilio's webhook parameters are a few dozen short fields; more is not Twilio.
+MAX_PARAMS = 200
+
+
+class Forbidden(Exception):
+    """The request is not Twilio's for the channel it names (answer 403)."""
+
+
+@dataclass(frozen=True)
+class TwilioHook:
+    """A verified webhook request: the channel it belongs to and its parameters."""
+
+    channel_id: int
+    account_id: int
+    channel_type: TwilioChannelType
+    params: dict[str, str]
+
+
+async def verified_hook(request: Request) -> TwilioHook:
+    """The request's channel and parameters, or Forbidden."""
+    raw_channel = request.query_params.get(CHANNEL_PARAM, "")
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    if not (raw_channel.isascii() and raw_channel.isdigit() and len(raw_channel) <= 18):
+        raise Forbidden
+    if not signature:
+        raise Forbidden
+    form = await request.form(max_files=0, max_fields=MAX_PARAMS)
+    params = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    if len(params) != len(form.multi_items()):  # a repeated name or a file: not Twilio's
+        raise Forbidden
+    db: Database = request.state.db
+    async with db.read() as session:
+        found = (
+            await session.execute(
+                select(
+                    TwilioChannel.id,
+                    TwilioChannel.account_id,
+                    TwilioChannel.channel_type,
+                    TwilioChannel.auth_token,
+                ).where(TwilioChannel.id == int(raw_channel))
+            )
+        ).one_or_none()
+        token = reveal(session, found.auth_token) if found else ""
+    if found is None or not token:
+        raise Forbidden
+    settings: Settings = request.state.settings
+    url = f"{settings.public_url}{request.url.path}?{request.url.query}"
+    if not RequestValidator(token).validate(url, params, signature):
+        raise Forbidden
+    return TwilioHook(found.id, found.account_id, found.channel_type, params)
