@@ -23,10 +23,10 @@ lint: $(BIN)/clarion
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy db graph jobs tests
 
-test-postgres: $(BIN)/clarion  ## The test suite again with the server on PostgreSQL.
+test-postgres: $(BIN)/clarion  ## The suite again with the server on PostgreSQL (less what uses no database).
 	psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS clarion_test" \
 		-c "CREATE DATABASE clarion_test"
-	CLARION_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest
+	CLARION_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not database_independent"
 
 schema: $(BIN)/clarion  ## Regenerate schema.graphql from the code.
 	$(BIN)/clarion export-schema --output schema.graphql

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 CLARION = [sys.executable, "-m", "graph.cli"]
 
 

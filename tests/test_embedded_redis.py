@@ -16,6 +16,9 @@ import redis.asyncio
 
 from jobs.embedded_redis import EmbeddedRedis, embedded_redis, redis_server_executable
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from db.migrate import alembic_config, downgrade, upgrade
 from db.models import Base
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 PG_HOST = os.environ.get("CLARION_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("CLARION_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("CLARION_TEST_PG_USER", "postgres")

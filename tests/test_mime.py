@@ -12,6 +12,9 @@ import pytest
 from db.usecases.campaigns import Sender
 from jobs.channels.email.mime import MessageFactory, address, header_value
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 SENDER = Sender("news@acme.test", "Acme News", "help@acme.test", "Acme Help")
 DATE = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

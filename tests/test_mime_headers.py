@@ -18,6 +18,9 @@ from db.errors import ErrorCode
 from db.usecases.campaigns import Sender
 from jobs.channels.email.mime import HeaderInjection, MessageFactory
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 DATE = format_datetime(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
 HEADERS = [
     "From",

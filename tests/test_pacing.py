@@ -23,6 +23,9 @@ from jobs.pacing import (
 )
 from tests.smtp_sink import max_in_window
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 

@@ -12,6 +12,9 @@ from db.phones import (
     whatsapp_address,
 )
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 
 @pytest.mark.parametrize(
     ("raw", "region", "expected"),

@@ -7,6 +7,9 @@ import pytest
 from db.enums import CampaignStatus, ExecutionStatus
 from jobs.progress import Snapshot
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 AT = datetime(2026, 11, 23, 12, 0, 1, 250_000, tzinfo=UTC)
 
 

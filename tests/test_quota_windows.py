@@ -7,6 +7,9 @@ import pytest
 
 from db.quota import QuotaWindow, frees_at, period_of, window_from
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 DAY, MOVING = QuotaWindow.UTC_DAY, QuotaWindow.MOVING_24H
 
 

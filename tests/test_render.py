@@ -5,6 +5,9 @@ from jinja2.exceptions import SecurityError
 
 from jobs.channels.email.render import CampaignTemplate, Rendered, contact_context
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 UNSUBSCRIBE = "https://clarion.test/unsubscribe/"
 
 

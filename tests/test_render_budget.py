@@ -30,6 +30,9 @@ from jobs.channels.email.render_pool import OverBudget as PoolOverBudget
 from jobs.channels.email.render_pool import RenderError, RenderPool
 from tests.test_render import UNSUBSCRIBE, contact
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 CONTEXT = contact_context(contact(), UNSUBSCRIBE + "7.mac")
 
 

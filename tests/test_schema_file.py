@@ -2,7 +2,12 @@
 
 from pathlib import Path
 
+import pytest
+
 from graph.schema import schema
+
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 

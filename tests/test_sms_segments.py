@@ -6,6 +6,9 @@ import pytest
 
 from jobs.channels.twilio.segments import Segments, segments
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 A = "a"
 EURO = "€"  # GSM-7 extension table: two septets
 OGONEK = "ą"  # not in GSM-7: the whole body becomes UCS-2

@@ -7,6 +7,9 @@ import pytest
 
 from tests.smtp_sink import SinkProcess, SmtpSink, max_in_window
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 SENDER = "news@acme.test"
 RAW = b"From: news@acme.test\r\nTo: ann@example.com\r\nSubject: Hi \xc3\xa9\r\n\r\nHello\r\n"
 

@@ -25,6 +25,9 @@ from jobs.channels.twilio.content import (
 )
 from jobs.channels.twilio.problems import Code, ContentError, Problem
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 T = ContentType
 Found = list[tuple[tuple[str, ...], Code]]
 

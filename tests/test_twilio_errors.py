@@ -24,6 +24,9 @@ from jobs.channels.twilio.http import (
     ResponseTooLarge,
 )
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 URI = "/Accounts/AC0/Messages.json"
 
 

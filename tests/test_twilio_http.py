@@ -27,6 +27,9 @@ from jobs.channels.twilio.errors import Kind, classify
 from jobs.channels.twilio.http import ChannelHttpClient, DeadlineExceeded, ForeignHost
 from tests.support import free_port
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "5eC12e7t0k3n5eC12e7t0k3n5eC12e7x"
 MESSAGES = f"/2010-04-01/Accounts/{SID}/Messages.json"

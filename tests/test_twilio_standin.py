@@ -25,6 +25,9 @@ from tests.twilio_standin.client import StandinHttpClient
 from tests.twilio_standin.fixture import Standin, twilio_standin
 from tests.twilio_standin.validation import OAI_DIR, validate
 
+# Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
+pytestmark = pytest.mark.database_independent
+
 __all__ = ["twilio_standin"]
 
 TO = "+15551230001"
