@@ -97,8 +97,9 @@ async def test_payloads_are_stored_and_shown(client: GraphQLClient) -> None:
         row = await session.get_one(models.Campaign, pk_of(campaign_id, "Campaign"))
         assert row.conversion_payloads == ["later", "buy"]
     # Left out, null or []: none (stored as NULL).
-    for given in ({}, {"conversionPayloads": None}, {"conversionPayloads": []}):
-        made = (await whatsapp_quick_reply(client, name=f"n{len(given)}", **given))["campaign"]
+    nothing: list[dict[str, Any]] = [{}, {"conversionPayloads": None}, {"conversionPayloads": []}]
+    for i, given in enumerate(nothing):
+        made = (await whatsapp_quick_reply(client, name=f"None {i}", **given))["campaign"]
         assert (await rates_of(client, made["id"]))["conversionPayloads"] == []
         async with client.server.db.read() as session:
             row = await session.get_one(models.Campaign, pk_of(made["id"], "Campaign"))
