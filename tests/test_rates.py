@@ -11,16 +11,20 @@ execution's counters) straight into the test database. Conversions go through ad
 """
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from sqlalchemy import update
 
 from db import models
 from db.rates import percentage
+from jobs import lead_events
 from tests.messaging_api import create, created, errors_of, make_twilio_channel
 from tests.messaging_stack import leads, twilio_channel_for
 from tests.sending_stack import SendingStack, act, sending_stack, wait_until
@@ -349,6 +353,16 @@ async def leads_by(client: GraphQLClient, campaign_id: str) -> list[tuple[str, d
     return [(e["node"]["phoneNumber"], e["node"]) for e in data["campaign"]["leads"]["edges"]]
 
 
+async def announcement(pubsub: PubSub, within: float = 10) -> Any:
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + within
+    while loop.time() < give_up:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+        if message is not None:
+            return json.loads(message["data"])
+    raise AssertionError("nothing was announced")
+
+
 async def add_ltv(client: GraphQLClient, campaign_id: str, **who: str) -> dict[str, Any]:
     payload = await client.mutate(
         "addLtv",
@@ -424,10 +438,20 @@ async def test_rates_of_a_sent_campaign_with_known_outcomes(
     # By the number's last four digits (a WhatsApp lead's number carries whatsapp:).
     by_n = {int(number[-4:]): node for number, node in (await leads_by(client, campaign_id))}
     assert (by_n[0]["status"], by_n[10]["status"]) == ("SENT", "NOT_RECEIVED")
+    # A conversion is announced to leadUpdates subscribers (Redis pub/sub).
+    redis = Redis.from_url(stack.env["CLARION_REDIS_URL"])
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(lead_events.channel(client.account_id))
     first = await add_ltv(client, campaign_id, leadId=by_n[0]["id"])
     assert first["lead"]["id"] == by_n[0]["id"]
     assert first["lead"]["convertedAt"] is not None
     assert first["campaign"] == {"messagesConverted": 1, "conversionRate": 10.0}
+    announced = await announcement(pubsub)
+    assert announced == {
+        "campaigns": {str(pk_of(campaign_id, "Campaign")): [pk_of(by_n[0]["id"], "Lead")]}
+    }
+    await pubsub.aclose()
+    await redis.aclose()
     second = await add_ltv(client, campaign_id, contactPhone="+1 (415) 555-0001")
     assert second["lead"]["id"] == by_n[1]["id"]
     assert second["campaign"] == {"messagesConverted": 2, "conversionRate": 20.0}

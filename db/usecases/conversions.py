@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import validation as v
 from db.enums import CampaignStatus, ContentType
 from db.errors import ErrorCode, Problem
-from db.models import Campaign, CampaignExecution, Delivery
+from db.models import CampaignExecution, Delivery
 
 MAX_PAYLOADS = 10  # WhatsApp's most quick replies in one message
 MAX_PAYLOAD_LENGTH = 200  # a quick reply's id, which comes back as ButtonPayload
@@ -99,11 +99,6 @@ def check_payloads(
     if len(problems.items) > before or not payloads:
         return None
     return list(payloads)
-
-
-def names_conversion(campaign: Campaign, payload: str) -> bool:
-    """Whether a tap with this ButtonPayload converts a lead of the campaign."""
-    return bool(payload) and payload in (campaign.conversion_payloads or ())
 
 
 async def mark_converted(
