@@ -169,8 +169,8 @@ class Campaign(Node):
     )
     messages_delivered: int = strawberry.field(
         resolver=mf.messages_delivered,
-        description="Leads whose message Twilio reported delivered (or read), each counted "
-        "once; 0 before the start and for email campaigns.",
+        description="Leads whose message Twilio reported delivered, each counted once (the "
+        "execution's totalDelivered); 0 before the start and for email campaigns.",
     )
     messages_read: int = strawberry.field(
         resolver=mf.messages_read,
