@@ -106,7 +106,8 @@ class CreateEmailCampaignInput:
 
 @strawberry.input(
     description="Change a campaign; fields left out keep their value. Only name and "
-    "description may change after the campaign leaves draft/scheduled. The email fields "
+    "description (and, until it ends, conversionPayloads) may change after the campaign "
+    "leaves draft/scheduled. The email fields "
     "(emailChannel, emailTemplate, from/reply-to, utmCode) belong to email campaigns and "
     "the content fields to WhatsApp/SMS ones: given to the other kind, INVALID."
 )
