@@ -25,7 +25,7 @@ PHONE = (
     f"{phones.MAX_INPUT_LENGTH} characters; it must be a valid number of its country (INVALID)."
 )
 CONVERSION_PAYLOADS = (
-    f"The quick-reply ids (each a button's `id`, which WhatsApp sends back as ButtonPayload) "
+    f"the quick-reply ids (each a button's `id`, which WhatsApp sends back as ButtonPayload) "
     f"whose tap converts the lead that taps it: at most {conv.MAX_PAYLOADS} (TOO_MANY), each "
     f"1 to {conv.MAX_PAYLOAD_LENGTH} characters (REQUIRED / TOO_LONG) without control "
     f"characters (INVALID), no repeats (DUPLICATE), and each the id of one of the content's "

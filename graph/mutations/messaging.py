@@ -110,7 +110,7 @@ class CreateMessagingCampaignInput:
         default=None, description="Spread sends over 1..1440 minutes."
     )
     conversion_payloads: list[str] | None = strawberry.field(
-        default=None, description=f"{CONVERSION_PAYLOADS} Null or [] for none."
+        default=None, description=f"WhatsApp: {CONVERSION_PAYLOADS} Null or [] for none."
     )
 
 
