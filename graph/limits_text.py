@@ -3,6 +3,7 @@ every field that shares a limit describes it the same way."""
 
 from db import phones
 from db import validation as v
+from db.usecases import conversions as conv
 
 ADDRESS = (
     f"One email address, the whole string (no display name, spaces or control "
@@ -22,4 +23,17 @@ PHONE = (
     f"Any common written form, e.g. +1 (415) 555-0123, or (415) 555-0123 with the contact's "
     f"country: digits, spaces, - . / ( ) and a leading +, no letters or extensions, at most "
     f"{phones.MAX_INPUT_LENGTH} characters; it must be a valid number of its country (INVALID)."
+)
+CONVERSION_PAYLOADS = (
+    f"the quick-reply ids (each a button's `id`, which WhatsApp sends back as ButtonPayload) "
+    f"whose tap converts the lead that taps it: at most {conv.MAX_PAYLOADS} (TOO_MANY), each "
+    f"1 to {conv.MAX_PAYLOAD_LENGTH} characters (REQUIRED / TOO_LONG) without control "
+    f"characters (INVALID), no repeats (DUPLICATE), and each the id of one of the content's "
+    f"quick replies (INVALID; content without quick replies takes none). Each problem is a "
+    f"userError on conversionPayloads.<index>; nothing changes."
+)
+PHONE_INTERNATIONAL = (
+    f"With its country code, in any common written form (+1 (415) 555-0123): digits, spaces, "
+    f"- . / ( ) and a leading +, no letters or extensions, at most {phones.MAX_INPUT_LENGTH} "
+    f"characters; it must be a valid number of its country (INVALID / TOO_LONG)."
 )

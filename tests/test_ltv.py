@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from db import models
 from db.models import LtvEntry
 from graph.ids import encode_id
+from tests.messaging_api import created, leads_of, make_twilio_channel
+from tests.messaging_stack import leads
 from tests.support import (
     GraphQLClient,
     NewClient,
@@ -410,3 +413,177 @@ async def test_unknown_or_foreign_campaign_is_not_found(
     )
     if other is not None:
         assert await other.snapshot() == other_before
+
+
+# --- a WhatsApp/SMS lead: by leadId or contactPhone ------------------------------------------
+
+LEAD_SELECTION = """
+    campaign { id ltv messagesConverted }
+    contact { phone email ltv }
+    lead { id phoneNumber convertedAt }
+"""
+
+
+async def add_ltv_to(
+    client: GraphQLClient, campaign_id: str, value: str = "5", **who: Any
+) -> dict[str, Any]:
+    input = {"campaignId": campaign_id, "value": value, "currency": "USD", **who}
+    return await client.mutate("addLtv", input, LEAD_SELECTION)
+
+
+async def sms_campaign(client: GraphQLClient, name: str = "Spring sale", n: int = 3) -> str:
+    """A draft SMS campaign (its channel never called) with leads +14155550000… ."""
+    if name == "Spring sale":
+        await make_twilio_channel(client, "SMS")
+    made = await created(
+        client, name=name, contentContext={"body": "Hi {{first_name}}"}, leads=leads(n)
+    )
+    campaign_id: str = made["id"]
+    return campaign_id
+
+
+async def lead_ids(client: GraphQLClient, campaign_id: str) -> dict[str, str]:
+    return {lead["phoneNumber"]: lead["id"] for lead in await leads_of(client, campaign_id)}
+
+
+async def assert_lead_refused(
+    client: GraphQLClient, campaign_id: str, expected: list[tuple[str, list[str]]], **who: Any
+) -> None:
+    before = await client.snapshot()
+    payload = await add_ltv_to(client, campaign_id, **who)
+    assert (payload["campaign"], payload["contact"], payload["lead"]) == (None, None, None)
+    assert all(e["message"] for e in payload["userErrors"])
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == expected
+    assert await client.snapshot() == before
+
+
+async def test_revenue_by_lead_id_goes_to_its_contact(client: GraphQLClient) -> None:
+    campaign_id = await sms_campaign(client)
+    lead_id = (await lead_ids(client, campaign_id))["+14155550001"]
+    payload = await add_ltv_to(client, campaign_id, "12.50", leadId=lead_id)
+    # Its message was never sent: revenue, but no conversion of a message.
+    assert payload == {
+        "campaign": {"id": campaign_id, "ltv": "12.50", "messagesConverted": 0},
+        "contact": {"phone": "+14155550001", "email": None, "ltv": "12.50"},
+        "lead": {"id": lead_id, "phoneNumber": "+14155550001", "convertedAt": None},
+        "userErrors": [],
+    }
+    async with client.server.db.read() as session:
+        row = await session.get_one(models.Delivery, pk_of(lead_id, "Lead"))
+    assert row.converted_at is None
+    assert await entries(client) == [(pk_of(campaign_id, "Campaign"), row.contact_id, 1250, "USD")]
+
+
+@pytest.mark.parametrize(
+    "written", ["+14155550002", "+1 (415) 555-0002", "+1.415.555.0002", " +1 415 555 0002 "]
+)
+async def test_revenue_by_contact_phone_in_any_written_form(
+    client: GraphQLClient, written: str
+) -> None:
+    campaign_id = await sms_campaign(client)
+    payload = await add_ltv_to(client, campaign_id, "3", contactPhone=written)
+    assert payload["userErrors"] == []
+    assert payload["lead"]["id"] == (await lead_ids(client, campaign_id))["+14155550002"]
+    assert payload["contact"] == {"phone": "+14155550002", "email": None, "ltv": "3.00"}
+
+
+async def test_contact_email_in_a_messaging_campaign_names_its_lead(
+    client: GraphQLClient,
+) -> None:
+    await import_contacts(
+        client,
+        [{"email": "cy@example.test", "phone": "+14155550123"}, {"email": "ann@example.test"}],
+    )
+    campaign_id = await sms_campaign(client)
+    cy = encode_id("Contact", await contact_pk(client, "cy@example.test"))
+    added = await client.mutate(
+        "addLeads",
+        {
+            "campaignId": campaign_id,
+            "leads": [{"conversationUserId": cy, "customVariables": {"first_name": "Cy"}}],
+        },
+        "leads { id }",
+    )
+    assert added["userErrors"] == [], added
+    payload = await add_ltv_to(client, campaign_id, "1", contactEmail="cy@example.test")
+    assert payload["lead"]["id"] == added["leads"][0]["id"]
+    assert payload["contact"] == {
+        "phone": "+14155550123",
+        "email": "cy@example.test",
+        "ltv": "1.00",
+    }
+    # A contact without a lead in the campaign: the contact's revenue, as before; no lead.
+    payload = await add_ltv_to(client, campaign_id, "2", contactEmail="ann@example.test")
+    assert payload["userErrors"] == []
+    assert payload["lead"] is None
+    assert payload["contact"] == {"phone": "", "email": "ann@example.test", "ltv": "2.00"}
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        (
+            {"leadId": "LEAD", "contactEmail": "ann@example.test"},
+            [("INVALID", ["contactEmail"]), ("INVALID", ["leadId"])],
+        ),
+        (
+            {"contactPhone": "+14155550001", "contactEmail": "ann@example.test"},
+            [("INVALID", ["contactEmail"]), ("INVALID", ["contactPhone"])],
+        ),
+        (
+            {"leadId": "LEAD", "contactPhone": "+14155550001", "contactEmail": "a@b.test"},
+            [("INVALID", ["contactEmail"]), ("INVALID", ["contactPhone"]), ("INVALID", ["leadId"])],
+        ),
+        ({"leadId": encode_id("Lead", 999_999_999)}, [("NOT_FOUND", ["leadId"])]),
+        ({"leadId": "garbage"}, [("NOT_FOUND", ["leadId"])]),
+        ({"leadId": ""}, [("NOT_FOUND", ["leadId"])]),
+        ({"leadId": encode_id("Contact", 1)}, [("NOT_FOUND", ["leadId"])]),
+        ({"contactPhone": "+14155550999"}, [("NOT_FOUND", ["contactPhone"])]),
+        ({"contactPhone": "12"}, [("INVALID", ["contactPhone"])]),
+        ({"contactPhone": "call me"}, [("INVALID", ["contactPhone"])]),
+        ({"contactPhone": "(415) 555-0001"}, [("INVALID", ["contactPhone"])]),
+        ({"contactPhone": "+1 415\n555 0001"}, [("INVALID", ["contactPhone"])]),
+        ({"contactPhone": "+1415555\u20280001"}, [("INVALID", ["contactPhone"])]),
+        ({"contactPhone": "+1 415 555 0001 ext. 5"}, [("INVALID", ["contactPhone"])]),
+        ({"contactPhone": "+" + "4" * 40}, [("TOO_LONG", ["contactPhone"])]),
+        ({"contactPhone": "+1" + "5" * 10_000}, [("TOO_LONG", ["contactPhone"])]),
+        ({"contactPhone": "+999 1234567"}, [("INVALID", ["contactPhone"])]),
+    ],
+)
+async def test_bad_lead_identifiers_are_refused(
+    client: GraphQLClient, who: dict[str, str], expected: list[tuple[str, list[str]]]
+) -> None:
+    await import_contacts(client, [{"email": "ann@example.test"}])
+    campaign_id = await sms_campaign(client)
+    real = (await lead_ids(client, campaign_id))["+14155550001"]
+    who = {k: real if v == "LEAD" else v for k, v in who.items()}
+    await assert_lead_refused(client, campaign_id, expected, **who)
+
+
+async def test_a_lead_of_another_campaign_or_account_is_not_found(
+    client: GraphQLClient, new_client: NewClient
+) -> None:
+    campaign_id = await sms_campaign(client)
+    sibling = await sms_campaign(client, "Sibling")
+    sibling_lead = (await lead_ids(client, sibling))["+14155550001"]
+    other = await new_client("Other")
+    foreign = await sms_campaign(other)
+    foreign_lead = (await lead_ids(other, foreign))["+14155550001"]
+    other_before = await other.snapshot()
+    for lead_id in (sibling_lead, foreign_lead):
+        await assert_lead_refused(client, campaign_id, [("NOT_FOUND", ["leadId"])], leadId=lead_id)
+    # Nor does the other account's campaign take our lead.
+    await assert_lead_refused(client, foreign, [("NOT_FOUND", ["campaignId"])], leadId=sibling_lead)
+    assert await other.snapshot() == other_before
+
+
+async def test_an_email_campaign_has_no_leads(client: GraphQLClient) -> None:
+    email_campaign = await setup(client)
+    messaging = await sms_campaign(client)
+    lead_id = (await lead_ids(client, messaging))["+14155550001"]
+    await assert_lead_refused(
+        client, email_campaign["id"], [("NOT_FOUND", ["contactPhone"])], contactPhone="+14155550001"
+    )
+    await assert_lead_refused(
+        client, email_campaign["id"], [("NOT_FOUND", ["leadId"])], leadId=lead_id
+    )

@@ -73,7 +73,11 @@ class TwilioKind:
     def __init__(self, channel_type: ChannelType) -> None:
         self.channel_type = channel_type
         self.consent_column = f"consent_{channel_type.value}"
-        self.update_fields = COMMON_UPDATE_FIELDS | {"content_type", "content_context"}
+        self.update_fields = COMMON_UPDATE_FIELDS | {
+            "content_type",
+            "content_context",
+            "conversion_payloads",
+        }
 
     async def channel(self, session: AsyncSession, campaign: Campaign) -> ChannelState | None:
         if campaign.twilio_channel_id is None:

@@ -149,7 +149,13 @@ async def update_campaign(
     campaign = await get_owned(session, Campaign, account_id, campaign_id, "id", for_update=True)
     # Imported here: both import this module.
     from db.kinds import kind_of
-    from db.usecases.messaging_campaigns import CONTENT_FIELDS, update_content
+    from db.usecases.conversions import FIELD as PAYLOADS
+    from db.usecases.conversions import PAYLOADS_LOCKED_STATUSES
+    from db.usecases.messaging_campaigns import (
+        CONTENT_FIELDS,
+        update_content,
+        update_conversion_payloads,
+    )
 
     foreign = sorted(set(changes) - kind_of(campaign).update_fields)
     if foreign:
@@ -161,14 +167,20 @@ async def update_campaign(
             ]
         )
     if campaign.status not in EDITABLE_STATUSES:
-        locked = sorted(set(changes) - ALWAYS_EDITABLE_FIELDS)
+        locked = sorted(set(changes) - ALWAYS_EDITABLE_FIELDS - {PAYLOADS})
+        if PAYLOADS in changes and campaign.status in PAYLOADS_LOCKED_STATUSES:
+            locked = sorted({*locked, PAYLOADS})
         if locked:
             raise DomainError(
                 [
                     Problem(
                         ErrorCode.NOT_EDITABLE,
-                        f"{name} can change only while the campaign is draft or scheduled "
-                        f"(it is {campaign.status.value}).",
+                        (
+                            f"{name} can change only until the campaign ends"
+                            if name == PAYLOADS
+                            else f"{name} can change only while the campaign is draft or scheduled"
+                        )
+                        + f" (it is {campaign.status.value}).",
                         (name,),
                     )
                     for name in locked
@@ -184,9 +196,16 @@ async def update_campaign(
             "A scheduled campaign needs scheduled_at; start or cancel it instead.",
             "scheduled_at",
         )
-    if content := {name: changes[name] for name in CONTENT_FIELDS if name in changes}:
+    content = {name: changes[name] for name in CONTENT_FIELDS if name in changes}
+    if content:
         await update_content(session, campaign, content)
-    rest = {name: value for name, value in changes.items() if name not in CONTENT_FIELDS}
+    if content or PAYLOADS in changes:
+        await update_conversion_payloads(session, campaign, changes)
+    rest = {
+        name: value
+        for name, value in changes.items()
+        if name not in CONTENT_FIELDS and name != PAYLOADS
+    }
     values = await _resolve_refs(session, account_id, rest)
     for name, value in values.items():
         setattr(campaign, name, value)

@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
 from db.enums import ApprovalStatus, ChannelType, ContentType
-from db.errors import ErrorCode, Problem
+from db.errors import DomainError, ErrorCode, Problem
 from db.models import Audience, Campaign, MessagingContent, TwilioChannel
 from db.queries import resolve_ref
 from db.usecases.campaigns import check_campaign
+from db.usecases.conversions import FIELD as PAYLOADS
+from db.usecases.conversions import check_payloads
 from db.usecases.leads import LeadInput, add_leads
 from jobs.channels.twilio.content import validate as validate_content
 
@@ -138,6 +140,12 @@ async def create_messaging_campaign(
         )
     else:
         check_content(channel_type, content_type, context, problems)
+    payloads = fields.pop("conversion_payloads", None) or []
+    if payloads and not problems.items:  # judged against content known to be sound
+        assert content_type is not None
+        conversion_payloads = check_payloads(payloads, content_type, context, problems)
+    else:
+        conversion_payloads = None
     problems.raise_if_any()
     assert content_type is not None
 
@@ -154,6 +162,7 @@ async def create_messaging_campaign(
         channel_type=channel_type,
         twilio_channel_id=channel_id,
         audience_id=audience_id,
+        conversion_payloads=conversion_payloads,
         **fields,
     )
     session.add(campaign)
@@ -194,3 +203,30 @@ async def update_content(
     content.approval_status = ApprovalStatus.UNSUBMITTED
     content.rejection_reason = ""
     content.approval_checked_at = None
+
+
+async def update_conversion_payloads(
+    session: AsyncSession, campaign: Campaign, changes: Mapping[str, Any]
+) -> None:
+    """updateCampaign's `conversion_payloads` (null or [] clears them), or a content change:
+    either way the payloads kept must be quick-reply ids of the content kept. A content
+    change that drops a payload's button is refused on content_context."""
+    content = await session.get_one(MessagingContent, campaign.id)
+    given = PAYLOADS in changes
+    payloads = (changes[PAYLOADS] if given else campaign.conversion_payloads) or []
+    problems = v.Problems()
+    kept = check_payloads(payloads, content.content_type, content.context, problems)
+    if problems.items and not given:
+        raise DomainError(
+            [
+                Problem(
+                    p.code,
+                    f"The campaign's conversionPayloads name quick replies the new content "
+                    f"lacks: {p.message}",
+                    ("content_context",),
+                )
+                for p in problems.items
+            ]
+        )
+    problems.raise_if_any()
+    campaign.conversion_payloads = kept

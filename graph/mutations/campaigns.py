@@ -14,7 +14,7 @@ from graph.context import Info
 from graph.enums import ContentType
 from graph.errors import UserError
 from graph.ids import decode_ref
-from graph.limits_text import ADDRESS, DESCRIPTION, NAME, REF, TAGS
+from graph.limits_text import ADDRESS, CONVERSION_PAYLOADS, DESCRIPTION, NAME, REF, TAGS
 from graph.mutations.support import DeletePayload, pk, provided, write
 from graph.template_trial import trial_render
 from graph.types.campaign import Campaign
@@ -26,7 +26,7 @@ _REF_TYPES = {
     "email_template": "EmailTemplate",
 }
 # Fields where null is a value ("no schedule", "no spreading"), not "leave as is".
-_NULLABLE = frozenset({"scheduled_at", "execution_duration_minutes"})
+_NULLABLE = frozenset({"scheduled_at", "execution_duration_minutes", "conversion_payloads"})
 
 
 def campaign_fields(data: Any) -> dict[str, Any]:
@@ -106,7 +106,8 @@ class CreateEmailCampaignInput:
 
 @strawberry.input(
     description="Change a campaign; fields left out keep their value. Only name and "
-    "description may change after the campaign leaves draft/scheduled. The email fields "
+    "description (and, until it ends, conversionPayloads) may change after the campaign "
+    "leaves draft/scheduled. The email fields "
     "(emailChannel, emailTemplate, from/reply-to, utmCode) belong to email campaigns and "
     "the content fields to WhatsApp/SMS ones: given to the other kind, INVALID."
 )
@@ -144,6 +145,13 @@ class UpdateCampaignInput:
         "contentSid template and makes a WhatsApp campaign UNSUBMITTED again (a scheduled "
         "one then starts only if approved again by its time; it fails otherwise). Leads "
         "without a value for a variable it adds are left out at start, and counted.",
+    )
+    conversion_payloads: list[str] | None = strawberry.field(
+        default=UNSET,
+        description=f"WhatsApp/SMS: {CONVERSION_PAYLOADS} Null or [] clears them. Unlike the "
+        "content, they may change while the campaign runs or is paused (taps from then on "
+        "are judged by the new list; conversions already counted stay), but not once it has "
+        "ended (completed, cancelled, failed: NOT_EDITABLE).",
     )
 
 

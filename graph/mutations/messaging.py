@@ -17,7 +17,7 @@ from graph.context import Info
 from graph.enums import ContentType
 from graph.errors import UserError, user_errors
 from graph.ids import decode_as, decode_ref
-from graph.limits_text import DESCRIPTION, NAME, REF
+from graph.limits_text import CONVERSION_PAYLOADS, DESCRIPTION, NAME, REF
 from graph.mutations.campaigns import CampaignPayload
 from graph.mutations.lifecycle import after_commit
 from graph.mutations.support import pk, write
@@ -108,6 +108,9 @@ class CreateMessagingCampaignInput:
     scheduled_at: datetime | None = strawberry.field(default=None, description="When to send.")
     execution_duration_minutes: int | None = strawberry.field(
         default=None, description="Spread sends over 1..1440 minutes."
+    )
+    conversion_payloads: list[str] | None = strawberry.field(
+        default=None, description=f"WhatsApp: {CONVERSION_PAYLOADS} Null or [] for none."
     )
 
 
@@ -200,6 +203,7 @@ class MessagingMutations:
             "content_sid": input.content_sid,
             "scheduled_at": input.scheduled_at,
             "execution_duration_minutes": input.execution_duration_minutes,
+            "conversion_payloads": input.conversion_payloads,
         }
         if input.audience is not None:
             fields["audience"] = decode_ref(input.audience, "Audience")

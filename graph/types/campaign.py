@@ -6,6 +6,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from db import models
+from db.enums import ChannelType as DbChannelType
 from graph.context import Info
 from graph.enums import (
     ApprovalStatus,
@@ -166,6 +167,46 @@ class Campaign(Node):
     messages_sent: int = strawberry.field(
         resolver=mf.messages_sent, description="Messages the provider took (execution's totalSent)."
     )
+    messages_delivered: int = strawberry.field(
+        resolver=mf.messages_delivered,
+        description="Leads whose message Twilio reported delivered, each counted once (the "
+        "execution's totalDelivered); 0 before the start and for email campaigns.",
+    )
+    messages_read: int = strawberry.field(
+        resolver=mf.messages_read,
+        description="Leads whose message Twilio reported read (WhatsApp), each counted once; "
+        "0 before the start and for email campaigns.",
+    )
+    messages_replied: int = strawberry.field(
+        resolver=mf.messages_replied,
+        description="Leads that replied (their first reply; an opt-out keyword is not a "
+        "reply), each counted once; 0 before the start and for email campaigns.",
+    )
+    messages_converted: int = strawberry.field(
+        resolver=mf.messages_converted,
+        description="Leads that converted, each counted once: revenue attributed to the lead "
+        "by addLtv (leadId, contactPhone, or contactEmail of a contact with a lead in the "
+        "campaign) or a tap on one of conversionPayloads, after its message was sent; 0 "
+        "before the start and for email campaigns.",
+    )
+    reply_rate: float | None = strawberry.field(
+        resolver=mf.reply_rate,
+        description="messagesReplied / messagesSent as a percentage: leads that replied per "
+        "message sent (Twilio took it and did not later report it failed or undelivered), "
+        "rounded half up to 2 decimals, 0 to 100 (capped: a lead that replied after its "
+        "message was reported failed is not among those sent); 0 when nothing was sent. "
+        "Null for email campaigns.",
+    )
+    conversion_rate: float | None = strawberry.field(
+        resolver=mf.conversion_rate,
+        description="messagesConverted / messagesSent as a percentage: converted leads per "
+        "message sent (as in replyRate), rounded half up to 2 decimals, 0 to 100; 0 when "
+        "nothing was sent. Null for email campaigns.",
+    )
+    conversion_payloads: list[str] | None = strawberry.field(
+        description="WhatsApp/SMS: the quick-reply ids whose tap converts the lead (empty for "
+        "none); null for email campaigns."
+    )
     custom_variable_keys: list[str] = strawberry.field(
         resolver=mf.custom_variable_keys,
         description="Every custom variable name its leads have had, sorted.",
@@ -254,4 +295,7 @@ class Campaign(Node):
             ltv_currency=m.ltv_currency,
             created_at=m.created_at,
             updated_at=m.updated_at,
+            conversion_payloads=(
+                None if m.channel_type is DbChannelType.EMAIL else list(m.conversion_payloads or [])
+            ),
         )

@@ -51,6 +51,11 @@ class Lead(Node):
     replied_at: datetime | None = strawberry.field(
         description="When its first reply arrived (null until then)."
     )
+    converted_at: datetime | None = strawberry.field(
+        description="When it converted (set once; null until then): the first revenue "
+        "attributed to it by addLtv, or its tap on one of the campaign's conversionPayloads, "
+        "after its message was sent."
+    )
     possible_duplicate: bool = strawberry.field(
         description="True when an attempt's outcome was lost (a crash, a timeout) and it was "
         "tried again: it may have received two copies (none was found in Twilio first)."
@@ -83,6 +88,7 @@ class Lead(Node):
             delivered_at=m.delivered_at,
             read_at=m.read_at,
             replied_at=m.replied_at,
+            converted_at=m.converted_at,
             possible_duplicate=m.possible_duplicate,
             active=m.active,
         )

@@ -12,6 +12,7 @@ from db import validation as v
 from db.enums import CampaignStatus, ChannelType
 from db.enums import LeadStatus as DbLeadStatus
 from db.lead_status import lead_status_in
+from db.rates import percentage
 from graph.context import Info
 from graph.enums import ApprovalStatus, ContentType, LeadStatus
 from graph.errors import ClientError
@@ -76,6 +77,48 @@ async def total_leads(root: "Campaign", info: Info) -> int:
 async def messages_sent(root: "Campaign", info: Info) -> int:
     execution = await info.context.loaders.execution_by_campaign.load(root.pk)
     return execution.total_sent if execution else 0
+
+
+async def _lead_counts(root: "Campaign", info: Info) -> models.CampaignExecution | None:
+    """The execution whose lead counters (delivered, read, replied, converted) apply: none
+    for email campaigns (their ledger rows are not leads) or before the start."""
+    if root.channel_type is ChannelType.EMAIL:
+        return None
+    return await info.context.loaders.execution_by_campaign.load(root.pk)
+
+
+async def messages_delivered(root: "Campaign", info: Info) -> int:
+    execution = await _lead_counts(root, info)
+    return execution.total_delivered if execution else 0
+
+
+async def messages_read(root: "Campaign", info: Info) -> int:
+    execution = await _lead_counts(root, info)
+    return execution.total_read if execution else 0
+
+
+async def messages_replied(root: "Campaign", info: Info) -> int:
+    execution = await _lead_counts(root, info)
+    return execution.total_replied if execution else 0
+
+
+async def messages_converted(root: "Campaign", info: Info) -> int:
+    execution = await _lead_counts(root, info)
+    return execution.total_converted if execution else 0
+
+
+async def reply_rate(root: "Campaign", info: Info) -> float | None:
+    if root.channel_type is ChannelType.EMAIL:
+        return None
+    execution = await _lead_counts(root, info)
+    return percentage(execution.total_replied, execution.total_sent) if execution else 0.0
+
+
+async def conversion_rate(root: "Campaign", info: Info) -> float | None:
+    if root.channel_type is ChannelType.EMAIL:
+        return None
+    execution = await _lead_counts(root, info)
+    return percentage(execution.total_converted, execution.total_sent) if execution else 0.0
 
 
 async def custom_variable_keys(root: "Campaign", info: Info) -> list[str]:
