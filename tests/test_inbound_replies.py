@@ -620,3 +620,23 @@ async def test_a_reply_is_announced_to_lead_subscribers(world: World) -> None:
     finally:
         await pubsub.aclose()
         await redis.aclose()
+
+
+# --- STOP during a run -----------------------------------------------------------------------
+
+
+async def test_stop_during_a_running_campaign_means_nothing_more_is_sent(
+    world: World, twilio_standin: Standin
+) -> None:
+    slow = await twilio_channel_for(world.a, twilio_standin, "SMS", code="slow", rateLimit=1)
+    # The contact who texts STOP is the run's last lead: still pending when it does.
+    campaign = (await messaging_campaign(world.a, slow, leads(5, 33) + leads(1, 27)))["id"]
+    await act(world.a, "startCampaign", campaign)
+    await reply_to(world.sms, sms(world, 27, "STOP"))
+    assert (await lead_at(world.a, campaign, n(27)))["status"] == "OPTED_OUT"
+    done = await wait_until(world.a, campaign, *FINAL_STATUSES)
+    assert done["execution"]["status"] == "COMPLETED"
+    assert (await lead_at(world.a, campaign, n(27)))["status"] == "OPTED_OUT"
+    # The one message it ever got is the first campaign's.
+    assert len(twilio_standin.control.messages(to=n(27))) == 1
+    assert len(twilio_standin.control.messages(to=n(33))) == 2
