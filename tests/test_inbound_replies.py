@@ -640,3 +640,37 @@ async def test_stop_during_a_running_campaign_means_nothing_more_is_sent(
     # The one message it ever got is the first campaign's.
     assert len(twilio_standin.control.messages(to=n(27))) == 1
     assert len(twilio_standin.control.messages(to=n(33))) == 2
+
+
+# --- concurrent posts ------------------------------------------------------------------------
+
+
+async def test_concurrent_posts_keep_one_message_once_and_reply_a_lead_once(world: World) -> None:
+    before = await totals(world.a, world.sms_campaign)
+    same = sms(world, 28, "Again and again")
+    await asyncio.gather(*(reply_to(world.sms, same) for _ in range(6)))
+    async with world.a.server.db.read() as session:
+        kept = (
+            await session.scalars(select(Reply.id).where(Reply.message_sid == same["MessageSid"]))
+        ).all()
+    assert len(kept) == 1
+    # Different messages at once from one lead: each kept, the lead replied once.
+    others = [sms(world, 29, f"Message {i}") for i in range(6)]
+    await asyncio.gather(*(reply_to(world.sms, params) for params in others))
+    assert await totals(world.a, world.sms_campaign) == (before[0] + 2, before[1])
+    lead = await lead_at(world.a, world.sms_campaign, n(29))
+    query = "query($id: ID!) { node(id: $id) { ... on Lead { replies { totalCount } } } }"
+    assert (await world.a.gql(query, {"id": lead["id"]}))["node"]["replies"]["totalCount"] == 6
+    # A stranger's first messages at once: one contact.
+    strangers = [sms(world, "+14155559980", f"Hi {i}") for i in range(4)]
+    await asyncio.gather(*(reply_to(world.sms, params) for params in strangers))
+    async with world.a.server.db.read() as session:
+        contacts = (
+            await session.scalars(
+                select(Reply.contact_id).where(
+                    Reply.message_sid.in_([p["MessageSid"] for p in strangers])
+                )
+            )
+        ).all()
+    assert len(contacts) == 4
+    assert len(set(contacts)) == 1
