@@ -111,7 +111,15 @@ async def world(
         b_campaign = (await messaging_campaign(b, b_code, leads(10, 30) + leads(5, 200)))["id"]
         await set_conversion_payloads(a, quick["id"], ["yes-please"])
         await asyncio.gather(_sent(a, sms_campaign), _sent(a, quick["id"]), _sent(b, b_campaign))
-        text, _ = await whatsapp_campaign(a, standin, wa_code, leads(10, 110), name="Later")
+        # A conversation user whose WhatsApp number is not its phone number.
+        made = await a.mutate(
+            "createContact",
+            {"email": "kim@acme.test", "firstName": "Kim", "phone": n(300), "whatsapp": n(301)},
+            "contact { id }",
+        )
+        assert made["userErrors"] == []
+        kim = {"conversationUserId": made["contact"]["id"], "customVariables": {"code": "K1"}}
+        text, _ = await whatsapp_campaign(a, standin, wa_code, [*leads(10, 110), kim], name="Later")
         await _sent(a, text["id"])
         sender = standin.senders
         sms_sender = next(s for s in sender if not s.startswith("whatsapp:"))
@@ -232,6 +240,20 @@ async def test_a_reply_after_the_window_is_kept_untied(world: World) -> None:
     assert reply is not None
     assert contact is not None
     assert (reply.delivery_id, reply.contact_id, reply.body) == (None, contact.id, "Who is this?")
+
+
+async def test_a_reply_from_a_contacts_whatsapp_number_ties_to_its_lead(world: World) -> None:
+    before = await totals(world.a, world.text)
+    params = wa(world, 301, "Kim here")
+    await reply_to(world.wa, params)
+    assert (await lead_at(world.a, world.text, n(301)))["status"] == "REPLIED"
+    assert await totals(world.a, world.text) == (before[0] + 1, before[1])
+    reply = await stored_reply(world.a, params["MessageSid"])
+    kim = await contact_at(world.a, n(300))
+    assert reply is not None
+    assert kim is not None
+    assert reply.contact_id == kim.id
+    assert await contact_at(world.a, n(301)) is None  # no contact made for the number
 
 
 async def test_a_stranger_becomes_a_contact(world: World) -> None:

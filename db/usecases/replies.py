@@ -27,7 +27,7 @@ from db.inbound_message import InboundMessage
 from db.models import CampaignExecution, Delivery, Reply
 from db.opt_out_keywords import consent_request
 from db.usecases.consent import change_consent
-from db.usecases.reply_ties import TiedLead, sender_contact, tied_lead
+from db.usecases.reply_ties import TiedLead, known_contacts, sender_contact, tied_lead
 
 
 @dataclass
@@ -87,8 +87,12 @@ async def record_reply(
     """Keeps `message`, received on the account's Twilio channel, and applies it."""
     if await _kept_before(session, account_id, message.message_sid):
         return ReplyRecorded()
-    lead = await tied_lead(session, account_id, channel_id, message, now=now, window=window)
-    contact_id = lead.contact_id if lead else await sender_contact(session, account_id, message)
+    known = await known_contacts(session, account_id, message)
+    lead = await tied_lead(session, account_id, channel_id, message, known, now=now, window=window)
+    if lead is not None:
+        contact_id = lead.contact_id
+    else:
+        contact_id = await sender_contact(session, account_id, message, known)
     request = consent_request(message, whatsapp=channel_type is ChannelType.WHATSAPP)
     reply_id = await session.scalar(
         insert_for(session, Reply)

@@ -6,6 +6,8 @@ whose message went to the sender, then to the latest message of a campaign sent 
 sender within the attribution window (CLARION_REPLY_ATTRIBUTION_DAYS). Only the
 campaigns of the channel the message came to count, and only leads whose message went
 to the sender's number: a reply on one account's channel never reaches another's lead.
+Leads are looked up through the sender's contacts (the contact index), so a reply costs
+a few rows read however large the channel's campaigns are.
 """
 
 from collections.abc import Sequence
@@ -24,6 +26,8 @@ from db.usecases.contacts_by_phone import ensure_contacts_by_phone
 # The newest leads of one number a button is looked for in (a number is rarely a lead of
 # more campaigns of one channel than this).
 MAX_BUTTON_CANDIDATES = 50
+# Contacts sharing one WhatsApp number (a family's) whose leads a reply may answer.
+MAX_SHARED_NUMBER = 20
 _QUICK_REPLY = "QUICK_REPLY"
 # A lead's id, campaign, contact and its campaign's conversion payloads.
 LeadRows = Select[int, int, int, list[str] | None]
@@ -100,18 +104,24 @@ async def tied_lead(
     account_id: int,
     channel_id: int,
     message: InboundMessage,
+    known: Sequence[int],
     *,
     now: datetime,
     window: timedelta,
 ) -> TiedLead | None:
-    """The lead `message` answers, or None (a stranger, or nothing sent in the window)."""
+    """The lead `message` answers, or None (a stranger, or nothing sent in the window).
+    `known`: the account's contacts with the sender's number (`known_contacts`)."""
     leads = _leads(account_id, channel_id, message.number)
-    if message.replied_to_sid:
+    if message.replied_to_sid:  # found by the message id's index
         row = (
             await session.execute(leads.where(Delivery.message_id == message.replied_to_sid))
         ).first()
         if row is not None:
             return _tied(row)
+    if not known:
+        return None
+    # The number's contacts' leads (by the contact index), not every lead of the channel.
+    leads = leads.where(Delivery.contact_id.in_(known))
     if message.button_payload:
         found = await _by_button(session, leads, message.button_payload)
         if found is not None:
@@ -126,19 +136,36 @@ async def tied_lead(
     return _tied(row) if row is not None else None
 
 
-async def sender_contact(session: AsyncSession, account_id: int, message: InboundMessage) -> int:
-    """The account's contact with the sender's number (its phone, else for WhatsApp its
-    WhatsApp number); a stranger becomes a phone-only contact, named by its WhatsApp
-    profile name when it has one."""
-    for column in (Contact.phone, Contact.whatsapp) if message.whatsapp else (Contact.phone,):
-        found = await session.scalar(
-            select(Contact.id)
-            .where(Contact.account_id == account_id, column == message.number)
-            .order_by(Contact.id)
-            .limit(1)
-        )
-        if found is not None:
-            return found
+async def known_contacts(
+    session: AsyncSession, account_id: int, message: InboundMessage
+) -> list[int]:
+    """The account's contacts with the sender's number: its phone, then (a WhatsApp
+    message) the contacts whose WhatsApp number it is."""
+    by_phone = await session.scalar(
+        select(Contact.id).where(Contact.account_id == account_id, Contact.phone == message.number)
+    )
+    found = [] if by_phone is None else [by_phone]
+    if message.whatsapp:
+        found += [
+            contact_id
+            for contact_id in await session.scalars(
+                select(Contact.id)
+                .where(Contact.account_id == account_id, Contact.whatsapp == message.number)
+                .order_by(Contact.id)
+                .limit(MAX_SHARED_NUMBER)
+            )
+            if contact_id != by_phone
+        ]
+    return found
+
+
+async def sender_contact(
+    session: AsyncSession, account_id: int, message: InboundMessage, known: Sequence[int]
+) -> int:
+    """The first of the `known` contacts with the sender's number; a stranger becomes a
+    phone-only contact, named by its WhatsApp profile name when it has one."""
+    if known:
+        return known[0]
     made = await ensure_contacts_by_phone(
         session, account_id, [message.number], source=ContactSource.LEAD
     )
