@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
 from db.enums import ConsentSource, ContactSource
 from db.models import Delivery, Reply
+from graph.ids import encode_id
 from tests.inbound_stack import (
     Channel,
     channel_of,
@@ -28,8 +30,10 @@ from tests.inbound_stack import (
     contact_at,
     inbound,
     lead_at,
+    post_signed,
     reply_to,
     set_conversion_payloads,
+    signature,
     stored_reply,
     totals,
 )
@@ -536,58 +540,46 @@ async def test_a_huge_number_of_media_or_a_bad_count_is_no_error(world: World) -
 
 
 async def test_forged_and_foreign_requests_are_refused_and_change_nothing(world: World) -> None:
-    from tests.inbound_stack import post_signed
-
     params = sms(world, 23, "STOP")
+    url = world.sms.inbound_url
+    bare = url.split("?")[0]
     before_a, before_b = await world.a.snapshot(), await world.b.snapshot()
-    other_channel = world.sms.inbound_url.replace(
-        f"channel={world.sms.pk}", f"channel={world.wa.pk}"
-    )
+    tampered = params | {"MessageSid": "SM" + "f" * 32, "Body": "START"}
+    path = url.removeprefix(world.a.server.settings.public_url)
+    async with httpx.AsyncClient(base_url=world.a.server.url) as http:
+        # Signed over the genuine parameters, posted with others.
+        after_signing = await http.post(
+            path,
+            data=tampered,
+            headers={"X-Twilio-Signature": signature(world.sms.token, url, params)},
+        )
     attempts = [
         await post_signed(world.sms, params, header=""),  # unsigned
         await post_signed(world.sms, params, header="c2lnbmF0dXJl"),  # forged
         await post_signed(world.sms, params, token=world.b_sms.token),  # B's Twilio token
-        await post_signed(world.b_sms, params, posted_url=world.sms.inbound_url),
-        # Signed for one channel, posted naming another (the query is signed too).
+        await post_signed(world.b_sms, params, posted_url=url),  # B's channel's own signature
+        # Signed for A's SMS channel, posted naming A's WhatsApp channel (same token: the
+        # query string is signed too).
         await post_signed(
-            world.sms, params, signed_url=world.sms.inbound_url, posted_url=other_channel
+            world.sms, params, signed_url=url, posted_url=f"{bare}?channel={world.wa.pk}"
         ),
-        await post_signed(
-            world.sms, params, posted_url=world.sms.inbound_url.split("?")[0] + "?channel=999999999"
-        ),
-        await post_signed(
-            world.sms, params, posted_url=world.sms.inbound_url.split("?")[0] + "?channel=x"
-        ),
-        await post_signed(world.sms, params, posted_url=world.sms.inbound_url.split("?")[0]),
+        await post_signed(world.sms, params, posted_url=f"{bare}?channel=999999999"),
+        await post_signed(world.sms, params, posted_url=f"{bare}?channel=x"),
+        await post_signed(world.sms, params, posted_url=f"{bare}?channel=1e3"),
+        await post_signed(world.sms, params, posted_url=bare),
+        after_signing,
     ]
-    tampered = dict(params)
-    response = await post_signed(world.sms, params)  # the genuine one is signed over params...
-    assert response.status_code == 200
     assert [r.status_code for r in attempts] == [403] * len(attempts)
-    # ...and one whose parameters changed after signing is not Twilio's.
-    tampered["MessageSid"] = "SM" + "f" * 32
-    tampered["Body"] = "START"
-    import httpx
-
-    from tests.inbound_stack import signature
-
-    async with httpx.AsyncClient(base_url=world.a.server.url) as http:
-        path = world.sms.inbound_url.removeprefix(world.a.server.settings.public_url)
-        forged = await http.post(
-            path,
-            data=tampered,
-            headers={
-                "X-Twilio-Signature": signature(world.sms.token, world.sms.inbound_url, params)
-            },
-        )
-    assert forged.status_code == 403
+    assert await world.a.snapshot() == before_a
     assert await world.b.snapshot() == before_b
-    # Only the genuine STOP changed A.
+
+    # The same parameters, genuinely signed: taken (the refusals were the signatures').
+    await reply_to(world.sms, params)
     contact = await contact_at(world.a, n(23))
     assert contact is not None
     assert contact.consent_sms is False
     assert len(await consent_changes(world.a, contact.id)) == 1
-    assert before_a != await world.a.snapshot()
+    assert await world.b.snapshot() == before_b
 
 
 async def test_a_reply_on_one_accounts_channel_never_reaches_anothers_lead(world: World) -> None:
@@ -613,7 +605,6 @@ async def test_a_reply_on_one_accounts_channel_never_reaches_anothers_lead(world
         reply_id = await session.scalar(
             select(Reply.id).where(Reply.message_sid == params["MessageSid"])
         )
-    from graph.ids import encode_id
 
     query = "query($id: ID!) { node(id: $id) { id } }"
     assert (await world.b.gql(query, {"id": encode_id("Reply", reply_id or 0)}))["node"] is None
@@ -696,3 +687,26 @@ async def test_concurrent_posts_keep_one_message_once_and_reply_a_lead_once(worl
         ).all()
     assert len(contacts) == 4
     assert len(set(contacts)) == 1
+
+
+async def test_a_body_that_is_not_twilios_form_is_refused(world: World) -> None:
+
+    before = await world.a.snapshot()
+    url = world.sms.inbound_url
+    path = url.removeprefix(world.a.server.settings.public_url)
+    params = sms(world, 23, "hi")
+    many = params | {f"Extra{i}": "x" for i in range(250)}
+    sent = []
+    async with httpx.AsyncClient(base_url=world.a.server.url) as http:
+        sig = {"X-Twilio-Signature": signature(world.sms.token, url, params)}
+        # Not UTF-8, JSON, multipart, a repeated name, more fields than Twilio sends.
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        sent.append(await http.post(path, content=b"Body=%FF%FE&From=%2B1", headers=sig | form))
+        sent.append(await http.post(path, json=params, headers=sig))
+        sent.append(await http.post(path, files={"Body": ("a.txt", b"x")}, headers=sig))
+        sent.append(await http.post(path, content=b"Body=a&Body=b", headers=sig | form))
+        many_sig = {"X-Twilio-Signature": signature(world.sms.token, url, many)}
+        sent.append(await http.post(path, data=many, headers=many_sig))
+        sent.append(await http.get(path))
+    assert [r.status_code for r in sent] == [403, 403, 403, 403, 403, 405]
+    assert await world.a.snapshot() == before
