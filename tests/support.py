@@ -42,8 +42,8 @@ OWNED_TABLES: list[type[Any]] = [
     models.Campaign,
     models.Delivery,
     models.LtvEntry,
-    models.Reply,
     models.ConsentChange,
+    models.Reply,
 ]
 
 
