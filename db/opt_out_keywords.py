@@ -4,8 +4,9 @@ Pure. Twilio's standard keywords (its SMS STOP filtering): the whole message, tr
 in any case, one word only ("STOP PLEASE" is an ordinary reply). On SMS with Advanced
 Opt-Out, Twilio's own verdict (OptOutType, which covers the service's custom keywords)
 is taken instead of the body. WhatsApp has no carrier STOP: the same keywords are honoured
-here, plus Meta's marketing opt-out button ("Stop promotions"); YES stays an ordinary
-reply there (a common answer to a WhatsApp question), START and UNSTOP opt back in.
+here, plus Meta's marketing opt-out button ("Stop promotions"); START and UNSTOP opt
+back in. YES, HELP and INFO stay ordinary replies there: they are carrier keywords of SMS,
+and on WhatsApp a common answer to the campaign (counted as its reply).
 """
 
 from dataclasses import dataclass
@@ -48,6 +49,6 @@ def consent_request(message: InboundMessage, *, whatsapp: bool) -> ConsentReques
         return ConsentRequest(OptOutKeyword.STOP, f"Texted {word}")
     if word in starts:
         return ConsentRequest(OptOutKeyword.START, f"Texted {word}")
-    if word in HELP_WORDS:
+    if word in HELP_WORDS and not whatsapp:
         return ConsentRequest(OptOutKeyword.HELP, f"Texted {word}")
     return None

@@ -228,7 +228,7 @@ expose(
         "stop": 'STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT or "Stop '
         'promotions": consent withdrawn. Not a reply: the lead is not marked replied.',
         "start": "START, UNSTOP (and YES on SMS): consent given back. Not a reply.",
-        "help": "HELP or INFO: kept, changes nothing. Not a reply.",
+        "help": "HELP or INFO (SMS): kept, changes nothing. Not a reply.",
     },
 )
 

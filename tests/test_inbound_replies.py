@@ -463,7 +463,11 @@ async def test_whatsapp_stop_promotions_withdraws_whatsapp_consent(world: World)
     assert await totals(world.a, world.text) == before
 
 
-async def test_whatsapp_yes_is_a_reply_and_start_gives_consent_back(world: World) -> None:
+async def test_whatsapp_yes_and_help_are_replies_and_start_gives_consent_back(
+    world: World,
+) -> None:
+    await reply_to(world.wa, wa(world, 118, "Help"))
+    assert (await lead_at(world.a, world.text, n(118)))["status"] == "REPLIED"
     await reply_to(world.wa, wa(world, 116, "YES"))
     contact = await contact_at(world.a, n(116))
     assert contact is not None

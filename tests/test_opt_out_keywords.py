@@ -41,8 +41,8 @@ def message(body: str = "", **fields: str) -> InboundMessage:
         ("START", START, START),
         ("unstop", START, START),
         ("yes", START, None),  # on WhatsApp a YES answers the campaign's question
-        ("HELP", HELP, HELP),
-        ("info", HELP, HELP),
+        ("HELP", HELP, None),  # SMS's carrier keyword; on WhatsApp an ordinary question
+        ("info", HELP, None),
         ("stop please", None, None),
         ("STOP!", None, None),
         ("opt out", None, None),
