@@ -3,7 +3,7 @@
 - Kept once: Twilio posts a message again when our answer was slow or lost, and the
   replies table is unique per account and MessageSid, so a repeat changes nothing.
 - Tied to the lead it answers (db/usecases/reply_ties.py), its sender a contact (a
-  stranger becomes one).
+  stranger becomes one: db/usecases/reply_senders.py).
 - An ordinary reply makes its lead REPLIED: `replied_at` is set once, and the campaign's
   `total_replied` counted in the same transaction only when it was; later replies are
   kept and change nothing else. A tap on a quick reply the campaign names among its
@@ -27,7 +27,8 @@ from db.inbound_message import InboundMessage
 from db.models import CampaignExecution, Delivery, Reply
 from db.opt_out_keywords import consent_request
 from db.usecases.consent import change_consent
-from db.usecases.reply_ties import TiedLead, known_contacts, sender_contact, tied_lead
+from db.usecases.reply_senders import known_contacts, sender_contact
+from db.usecases.reply_ties import TiedLead, tied_lead
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Which campaign lead an inbound message answers, and who sent it.
+"""Which campaign lead an inbound message answers.
 
 A reply is tied, in order: by the message of ours it quotes (WhatsApp's
 OriginalRepliedMessageSid: the surest), by a quick-reply id (ButtonPayload) of a campaign
@@ -6,8 +6,8 @@ whose message went to the sender, then to the latest message of a campaign sent 
 sender within the attribution window (CLARION_REPLY_ATTRIBUTION_DAYS). Only the
 campaigns of the channel the message came to count, and only leads whose message went
 to the sender's number: a reply on one account's channel never reaches another's lead.
-Leads are looked up through the sender's contacts (the contact index), so a reply costs
-a few rows read however large the channel's campaigns are.
+Leads are looked up through the sender's contacts (db/usecases/reply_senders.py; the
+contact index), so a reply costs a few rows read however large the channel's campaigns are.
 """
 
 from collections.abc import Sequence
@@ -15,19 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.enums import ContactSource, ContentType
+from db.enums import ContentType
 from db.inbound_message import InboundMessage
-from db.models import Campaign, Contact, Delivery, MessagingContent
-from db.usecases.contacts_by_phone import ensure_contacts_by_phone
+from db.models import Campaign, Delivery, MessagingContent
 
 # The newest leads of one number a button is looked for in (a number is rarely a lead of
 # more campaigns of one channel than this).
 MAX_BUTTON_CANDIDATES = 50
-# Contacts sharing one WhatsApp number (a family's) whose leads a reply may answer.
-MAX_SHARED_NUMBER = 20
 _QUICK_REPLY = "QUICK_REPLY"
 # A lead's id, campaign, contact and its campaign's conversion payloads.
 LeadRows = Select[int, int, int, list[str] | None]
@@ -134,47 +131,3 @@ async def tied_lead(
         )
     ).first()
     return _tied(row) if row is not None else None
-
-
-async def known_contacts(
-    session: AsyncSession, account_id: int, message: InboundMessage
-) -> list[int]:
-    """The account's contacts with the sender's number: its phone, then (a WhatsApp
-    message) the contacts whose WhatsApp number it is."""
-    by_phone = await session.scalar(
-        select(Contact.id).where(Contact.account_id == account_id, Contact.phone == message.number)
-    )
-    found = [] if by_phone is None else [by_phone]
-    if message.whatsapp:
-        found += [
-            contact_id
-            for contact_id in await session.scalars(
-                select(Contact.id)
-                .where(Contact.account_id == account_id, Contact.whatsapp == message.number)
-                .order_by(Contact.id)
-                .limit(MAX_SHARED_NUMBER)
-            )
-            if contact_id != by_phone
-        ]
-    return found
-
-
-async def sender_contact(
-    session: AsyncSession, account_id: int, message: InboundMessage, known: Sequence[int]
-) -> int:
-    """The first of the `known` contacts with the sender's number; a stranger becomes a
-    phone-only contact, named by its WhatsApp profile name when it has one."""
-    if known:
-        return known[0]
-    made = await ensure_contacts_by_phone(
-        session, account_id, [message.number], source=ContactSource.LEAD
-    )
-    contact_id = made[message.number]
-    if message.profile_name:
-        await session.execute(
-            update(Contact)
-            .where(Contact.id == contact_id, Contact.first_name == "")
-            .values(first_name=message.profile_name)
-            .execution_options(synchronize_session=False)
-        )
-    return contact_id
