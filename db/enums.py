@@ -144,3 +144,12 @@ class ConsentSource(StrEnum):
     PROVIDER = "provider"  # the provider refused or reported an opt-out (21610, 63014)
     UNSUBSCRIBE_LINK = "unsubscribe_link"  # an email's unsubscribe link
     API = "api"  # a user changed it through the API
+
+
+class OptOutKeyword(StrEnum):
+    """What an inbound message asked of its sender's consent (a keyword, Twilio's
+    OptOutType, or WhatsApp's "Stop promotions" button); an ordinary reply is none."""
+
+    STOP = "stop"  # withdraw consent for the channel
+    START = "start"  # give it back
+    HELP = "help"  # asks for help: kept, changes nothing

@@ -39,6 +39,9 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # /health reports the worker as stopped when the sweeper has not ticked for this long.
     worker_stale_seconds: int = 90
+    # A reply that names no message of ours is tied to the latest campaign message sent to
+    # its number within this many days (db/usecases/reply_ties.py).
+    reply_attribution_days: int = 7
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -71,6 +74,7 @@ class Settings:
                 env, "CLARION_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 1024**3
             ),
             worker_stale_seconds=_int(env, "CLARION_WORKER_STALE_SECONDS", 90, 2, 86_400),
+            reply_attribution_days=_int(env, "CLARION_REPLY_ATTRIBUTION_DAYS", 7, 1, 365),
             sending=SendSettings(
                 lease_seconds=_int(env, "CLARION_SEND_LEASE_SECONDS", 60, 5, 3600),
                 retry_delays=_delays(env, "CLARION_SEND_RETRY_DELAYS", (60.0, 300.0, 1800.0)),

@@ -29,6 +29,7 @@ from graph.auth import account_for, key_for
 from graph.context import Context
 from graph.dashboard import dashboard
 from graph.health import health_endpoint
+from graph.hooks.inbound import inbound_hook
 from graph.limits import BodyLimit
 from graph.progress_hub import ProgressHub
 from graph.schema import schema
@@ -41,6 +42,7 @@ from graph.sockets import (
 )
 from graph.unsubscribe import unsubscribe_page
 from jobs.channels.email.render_pool import API_RENDER_PROCESSES, RenderPool
+from jobs.channels.twilio.hook_urls import INBOUND_PATH
 from jobs.embedded_redis import embedded_redis
 from jobs.redis_pool import connect_queue
 from jobs.worker import SupervisedWorker
@@ -217,6 +219,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/health", health_endpoint(settings.worker_stale_seconds)),
             Route("/dashboard", dashboard),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
+            Route(INBOUND_PATH, inbound_hook, methods=["POST"]),
         ],
         lifespan=lifespan,
         middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],

@@ -17,6 +17,7 @@ from db.enums import (
     EmailChannelType,
     ExecutionStatus,
     LeadStatus,
+    OptOutKeyword,
     SmtpSecurity,
 )
 from db.errors import ErrorCode as UserErrorCode
@@ -218,6 +219,19 @@ expose(
     },
 )
 
+expose(
+    OptOutKeyword,
+    "What an inbound message asked of its sender's consent for the channel: Twilio's "
+    "standard keywords (the whole message, one word, any case), Twilio's OptOutType on SMS "
+    'with Advanced Opt-Out, or WhatsApp\'s "Stop promotions" button.',
+    {
+        "stop": 'STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT or "Stop '
+        'promotions": consent withdrawn. Not a reply: the lead is not marked replied.',
+        "start": "START, UNSTOP (and YES on SMS): consent given back. Not a reply.",
+        "help": "HELP or INFO (SMS): kept, changes nothing. Not a reply.",
+    },
+)
+
 
 __all__ = [
     "ApprovalCategory",
@@ -232,6 +246,7 @@ __all__ = [
     "EmailChannelType",
     "ExecutionStatus",
     "LeadStatus",
+    "OptOutKeyword",
     "SmtpSecurity",
     "UserErrorCode",
 ]

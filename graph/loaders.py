@@ -17,6 +17,7 @@ from db.models import (
     EmailChannel,
     EmailTemplate,
     MessagingContent,
+    Reply,
     TwilioChannel,
 )
 from db.queries import reachable_counts
@@ -52,6 +53,7 @@ class Loaders:
     first_lead_values: DataLoader[int, dict[str, str] | None] = field(init=False)
     tags_by_contact: DataLoader[int, list[str]] = field(init=False)
     reachable_count: DataLoader[ReachKey, int] = field(init=False)
+    last_reply: DataLoader[int, Reply | None] = field(init=False)
 
     def __post_init__(self) -> None:
         self.audience = DataLoader(_by_id(self.db, Audience))
@@ -65,6 +67,7 @@ class Loaders:
         self.first_lead_values = DataLoader(self._first_lead_values)
         self.tags_by_contact = DataLoader(self._tags)
         self.reachable_count = DataLoader(self._reachable)
+        self.last_reply = DataLoader(self._last_replies)
 
     async def _executions(self, campaign_ids: Sequence[int]) -> list[CampaignExecution | None]:
         async with self.db.read() as session:
@@ -115,6 +118,20 @@ class Loaders:
             for lead in leads
         }
         return [values.get(i) for i in campaign_ids]
+
+    async def _last_replies(self, lead_ids: Sequence[int]) -> list[Reply | None]:
+        """Each lead's newest reply (the highest id: replies are kept as they arrive)."""
+        newest = (
+            select(func.max(Reply.id))
+            .where(Reply.delivery_id.in_(lead_ids))
+            .group_by(Reply.delivery_id)
+        )
+        async with self.db.read() as session:
+            rows = await session.scalars(
+                select(Reply).where(Reply.id.in_(newest.scalar_subquery()))
+            )
+            found = {row.delivery_id: row for row in rows}
+        return [found.get(i) for i in lead_ids]
 
     async def _tags(self, contact_ids: Sequence[int]) -> list[list[str]]:
         tags: dict[int, list[str]] = {i: [] for i in contact_ids}

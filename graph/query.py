@@ -23,6 +23,7 @@ from graph.types.email_channel import EmailChannel
 from graph.types.email_template import EmailTemplate
 from graph.types.lead import Lead
 from graph.types.node import Node
+from graph.types.reply import Reply
 from graph.types.twilio_channel import TwilioChannel
 
 # Global ID type name -> (model, GraphQL type).
@@ -33,6 +34,7 @@ NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
     "Campaign": (models.Campaign, Campaign),
     "Lead": (models.Delivery, Lead),
     "Contact": (models.Contact, Contact),
+    "Reply": (models.Reply, Reply),
     "EmailChannel": (models.EmailChannel, EmailChannel),
     "EmailTemplate": (models.EmailTemplate, EmailTemplate),
     "TwilioChannel": (models.TwilioChannel, TwilioChannel),

@@ -15,6 +15,7 @@ def test_defaults_are_the_embedded_setup() -> None:
     assert settings.data_dir == Path(".clarion")
     assert settings.public_url == "http://127.0.0.1:8000"
     assert settings.max_body_bytes == 2 * 1024 * 1024
+    assert settings.reply_attribution_days == 7
     assert settings.sending == SendSettings(
         lease_seconds=60, retry_delays=(60.0, 300.0, 1800.0), halt_seconds=60, smtp_pool_size=4
     )
@@ -38,6 +39,8 @@ def test_defaults_are_the_embedded_setup() -> None:
         ({"CLARION_SMTP_POOL_SIZE": "100"}, "CLARION_SMTP_POOL_SIZE"),
         ({"CLARION_MAX_BODY_BYTES": "2MB"}, "CLARION_MAX_BODY_BYTES"),
         ({"CLARION_MAX_BODY_BYTES": "100"}, "CLARION_MAX_BODY_BYTES"),
+        ({"CLARION_REPLY_ATTRIBUTION_DAYS": "0"}, "CLARION_REPLY_ATTRIBUTION_DAYS"),
+        ({"CLARION_REPLY_ATTRIBUTION_DAYS": "a week"}, "CLARION_REPLY_ATTRIBUTION_DAYS"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:
@@ -59,6 +62,7 @@ def test_explicit_values() -> None:
             "CLARION_SEND_HALT_SECONDS": "5",
             "CLARION_SMTP_POOL_SIZE": "8",
             "CLARION_MAX_BODY_BYTES": "65536",
+            "CLARION_REPLY_ATTRIBUTION_DAYS": "30",
         }
     )
     assert settings.public_url == "https://mail.acme.test"
@@ -68,6 +72,7 @@ def test_explicit_values() -> None:
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.port == 9000
     assert settings.max_body_bytes == 65536
+    assert settings.reply_attribution_days == 30
     assert settings.embedded_worker is False
     assert settings.allowed_origins == ("https://a.test", "https://b.test")
 

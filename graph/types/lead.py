@@ -2,6 +2,7 @@ from datetime import datetime
 from typing import Self, cast
 
 import strawberry
+from sqlalchemy import select
 from strawberry.scalars import JSON
 
 from db import models
@@ -9,8 +10,10 @@ from db.lead_status import lead_status
 from graph.context import Info
 from graph.enums import LeadStatus
 from graph.ids import encode_id
+from graph.pagination import Connection, paginate
 from graph.types.contact import Contact
 from graph.types.node import Node
+from graph.types.reply import Reply
 
 
 @strawberry.type(
@@ -68,6 +71,34 @@ class Lead(Node):
     async def contact(self, info: Info) -> Contact | None:
         row = await info.context.loaders.contact.load(self.contact_id)
         return Contact.from_model(row) if row else None
+
+    @strawberry.field(
+        description="The messages the lead's contact sent in answer to its message, newest "
+        "first (consent keywords included: see Reply.optOutKeyword); at most 100 a page."
+    )
+    async def replies(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Reply]:
+        return await paginate(
+            info.context.db,
+            select(models.Reply).where(models.Reply.delivery_id == self.pk),
+            models.Reply.id,
+            Reply.from_model,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(description="Its newest reply; null before any.")
+    async def last_reply(self, info: Info) -> Reply | None:
+        row = await info.context.loaders.last_reply.load(self.pk)
+        return Reply.from_model(row) if row else None
 
     @classmethod
     def from_model(cls, m: models.Delivery) -> Self:
