@@ -162,8 +162,10 @@ expose(
     "What sends a WhatsApp/SMS campaign's messages (email campaigns are MARKETING).",
     {
         "marketing": "Sent to its leads when started, while enabled.",
-        "service": "One message per triggering event, while enabled (order confirmations "
-        "and the like).",
+        "service": "One message per triggering event (triggerServiceMessage), while enabled "
+        "(order confirmations and the like). It may be enabled without leads; its execution "
+        "stays processing when every trigger is sent (it ends only when cancelled); paused, "
+        "it holds triggers until enabled again.",
     },
 )
 

@@ -36,7 +36,7 @@ async def trigger(client: GraphQLClient, campaign_id: str, key: str, **lead: Any
     return await client.mutate(
         "triggerServiceMessage",
         trigger_input(campaign_id, key, **lead),
-        f"replayed lead {{ {LEAD_FIELDS} }} {CAMPAIGN}",
+        f"replayed lead {{ {LEAD_FIELDS} idempotencyKey }} {CAMPAIGN}",
     )
 
 
@@ -106,6 +106,7 @@ async def test_a_trigger_sends_one_message_and_the_run_waits_for_the_next(
     assert first["userErrors"] == [], first
     assert first["replayed"] is False
     assert first["lead"]["phoneNumber"] == "+14155550100"
+    assert first["lead"]["idempotencyKey"] == "order-1001"
     assert first["lead"]["customVariables"] == {"first_name": "Ann", "code": "A1"}
     assert first["campaign"]["totalLeads"] == 1
     await sent_at_least(twilio_standin, 1)
@@ -232,6 +233,15 @@ async def test_refused_triggers_change_nothing_and_send_nothing(
         "contact { id }",
     )
     opted_id = opted["contact"]["id"]
+    # A WhatsApp service campaign needs an approved template like any: it cannot be
+    # enabled before, so it takes no trigger.
+    whatsapp = await service_campaign(
+        client, await twilio_channel_for(client, twilio_standin, "WHATSAPP"), enabled=False
+    )
+    unapproved = await client.mutate(
+        "setCampaignEnabled", {"id": whatsapp, "enabled": True}, "campaign { id }"
+    )
+    assert codes(unapproved) == [("NOT_APPROVED", ["approvalStatus"])]
     other = await stack.client("Other")
     other_channel = await twilio_channel_for(other, twilio_standin, "SMS")
     foreign = await service_campaign(other, other_channel)
@@ -239,6 +249,7 @@ async def test_refused_triggers_change_nothing_and_send_nothing(
     refusals: list[tuple[str, str, dict[str, Any], tuple[str, list[str] | None]]] = [
         (draft, "k1", {}, ("CAMPAIGN_NOT_ENABLED", ["campaignId"])),
         (cancelled, "k1", {}, ("CAMPAIGN_NOT_ENABLED", ["campaignId"])),
+        (whatsapp, "k1", {}, ("CAMPAIGN_NOT_ENABLED", ["campaignId"])),
         (marketing, "k1", {}, ("NOT_A_SERVICE_CAMPAIGN", ["campaignId"])),
         (foreign, "k1", {}, ("NOT_FOUND", ["campaignId"])),
         (running, "", {}, ("REQUIRED", ["idempotencyKey"])),
