@@ -340,3 +340,31 @@ async def test_a_trigger_while_disabled_is_sent_once_enabled_again(
     run = await run_of(client, campaign_id)
     assert (run["status"], run["execution"]["status"]) == ("RUNNING", "PROCESSING")
     assert await lead_status(client, held["lead"]["id"]) == "SENT"
+
+
+async def test_a_service_campaign_is_not_spread_over_a_window(
+    stack: SendingStack, twilio_standin: Standin
+) -> None:
+    """A window would hold a lone trigger until its end: refused on create and update."""
+    client = await stack.client()
+    channel = await twilio_channel_for(client, twilio_standin, "SMS")
+    draft = await service_campaign(client, channel, enabled=False)
+    before = await client.snapshot()
+    created = await client.mutate(
+        "createMessagingCampaign",
+        {
+            "name": "Orders",
+            "channel": channel,
+            "campaignType": "SERVICE",
+            "contentType": "TEXT",
+            "contentContext": {"body": "Hi"},
+            "executionDurationMinutes": 10,
+        },
+        "campaign { id }",
+    )
+    assert codes(created) == [("INVALID", ["executionDurationMinutes"])]
+    updated = await client.mutate(
+        "updateCampaign", {"id": draft, "executionDurationMinutes": 5}, "campaign { id }"
+    )
+    assert codes(updated) == [("INVALID", ["executionDurationMinutes"])]
+    assert await client.snapshot() == before

@@ -149,7 +149,7 @@ async def update_campaign(
     campaign = await get_owned(session, Campaign, account_id, campaign_id, "id", for_update=True)
     # Imported here: both import this module.
     from db.kinds import kind_of
-    from db.usecases.messaging_campaigns import CONTENT_FIELDS, update_content
+    from db.usecases.messaging_campaigns import CONTENT_FIELDS, no_spread, update_content
 
     foreign = sorted(set(changes) - kind_of(campaign).update_fields)
     if foreign:
@@ -160,6 +160,10 @@ async def update_campaign(
                 for name in foreign
             ]
         )
+    if kind_of(campaign).waits_for_triggers(campaign) and "execution_duration_minutes" in changes:
+        problem = no_spread(changes["execution_duration_minutes"])
+        if problem is not None:
+            raise DomainError([problem])
     if campaign.status not in EDITABLE_STATUSES:
         locked = sorted(set(changes) - ALWAYS_EDITABLE_FIELDS)
         if locked:
