@@ -271,6 +271,7 @@ async def test_refused_triggers_change_nothing_and_send_nothing(
             {"customVariables": {"first_name": "Ann", "code": "a\x07b"}},
             ("INVALID", ["customVariables", "code"]),
         ),
+        (running, "k1", {"customVariables": []}, ("INVALID", ["customVariables"])),
         (
             running,
             "k1",

@@ -99,7 +99,9 @@ class ServiceMutations:
                 user = decode_as(input.conversation_user_id, "Contact")
                 if user is None:
                     raise not_found("Contact", "conversation_user_id")
-            lead = LeadInput(input.phone_number, user, input.custom_variables or {})  # type: ignore[arg-type]
+            # Null is "none"; any other non-object (0, [], "") is refused as not an object.
+            given: Any = {} if input.custom_variables is None else input.custom_variables
+            lead = LeadInput(input.phone_number, user, given)
             campaign_id = pk(input.campaign_id, "Campaign", "campaign_id")
             return await trigger_service_message(
                 session, account_id, campaign_id, lead, input.idempotency_key
@@ -111,12 +113,12 @@ class ServiceMutations:
         campaign = result.campaign
         if result.created:
             ctx = info.context
+            if campaign.status is CampaignStatus.RUNNING:  # paused: resuming enqueues it
+                await enqueue_send(ctx.queue, campaign.id)
             with contextlib.suppress(RedisError, OSError):  # best effort: counters follow
                 await announce(
                     ctx.db, ctx.queue, campaign.account_id, {campaign.id: [result.lead.id]}
                 )
-            if campaign.status is CampaignStatus.RUNNING:
-                await enqueue_send(ctx.queue, campaign.id)
         return TriggerServiceMessagePayload(
             lead=Lead.from_model(result.lead),
             replayed=not result.created,
