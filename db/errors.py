@@ -27,6 +27,10 @@ class ErrorCode(StrEnum):
     CHANNEL_SUSPENDED = "channel_suspended"
     QUOTA_EXCEEDED = "quota_exceeded"
     NOT_APPROVED = "not_approved"
+    NOT_A_SERVICE_CAMPAIGN = "not_a_service_campaign"
+    CAMPAIGN_NOT_ENABLED = "campaign_not_enabled"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    OPTED_OUT = "opted_out"
 
 
 @dataclass(frozen=True)

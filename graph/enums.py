@@ -147,6 +147,13 @@ expose(
         "quota_exceeded": "The channel's daily quota is used up for today (UTC).",
         "not_approved": "A WhatsApp campaign's template is not approved (yet): see "
         "approvalStatus and submitCampaignForApproval.",
+        "not_a_service_campaign": "triggerServiceMessage names a campaign that is not a "
+        "SERVICE (WhatsApp/SMS) campaign.",
+        "campaign_not_enabled": "The service campaign takes no trigger now: never enabled "
+        "(draft, scheduled) or ended (completed, cancelled, failed).",
+        "idempotency_key_reused": "The idempotency key was used before with another lead or "
+        "other variables: a key names one message.",
+        "opted_out": "The contact withdrew consent for the campaign's channel: nothing is sent.",
     },
     name="UserErrorCode",
 )
@@ -156,8 +163,10 @@ expose(
     "What sends a WhatsApp/SMS campaign's messages (email campaigns are MARKETING).",
     {
         "marketing": "Sent to its leads when started, while enabled.",
-        "service": "One message per triggering event, while enabled (order confirmations "
-        "and the like).",
+        "service": "One message per triggering event (triggerServiceMessage), while enabled "
+        "(order confirmations and the like). It may be enabled without leads; its execution "
+        "stays processing when every trigger is sent (it ends only when cancelled); paused, "
+        "it holds triggers until enabled again.",
     },
 )
 

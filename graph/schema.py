@@ -21,6 +21,7 @@ from graph.mutations.email_templates import EmailTemplateMutations
 from graph.mutations.lifecycle import LifecycleMutations
 from graph.mutations.ltv import LtvMutations
 from graph.mutations.messaging import MessagingMutations
+from graph.mutations.service import ServiceMutations
 from graph.mutations.test_email import TestEmailMutations
 from graph.mutations.twilio_channels import TwilioChannelMutations
 from graph.query import Query
@@ -53,6 +54,7 @@ Mutation = merge_types(
         EmailTemplateMutations,
         TwilioChannelMutations,
         MessagingMutations,
+        ServiceMutations,
         ApprovalMutations,
         AccountMutations,
         ApiKeyMutations,

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import db_now
 from db.engine import Database
+from db.enums import ExecutionStatus
 from db.quota import used_up
 from db.settings import SendSettings
 from db.types import utcnow
@@ -112,6 +113,7 @@ class RunEnd(StrEnum):
     FAILED = "failed"  # its content cannot be sent (over the render budget): it failed
     HALTED = "halted"  # quota, unreachable channel or errors in a row: see next_run_at
     WAITING = "waiting"  # only retries or others' leases left, not due in this run
+    IDLE = "idle"  # a service campaign sent every trigger: the next trigger queues it
     HANDOVER = "handover"  # the slice is over or the worker stops: a new job continues
 
 
@@ -381,7 +383,10 @@ class CampaignRun:
         within this run. Returns how to end (None: go on) and the rows left."""
         async with self.wc.db.write() as session:
             now = await db_now(session)
-            if await executions.settle(session, self.campaign_id, now) is not None:
+            settled = await executions.settle(session, self.campaign_id, now)
+            if settled is ExecutionStatus.PROCESSING:  # open until cancelled (db/kinds)
+                return RunEnd.IDLE, 0
+            if settled is not None:
                 return RunEnd.SETTLED, 0
         async with self.wc.db.read() as session:
             backlog = await executions.backlog(session, self.campaign_id)

@@ -89,3 +89,9 @@ class CampaignKind(Protocol):
         """The domain of the Message-ID each claim gives its rows; None when the provider
         names messages itself."""
         ...
+
+    def waits_for_triggers(self, campaign: Campaign) -> bool:
+        """True when the campaign's recipients come while it runs, one per trigger (a
+        service campaign): it may start with none, and its execution stays open when it has
+        sent every row, until it is cancelled; otherwise that run is complete."""
+        ...

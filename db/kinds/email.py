@@ -157,6 +157,9 @@ class EmailKind:
         assert isinstance(settings, EmailSettings)
         return settings.sender.from_email.rpartition("@")[2] or "clarion.invalid"
 
+    def waits_for_triggers(self, campaign: Campaign) -> bool:
+        return False  # an email campaign's recipients are its audience at start
+
 
 async def _status(session: AsyncSession, channel_id: int) -> str:
     channel = await session.get_one(EmailChannel, channel_id)

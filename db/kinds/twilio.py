@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from db.dialect import insert_for
-from db.enums import ApprovalStatus, ChannelStatus, ChannelType, ContentType, DeliveryStatus
+from db.enums import (
+    ApprovalStatus,
+    CampaignType,
+    ChannelStatus,
+    ChannelType,
+    ContentType,
+    DeliveryStatus,
+)
 from db.errors import DomainError, ErrorCode
 from db.kinds.base import COMMON_UPDATE_FIELDS, ChannelState, Recipients
 from db.models import Campaign, Contact, Delivery, MessagingContent, TwilioChannel
@@ -125,7 +132,7 @@ class TwilioKind:
             .select_from(Delivery)
             .where(Delivery.campaign_id == campaign.id, Delivery.active.is_(True))
         )
-        if not leads and campaign.audience_id is None:
+        if not leads and campaign.audience_id is None and not self.waits_for_triggers(campaign):
             raise DomainError.one(
                 ErrorCode.EMPTY_AUDIENCE,
                 "The campaign has no active lead and no audience.",
@@ -230,6 +237,10 @@ class TwilioKind:
 
     def message_id_domain(self, settings: Any) -> str | None:
         return None  # Twilio names each message (its MessageSid)
+
+    def waits_for_triggers(self, campaign: Campaign) -> bool:
+        # A service campaign's leads come from triggerServiceMessage while it runs.
+        return campaign.campaign_type is CampaignType.SERVICE
 
 
 async def _leave_out_unsendable(

@@ -153,6 +153,7 @@ async def update_campaign(
     from db.usecases.conversions import PAYLOADS_LOCKED_STATUSES
     from db.usecases.messaging_campaigns import (
         CONTENT_FIELDS,
+        no_spread,
         update_content,
         update_conversion_payloads,
     )
@@ -166,6 +167,10 @@ async def update_campaign(
                 for name in foreign
             ]
         )
+    if kind_of(campaign).waits_for_triggers(campaign) and "execution_duration_minutes" in changes:
+        problem = no_spread(changes["execution_duration_minutes"])
+        if problem is not None:
+            raise DomainError([problem])
     if campaign.status not in EDITABLE_STATUSES:
         locked = sorted(set(changes) - ALWAYS_EDITABLE_FIELDS - {PAYLOADS})
         if PAYLOADS in changes and campaign.status in PAYLOADS_LOCKED_STATUSES:

@@ -10,6 +10,7 @@ from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus
+from db.kinds import kind_of
 from db.models import (
     Campaign,
     CampaignExecution,
@@ -52,13 +53,18 @@ async def backlog(session: AsyncSession, campaign_id: int) -> Backlog:
 async def settle(session: AsyncSession, campaign_id: int, now: datetime) -> ExecutionStatus | None:
     """Ends the execution once no row is pending or in flight; the totals come from the
     ledger. Completed when none failed, failed when none was sent, else partially
-    completed. Returns the final status, or None when something is still left to send."""
+    completed. Returns the final status, or None when something is still left to send.
+
+    A campaign whose kind waits for triggers (a service campaign) does not end: its
+    execution stays processing (returned as such) until a trigger brings a row."""
     counts = await _rows_by_status(session, campaign_id)
     if counts.get(DeliveryStatus.PENDING) or counts.get(DeliveryStatus.SENDING):
         return None
     campaign = await session.get_one(Campaign, campaign_id, with_for_update=True)
     if campaign.status is not CampaignStatus.RUNNING:
         return None
+    if kind_of(campaign).waits_for_triggers(campaign):
+        return ExecutionStatus.PROCESSING
     sent, failed = counts.get(DeliveryStatus.SENT, 0), counts.get(DeliveryStatus.FAILED, 0)
     if failed == 0:
         final = ExecutionStatus.COMPLETED
@@ -186,15 +192,17 @@ async def continue_halted(session: AsyncSession, now: datetime) -> list[int]:
 
 async def runnable(session: AsyncSession, now: datetime) -> list[int]:
     """Running campaigns whose execution may send and that have a row due now, or none
-    left at all (their run ended before settling them)."""
-    rows = await session.scalars(
-        select(Campaign.id)
+    left at all (their run ended before settling them), unless their kind waits for
+    triggers: an idle service campaign has nothing to settle, its next trigger queues it."""
+    due = or_(*(exists().where(Delivery.campaign_id == Campaign.id, k) for k in due_kinds(now)))
+    rows = await session.execute(
+        select(Campaign, due)
         .join(CampaignExecution, CampaignExecution.campaign_id == Campaign.id)
         .where(
             Campaign.status == CampaignStatus.RUNNING,
             CampaignExecution.status.in_(ACTIVE_EXECUTION),
             or_(
-                *(exists().where(Delivery.campaign_id == Campaign.id, k) for k in due_kinds(now)),
+                due,
                 ~exists().where(
                     Delivery.campaign_id == Campaign.id,
                     Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
@@ -202,7 +210,11 @@ async def runnable(session: AsyncSession, now: datetime) -> list[int]:
             ),
         )
     )
-    return list(rows.all())
+    return [
+        campaign.id
+        for campaign, is_due in rows.all()
+        if is_due or not kind_of(campaign).waits_for_triggers(campaign)
+    ]
 
 
 async def due_scheduled(session: AsyncSession, now: datetime) -> list[int]:

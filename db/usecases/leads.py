@@ -148,7 +148,9 @@ async def add_leads(
     contact_ids: list[int] = [value["contact_id"] for value in values]
     written = await session.execute(
         select(Delivery.contact_id, Delivery.id).where(
-            Delivery.campaign_id == campaign.id, Delivery.contact_id.in_(contact_ids)
+            Delivery.campaign_id == campaign.id,
+            Delivery.contact_id.in_(contact_ids),
+            Delivery.trigger_key == "",  # not a service trigger's row of the contact
         )
     )
     by_contact: dict[int, int] = dict(written.all())

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
-from db.enums import ApprovalStatus, ChannelType, ContentType
+from db.enums import ApprovalStatus, CampaignType, ChannelType, ContentType
 from db.errors import DomainError, ErrorCode, Problem
 from db.models import Audience, Campaign, MessagingContent, TwilioChannel
 from db.queries import resolve_ref
@@ -69,6 +69,18 @@ def check_content(
         problems.add(Problem(_code(problem.code.name), problem.message, (field, *problem.field)))
 
 
+def no_spread(minutes: int | None) -> Problem | None:
+    """A service campaign sends each trigger as it comes (within the channel's pacing):
+    spreading it over a window would hold a trigger until the window's end."""
+    if minutes is None:
+        return None
+    return Problem(
+        ErrorCode.INVALID,
+        "A SERVICE campaign sends each trigger at once; executionDurationMinutes does not apply.",
+        ("execution_duration_minutes",),
+    )
+
+
 async def create_messaging_campaign(
     session: AsyncSession,
     account_id: int,
@@ -94,6 +106,8 @@ async def create_messaging_campaign(
         problems,
         now,
     )
+    if fields.get("campaign_type") is CampaignType.SERVICE:
+        problems.add(no_spread(fields.get("execution_duration_minutes")))
     problems.raise_if_any()
     channel_id = await resolve_ref(session, TwilioChannel, account_id, code, "channel")
     channel = await session.get_one(TwilioChannel, channel_id)

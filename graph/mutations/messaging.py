@@ -107,7 +107,9 @@ class CreateMessagingCampaignInput:
     )
     scheduled_at: datetime | None = strawberry.field(default=None, description="When to send.")
     execution_duration_minutes: int | None = strawberry.field(
-        default=None, description="Spread sends over 1..1440 minutes."
+        default=None,
+        description="Spread sends over 1..1440 minutes. Not for a SERVICE campaign, which "
+        "sends each trigger at once (INVALID).",
     )
     conversion_payloads: list[str] | None = strawberry.field(
         default=None, description=f"WhatsApp: {CONVERSION_PAYLOADS} Null or [] for none."

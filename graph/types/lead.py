@@ -66,6 +66,11 @@ class Lead(Node):
     active: bool = strawberry.field(
         description="False once removed (removeLeads); a removed lead is not sent."
     )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="A service campaign's lead: the triggerServiceMessage key that made it; "
+        "null for a lead added or started with the campaign.",
+    )
 
     @strawberry.field(description="The contact the lead is (made for its number if new).")
     async def contact(self, info: Info) -> Contact | None:
@@ -122,4 +127,5 @@ class Lead(Node):
             converted_at=m.converted_at,
             possible_duplicate=m.possible_duplicate,
             active=m.active,
+            idempotency_key=m.trigger_key or None,
         )
