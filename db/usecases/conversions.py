@@ -122,6 +122,6 @@ async def mark_converted(
     await session.execute(
         update(CampaignExecution)
         .where(CampaignExecution.campaign_id == campaign_id)
-        .values(total_converted=CampaignExecution.total_converted + 1)
+        .values(total_converted=CampaignExecution.total_converted + 1, updated_at=now)
     )
     return True

@@ -27,6 +27,7 @@ from db.inbound_message import InboundMessage
 from db.models import CampaignExecution, Delivery, Reply
 from db.opt_out_keywords import consent_request
 from db.usecases.consent import change_consent
+from db.usecases.conversions import mark_converted
 from db.usecases.reply_senders import known_contacts, sender_contact
 from db.usecases.reply_ties import TiedLead, tied_lead
 
@@ -121,9 +122,7 @@ async def record_reply(
     if request is None and lead is not None:
         await _first(session, lead, Delivery.replied_at, CampaignExecution.total_replied, now)
         if message.button_payload and message.button_payload in lead.conversion_payloads:
-            await _first(
-                session, lead, Delivery.converted_at, CampaignExecution.total_converted, now
-            )
+            await mark_converted(session, lead.campaign_id, lead.id, now)
     elif request is not None and request.keyword is not OptOutKeyword.HELP:
         result = await change_consent(
             session,
