@@ -1,12 +1,17 @@
 """One Redis pub/sub subscription per API process, fanned out to the WebSocket subscribers
-of each account: a thousand dashboards cost one Redis connection, not a thousand.
+of each account: a thousand dashboards cost one Redis connection, not a thousand. It
+carries two kinds of message: progress snapshots (jobs/progress.py) and the ids of leads
+that changed (jobs/lead_events.py).
 
 Each subscriber has a mailbox that keeps only the latest snapshot per campaign, so a slow
-subscriber gets the newest state when it is ready, never a growing backlog.
+subscriber gets the newest state when it is ready, never a growing backlog; a lead
+mailbox keeps the set of leads changed since it was last emptied.
 
 Redis may come and go: the subscription is made again once it answers, and since what was
 published meanwhile is lost, each watched campaign's snapshot is then read afresh (its end,
-if it ended meanwhile, would otherwise never reach its subscribers).
+if it ended meanwhile, would otherwise never reach its subscribers). Lead changes
+announced meanwhile are lost: a lead subscriber reads the leads it shows again when its
+socket reconnects.
 """
 
 import asyncio
@@ -19,10 +24,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from db.engine import Database
+from jobs import lead_events
 from jobs.progress import CHANNEL_PATTERN, Snapshot, account_of, snapshot
 
 log = logging.getLogger(__name__)
 
+_LEADS = lead_events.CHANNEL_PATTERN.encode()
 RECONNECT_S = 1.0
 READ_WAIT_S = 5.0
 
@@ -51,11 +58,34 @@ class Mailbox:
         return news
 
 
+class LeadMailbox:
+    """The ids of one campaign's leads that changed and were not yet taken."""
+
+    def __init__(self, campaign_id: int) -> None:
+        self.campaign_id = campaign_id
+        self._changed: set[int] = set()
+        self._ready = asyncio.Event()
+
+    def put(self, changed: dict[int, list[int]]) -> None:
+        ids = changed.get(self.campaign_id)
+        if ids:
+            self._changed.update(ids)
+            self._ready.set()
+
+    async def take(self) -> list[int]:
+        """Waits for news; returns the leads changed since the last take, in id order."""
+        await self._ready.wait()
+        self._ready.clear()
+        news, self._changed = sorted(self._changed), set()
+        return news
+
+
 class ProgressHub:
     def __init__(self, redis: Redis, db: Database) -> None:
         self._redis = redis
         self._db = db
         self._boxes: defaultdict[int, set[Mailbox]] = defaultdict(set)
+        self._lead_boxes: defaultdict[int, set[LeadMailbox]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -82,18 +112,34 @@ class ProgressHub:
             if not self._boxes[account_id]:
                 del self._boxes[account_id]
 
+    @contextlib.asynccontextmanager
+    async def lead_mailbox(self, account_id: int, campaign_id: int) -> AsyncIterator[LeadMailbox]:
+        """A mailbox for the campaign's lead changes while the block runs."""
+        box = LeadMailbox(campaign_id)
+        self._lead_boxes[account_id].add(box)
+        try:
+            yield box
+        finally:
+            self._lead_boxes[account_id].discard(box)
+            if not self._lead_boxes[account_id]:
+                del self._lead_boxes[account_id]
+
     async def _pump(self) -> None:
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.psubscribe(CHANNEL_PATTERN)
+                    await pubsub.psubscribe(CHANNEL_PATTERN, lead_events.CHANNEL_PATTERN)
                     if self._subscribed.is_set():
                         log.info("progress subscription is back")
                         await self._catch_up()
                     self._subscribed.set()
                     while True:  # a read with its own timeout: the pool's is for commands
                         message = await pubsub.get_message(timeout=READ_WAIT_S)
-                        if message is not None and message["type"] == "pmessage":
+                        if message is None or message["type"] != "pmessage":
+                            continue
+                        if message["pattern"] == _LEADS:
+                            self._deliver_leads(message["channel"], message["data"])
+                        else:
                             self._deliver(message["channel"], message["data"])
             except (RedisError, OSError) as exc:
                 log.warning("progress subscription lost (%s); resubscribing", exc)
@@ -126,3 +172,15 @@ class ProgressHub:
             return
         for box in boxes:
             box.put(snapshot)
+
+    def _deliver_leads(self, channel: bytes, data: bytes) -> None:
+        boxes = self._lead_boxes.get(lead_events.account_of(channel))
+        if not boxes:
+            return
+        try:
+            changed = lead_events.decode(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("unreadable lead message: %s", exc)
+            return
+        for box in boxes:
+            box.put(changed)
