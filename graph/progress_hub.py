@@ -4,8 +4,8 @@ carries two kinds of message: progress snapshots (jobs/progress.py) and the ids 
 that changed (jobs/lead_events.py).
 
 Each subscriber has a mailbox that keeps only the latest snapshot per campaign, so a slow
-subscriber gets the newest state when it is ready, never a growing backlog; a lead
-mailbox keeps the set of leads changed since it was last emptied.
+subscriber gets the newest state when it is ready, never a growing backlog. Lead changes
+go to the LeadFeed (graph/lead_feed.py), which reads them once for all their subscribers.
 
 Redis may come and go: the subscription is made again once it answers, and since what was
 published meanwhile is lost, each watched campaign's snapshot is then read afresh (its end,
@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from db.engine import Database
+from graph.lead_feed import LeadFeed
 from jobs import lead_events
 from jobs.progress import CHANNEL_PATTERN, Snapshot, account_of, snapshot
 
@@ -58,34 +59,12 @@ class Mailbox:
         return news
 
 
-class LeadMailbox:
-    """The ids of one campaign's leads that changed and were not yet taken."""
-
-    def __init__(self, campaign_id: int) -> None:
-        self.campaign_id = campaign_id
-        self._changed: set[int] = set()
-        self._ready = asyncio.Event()
-
-    def put(self, changed: dict[int, list[int]]) -> None:
-        ids = changed.get(self.campaign_id)
-        if ids:
-            self._changed.update(ids)
-            self._ready.set()
-
-    async def take(self) -> list[int]:
-        """Waits for news; returns the leads changed since the last take, in id order."""
-        await self._ready.wait()
-        self._ready.clear()
-        news, self._changed = sorted(self._changed), set()
-        return news
-
-
 class ProgressHub:
     def __init__(self, redis: Redis, db: Database) -> None:
         self._redis = redis
         self._db = db
         self._boxes: defaultdict[int, set[Mailbox]] = defaultdict(set)
-        self._lead_boxes: defaultdict[int, set[LeadMailbox]] = defaultdict(set)
+        self.leads = LeadFeed(db)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -98,6 +77,7 @@ class ProgressHub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.leads.stop()
 
     @contextlib.asynccontextmanager
     async def mailbox(self, account_id: int, campaign_id: int | None) -> AsyncIterator[Mailbox]:
@@ -111,18 +91,6 @@ class ProgressHub:
             self._boxes[account_id].discard(box)
             if not self._boxes[account_id]:
                 del self._boxes[account_id]
-
-    @contextlib.asynccontextmanager
-    async def lead_mailbox(self, account_id: int, campaign_id: int) -> AsyncIterator[LeadMailbox]:
-        """A mailbox for the campaign's lead changes while the block runs."""
-        box = LeadMailbox(campaign_id)
-        self._lead_boxes[account_id].add(box)
-        try:
-            yield box
-        finally:
-            self._lead_boxes[account_id].discard(box)
-            if not self._lead_boxes[account_id]:
-                del self._lead_boxes[account_id]
 
     async def _pump(self) -> None:
         while True:
@@ -174,13 +142,9 @@ class ProgressHub:
             box.put(snapshot)
 
     def _deliver_leads(self, channel: bytes, data: bytes) -> None:
-        boxes = self._lead_boxes.get(lead_events.account_of(channel))
-        if not boxes:
-            return
         try:
             changed = lead_events.decode(data)
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("unreadable lead message: %s", exc)
             return
-        for box in boxes:
-            box.put(changed)
+        self.leads.changed(lead_events.account_of(channel), changed)

@@ -9,7 +9,6 @@ import strawberry
 
 from db import models
 from db.kinds import kind_of
-from db.lead_reads import campaign_leads
 from graph.context import Info
 from graph.errors import ClientError
 from graph.ids import decode_as, encode_id
@@ -90,20 +89,13 @@ class Subscription:
         if not kind_of(campaign).has_leads:
             raise ClientError("An email campaign has no leads.", "BAD_REQUEST")
         global_id = strawberry.ID(encode_id("Campaign", campaign.id))
-        async with ctx.hub.lead_mailbox(ctx.account_id, campaign.id) as mailbox:
+        async with ctx.hub.leads.mailbox(ctx.account_id, campaign.id) as mailbox:
             while True:
                 changed = await mailbox.take()
                 for start in range(0, len(changed), LEADS_PER_UPDATE):
-                    async with ctx.db.read() as session:
-                        rows = await campaign_leads(
-                            session,
-                            ctx.account_id,
-                            campaign.id,
-                            changed[start : start + LEADS_PER_UPDATE],
-                        )
-                    if rows:
-                        ctx.loaders = Loaders(ctx.db)  # per event: nothing read earlier
-                        yield LeadUpdate(
-                            campaign_id=global_id, leads=[Lead.from_model(r) for r in rows]
-                        )
+                    ctx.loaders = Loaders(ctx.db)  # per event: nothing read earlier
+                    page = changed[start : start + LEADS_PER_UPDATE]
+                    yield LeadUpdate(
+                        campaign_id=global_id, leads=[Lead.from_model(r) for r in page]
+                    )
                 await asyncio.sleep(1 / UPDATES_PER_SECOND)
