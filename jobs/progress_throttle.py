@@ -30,32 +30,37 @@ PUBLISH_INTERVAL_S = 0.25
 # Campaigns whose last publish is remembered before old ones are forgotten.
 _REMEMBERED = 1_000
 
+# A campaign of one database (a process has one; a test may run several in turn).
+Key = tuple[int, int]  # (id of the Database, campaign id)
+
 
 class ProgressThrottle:
     def __init__(self, interval_s: float = PUBLISH_INTERVAL_S) -> None:
         self.interval_s = interval_s
-        self._coming: dict[int, asyncio.Task[None]] = {}  # campaign -> its publish
-        self._last: dict[int, float] = {}  # campaign -> when its last publish began
+        self._coming: dict[Key, asyncio.Task[None]] = {}  # campaign -> its publish
+        self._last: dict[Key, float] = {}  # campaign -> when its last publish began
         self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     def request(self, db: Database, redis: Redis, campaign_id: int) -> None:
         """Has the campaign's progress published soon (now, if it was not just now)."""
-        if campaign_id in self._coming:
+        key = (id(db), campaign_id)
+        if key in self._coming:
             return  # it reads the database after this request's change
         if len(self._last) > _REMEMBERED:
             self._forget_old()
-        wait = self._last.get(campaign_id, -self.interval_s) + self.interval_s - time.monotonic()
-        task = asyncio.create_task(self._publish(db, redis, campaign_id, max(wait, 0.0)))
-        self._coming[campaign_id] = task
+        wait = self._last.get(key, -self.interval_s) + self.interval_s - time.monotonic()
+        task = asyncio.create_task(self._publish(db, redis, key, max(wait, 0.0)))
+        self._coming[key] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, db: Database, redis: Redis, campaign_id: int, wait: float) -> None:
+    async def _publish(self, db: Database, redis: Redis, key: Key, wait: float) -> None:
         try:
             await asyncio.sleep(wait)
         finally:
-            del self._coming[campaign_id]  # later requests need a publish of their own
-        self._last[campaign_id] = time.monotonic()
+            del self._coming[key]  # later requests need a publish of their own
+        self._last[key] = time.monotonic()
+        campaign_id = key[1]
         try:
             await publish(db, redis, campaign_id)
         except Exception:  # the database is away: the next change publishes again
