@@ -6,6 +6,7 @@ account's campaign, an email campaign and malformed ids are refused."""
 import asyncio
 from typing import Any
 
+from jobs import lead_events
 from jobs.lead_events import announce
 from tests.live_leads import (
     LEAD_UPDATES,
@@ -79,6 +80,9 @@ async def test_a_change_announced_after_commit_reaches_subscribers(
         await subscribe(ws, "u", UPDATES)
         await asyncio.sleep(0.2)
 
+        # Unreadable messages on the account's channel are passed over.
+        for junk in (b"not json", b'{"campaigns": {"x": [1]}}', b'{"campaigns": {"1": [true]}}'):
+            await redis.publish(lead_events.channel(client.account_id), junk)
         await mark_delivered(stack, first["id"])
         # A message naming another account's lead under this campaign shows only its own.
         named = [pk_of(first["id"], "Lead"), pk_of(stranger["id"], "Lead")]
