@@ -1,12 +1,17 @@
 """One Redis pub/sub subscription per API process, fanned out to the WebSocket subscribers
-of each account: a thousand dashboards cost one Redis connection, not a thousand.
+of each account: a thousand dashboards cost one Redis connection, not a thousand. It
+carries two kinds of message: progress snapshots (jobs/progress.py) and the ids of leads
+that changed (jobs/lead_events.py).
 
 Each subscriber has a mailbox that keeps only the latest snapshot per campaign, so a slow
-subscriber gets the newest state when it is ready, never a growing backlog.
+subscriber gets the newest state when it is ready, never a growing backlog. Lead changes
+go to the LeadFeed (graph/lead_feed.py), which reads them once for all their subscribers.
 
 Redis may come and go: the subscription is made again once it answers, and since what was
 published meanwhile is lost, each watched campaign's snapshot is then read afresh (its end,
-if it ended meanwhile, would otherwise never reach its subscribers).
+if it ended meanwhile, would otherwise never reach its subscribers). Lead changes
+announced meanwhile are lost: a lead subscriber reads the leads it shows again when its
+socket reconnects.
 """
 
 import asyncio
@@ -19,10 +24,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from db.engine import Database
+from graph.lead_feed import LeadFeed
+from jobs import lead_events
 from jobs.progress import CHANNEL_PATTERN, Snapshot, account_of, snapshot
 
 log = logging.getLogger(__name__)
 
+_LEADS = lead_events.CHANNEL_PATTERN.encode()
 RECONNECT_S = 1.0
 READ_WAIT_S = 5.0
 
@@ -56,6 +64,7 @@ class ProgressHub:
         self._redis = redis
         self._db = db
         self._boxes: defaultdict[int, set[Mailbox]] = defaultdict(set)
+        self.leads = LeadFeed(db)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -68,6 +77,7 @@ class ProgressHub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.leads.stop()
 
     @contextlib.asynccontextmanager
     async def mailbox(self, account_id: int, campaign_id: int | None) -> AsyncIterator[Mailbox]:
@@ -86,14 +96,18 @@ class ProgressHub:
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.psubscribe(CHANNEL_PATTERN)
+                    await pubsub.psubscribe(CHANNEL_PATTERN, lead_events.CHANNEL_PATTERN)
                     if self._subscribed.is_set():
                         log.info("progress subscription is back")
                         await self._catch_up()
                     self._subscribed.set()
                     while True:  # a read with its own timeout: the pool's is for commands
                         message = await pubsub.get_message(timeout=READ_WAIT_S)
-                        if message is not None and message["type"] == "pmessage":
+                        if message is None or message["type"] != "pmessage":
+                            continue
+                        if message["pattern"] == _LEADS:
+                            self._deliver_leads(message["channel"], message["data"])
+                        else:
                             self._deliver(message["channel"], message["data"])
             except (RedisError, OSError) as exc:
                 log.warning("progress subscription lost (%s); resubscribing", exc)
@@ -126,3 +140,11 @@ class ProgressHub:
             return
         for box in boxes:
             box.put(snapshot)
+
+    def _deliver_leads(self, channel: bytes, data: bytes) -> None:
+        try:
+            changed = lead_events.decode(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("unreadable lead message: %s", exc)
+            return
+        self.leads.changed(lead_events.account_of(channel), changed)

@@ -25,6 +25,9 @@ from redis.exceptions import RedisError
 
 from db.engine import Database
 from db.enums import CampaignStatus, ExecutionStatus
+from db.kinds import kind_of
+from db.models import CampaignExecution
+from db.rates import percentage
 from db.usecases.executions import current
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,14 @@ class Snapshot:
     eta: datetime | None
     # Redis' time just before the database was read: one clock for every process.
     at: datetime
+    # What came back after sending, for campaigns whose rows are leads (WhatsApp/SMS);
+    # None for email. The rates are db/rates.py's (percent of total_sent).
+    total_delivered: int | None = None
+    total_read: int | None = None
+    total_replied: int | None = None
+    total_converted: int | None = None
+    reply_rate: float | None = None
+    conversion_rate: float | None = None
 
     @property
     def final(self) -> bool:
@@ -146,11 +157,11 @@ async def snapshot(db: Database, redis: Redis, campaign_id: int) -> Snapshot | N
     if found is None:
         return None
     campaign, execution = found
-    rate = await send_rate(redis, campaign_id, now) if execution is not None else 0
+    sending = await send_rate(redis, campaign_id, now) if execution is not None else 0
     eta = None
-    if execution is not None and execution.status is ExecutionStatus.PROCESSING and rate:
+    if execution is not None and execution.status is ExecutionStatus.PROCESSING and sending:
         left = execution.total_contacts - execution.total_sent - execution.total_failed
-        eta = now + timedelta(minutes=max(left, 0) / rate)
+        eta = now + timedelta(minutes=max(left, 0) / sending)
     return Snapshot(
         campaign_id=campaign.id,
         account_id=campaign.account_id,
@@ -164,10 +175,26 @@ async def snapshot(db: Database, redis: Redis, campaign_id: int) -> Snapshot | N
         expected_completion_at=execution.expected_completion_at if execution else None,
         next_run_at=execution.next_run_at if execution else None,
         error_message=execution.error_message if execution else "",
-        send_rate_per_minute=rate,
+        send_rate_per_minute=sending,
         eta=eta,
         at=now,
+        **(_feedback(execution) if kind_of(campaign).has_leads else {}),
     )
+
+
+def _feedback(execution: CampaignExecution | None) -> dict[str, Any]:
+    """A lead campaign's figures after sending (all 0 before it starts)."""
+    sent = execution.total_sent if execution else 0
+    replied = execution.total_replied if execution else 0
+    converted = execution.total_converted if execution else 0
+    return {
+        "total_delivered": execution.total_delivered if execution else 0,
+        "total_read": execution.total_read if execution else 0,
+        "total_replied": replied,
+        "total_converted": converted,
+        "reply_rate": percentage(replied, sent),
+        "conversion_rate": percentage(converted, sent),
+    }
 
 
 async def publish(db: Database, redis: Redis, campaign_id: int) -> None:

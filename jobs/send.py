@@ -50,6 +50,7 @@ from jobs.channels.base import (
     Transport,
 )
 from jobs.channels.registry import Families
+from jobs.lead_events import tell
 from jobs.pacing import ChannelPacer, batch_size, effective_rate, spread_rate, spread_slot
 from jobs.progress import count_sent, publish
 from jobs.queue import enqueue_send, queued_marker
@@ -284,6 +285,8 @@ class CampaignRun:
             outcome = progress.count(claim.rows, prepared, results, time.monotonic() - sending)
             await self._record(plan, token, outcome, None if plan.deadline else progress.eta())
             await count_sent(self.wc.redis, self.campaign_id, len(outcome.sent))
+            if plan.has_leads:  # one message for the batch's leads
+                await tell(self.wc.redis, plan.account_id, {self.campaign_id: _tried(outcome)})
             await publish(self.wc.db, self.wc.redis, self.campaign_id)
             if halt is not None:
                 return await self._halt(self._after(halt.retry_after_s), halt.reason)
@@ -435,6 +438,13 @@ def _recipient(row: ledger.Claimed) -> Recipient:
         possible_duplicate=row.possible_duplicate,
         first_claimed_at=row.first_claimed_at,
     )
+
+
+def _tried(results: ledger.Results) -> list[int]:
+    """The batch's rows that changed: sent, failed, opted out, or failed for now (its error
+    shown; failed for good once its retries run out). Released rows are as they were."""
+    settled = (*results.failed, *results.retry, *results.unknown, *results.opted_out)
+    return [*results.sent, *(row_id for row_id, _ in settled)]
 
 
 def _before(deadline: float) -> Callable[[], bool]:

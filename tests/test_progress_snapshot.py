@@ -47,3 +47,30 @@ def test_round_trip(
     )
     assert Snapshot.from_json(snapshot.to_json()) == snapshot
     assert snapshot.final is final
+
+
+def test_lead_figures_round_trip() -> None:
+    snapshot = Snapshot(
+        campaign_id=7,
+        account_id=3,
+        campaign_status=CampaignStatus.COMPLETED,
+        execution_status=ExecutionStatus.COMPLETED,
+        total_contacts=7,
+        total_sent=7,
+        total_failed=0,
+        total_skipped=0,
+        started_at=AT,
+        expected_completion_at=None,
+        next_run_at=None,
+        error_message="",
+        send_rate_per_minute=0,
+        eta=None,
+        at=AT,
+        total_delivered=6,
+        total_read=4,
+        total_replied=3,
+        total_converted=1,
+        reply_rate=42.86,
+        conversion_rate=14.29,
+    )
+    assert Snapshot.from_json(snapshot.to_json()) == snapshot

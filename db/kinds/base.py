@@ -55,6 +55,9 @@ class CampaignKind(Protocol):
     family: str
     # The contact's consent flag this kind honours; an opt-out clears it.
     consent_column: str
+    # Its ledger rows are leads (WhatsApp/SMS): what comes back after sending (delivered,
+    # read, replied, converted) is counted, and their changes are announced live.
+    has_leads: bool
     # What updateCampaign may change on a campaign of this kind (use-case field names);
     # any other field is refused (an SMS campaign has no from_email).
     update_fields: frozenset[str]

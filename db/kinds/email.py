@@ -58,6 +58,7 @@ def channel_halt_reason(channel: EmailChannel) -> str:
 class EmailKind:
     family = "email"
     consent_column = "consent_email"
+    has_leads = False
     update_fields = frozenset(
         {
             *COMMON_UPDATE_FIELDS,

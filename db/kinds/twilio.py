@@ -76,6 +76,7 @@ def number_column(
 
 class TwilioKind:
     family = "twilio"
+    has_leads = True
 
     def __init__(self, channel_type: ChannelType) -> None:
         self.channel_type = channel_type

@@ -35,6 +35,9 @@ class SendPlan(Generic[S]):
     """Everything a run needs that does not change while the campaign runs."""
 
     campaign_id: int
+    account_id: int
+    # Its rows are leads, whose changes are announced (db/kinds: `has_leads`).
+    has_leads: bool
     # The channel family that sends it (jobs/channels/registry.py) and its settings.
     family: str
     settings: S
@@ -120,6 +123,8 @@ async def plan_for(
     settings = await kind.settings(session, campaign, content)
     return SendPlan(
         campaign_id=campaign.id,
+        account_id=campaign.account_id,
+        has_leads=kind.has_leads,
         family=kind.family,
         settings=settings,
         channel_id=channel.id,

@@ -41,6 +41,29 @@ class ExecutionProgress:
         description="When the rest would be sent at that rate; null when nothing is sending."
     )
     at: datetime = strawberry.field(description="When this was read.")
+    total_delivered: int | None = strawberry.field(
+        description="WhatsApp/SMS: messages the provider reported delivered (or read); "
+        "null for email."
+    )
+    total_read: int | None = strawberry.field(
+        description="WhatsApp/SMS: messages reported read (WhatsApp only reports it); null "
+        "for email."
+    )
+    total_replied: int | None = strawberry.field(
+        description="WhatsApp/SMS: leads that replied (each counted once); null for email."
+    )
+    total_converted: int | None = strawberry.field(
+        description="WhatsApp/SMS: leads that converted (revenue attributed to them, or a "
+        "tap on a quick-reply the campaign names as its conversion); null for email."
+    )
+    reply_rate: float | None = strawberry.field(
+        description="WhatsApp/SMS: totalReplied / totalSent as a percentage with two "
+        "decimals, 0 while nothing was sent; null for email."
+    )
+    conversion_rate: float | None = strawberry.field(
+        description="WhatsApp/SMS: totalConverted / totalSent as a percentage with two "
+        "decimals, 0 while nothing was sent; null for email."
+    )
 
     @classmethod
     def from_snapshot(cls, s: Snapshot) -> Self:
@@ -59,4 +82,10 @@ class ExecutionProgress:
             send_rate_per_minute=s.send_rate_per_minute,
             eta=s.eta,
             at=s.at,
+            total_delivered=s.total_delivered,
+            total_read=s.total_read,
+            total_replied=s.total_replied,
+            total_converted=s.total_converted,
+            reply_rate=s.reply_rate,
+            conversion_rate=s.conversion_rate,
         )
