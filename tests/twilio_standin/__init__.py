@@ -70,7 +70,9 @@ Control API (JSON, no auth, under `/_standin`; `{A}` = `/_standin/accounts/{Acco
   e.g. `{"status": "paused", "rejection_reason": "QUALITY_LOW"}` mid-campaign.
 - `PUT {A}/callback_plan` (only the fields given change; `GET` reads it) `{"enabled": true,
   "delay": [0.05, 0.2], "duplicate": 0, "out_of_order": 0, "late_seconds": 0, "drop": 0,
-  "final": null, "error_code": null, "retry_delay_seconds": 1, "timeout_seconds": 15}`:
+  "final": null, "error_code": null, "retry_delay_seconds": 1, "timeout_seconds": 15,
+  "paused": false}`: `paused: true` holds every lifecycle step (no status moves, nothing
+  posted) until `paused: false` lets all that fell due go at once (a burst);
   `enabled: false` = no lifecycle at all (the status stays queued; a benchmark's baseline);
   duplicate / out_of_order / drop are probabilities 0..1 (or true/false): each callback
   posted twice; the message's callbacks posted last step first once it reached its last;

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -159,6 +159,8 @@ class Dispatcher:
         self.concurrency = concurrency
         self.records: list[dict[str, Any]] = []
         self.tasks: dict[str, set[asyncio.Task[None]]] = {}  # account SID → live tasks
+        # Account SID → set unless its lifecycles are paused (PUT callback_plan paused).
+        self.gates: dict[str, asyncio.Event] = {}
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
 
@@ -185,9 +187,25 @@ class Dispatcher:
         if plan.enabled:
             self._spawn(account.sid, self._lifecycle(account, message, plan))
 
+    def gate(self, account_sid: str) -> asyncio.Event:
+        if account_sid not in self.gates:
+            self.gates[account_sid] = asyncio.Event()
+            self.gates[account_sid].set()
+        return self.gates[account_sid]
+
+    def pause(self, account_sid: str, paused: bool) -> None:
+        """Paused: no status moves (nor is posted) until resumed; then every step that fell
+        due goes at once (a burst, as after an outage at Twilio)."""
+        gate = self.gate(account_sid)
+        if paused:
+            gate.clear()
+        else:
+            gate.set()
+
     def cancel(self, account_sid: str) -> None:
         for task in list(self.tasks.pop(account_sid, set())):
             task.cancel()
+        self.gates.pop(account_sid, None)
         self.records = [r for r in self.records if r["account_sid"] != account_sid]
 
     async def close(self) -> None:
@@ -201,28 +219,32 @@ class Dispatcher:
         reverse = random.random() < plan.out_of_order
         for status, error_code in steps(message, plan):
             await asyncio.sleep(random.uniform(plan.delay_min, plan.delay_max))
+            await self.gate(account.sid).wait()
             message.advance(status, error_code, error_message(error_code) if error_code else None)
             params = params_for(account, message, status, error_code)
             if reverse:
                 held.append(params)
             else:
-                self._emit(account, message, plan, params)
-        for params in reversed(held):
-            self._emit(account, message, plan, params)
+                for post in self._posts(account, message, plan, params):
+                    self._spawn(account.sid, post)
+        for params in reversed(held):  # last step first, each once the one before is answered
+            await asyncio.gather(*self._posts(account, message, plan, params))
 
-    def _emit(self, account: Account, message: Message, plan: Plan, params: dict[str, str]) -> None:
+    def _posts(
+        self, account: Account, message: Message, plan: Plan, params: dict[str, str]
+    ) -> list[Coroutine[Any, Any, None]]:
+        """The posts one callback makes: none when dropped, two when duplicated."""
         url = message.status_callback
         if url is None:
-            return
+            return []
         if random.random() < plan.drop:
             self._record(account.sid, message.sid, url, params, 1, dropped=True)
-            return
+            return []
         copies = 2 if random.random() < plan.duplicate else 1
-        for copy in range(copies):
-            self._spawn(
-                account.sid,
-                self._post(account, message.sid, url, params, plan.late_seconds, copy > 0),
-            )
+        return [
+            self._post(account, message.sid, url, params, plan.late_seconds, copy > 0)
+            for copy in range(copies)
+        ]
 
     async def _post(
         self,

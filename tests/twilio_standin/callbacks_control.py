@@ -63,7 +63,7 @@ def _error_code(value: object) -> int | None:
 def _plan_fields(body: dict[str, Any]) -> dict[str, Any]:
     """The plan fields a body sets, checked (a probability may be given as true/false)."""
     known = {f.name for f in fields(Plan)} | {"delay", "number"}
-    unknown = set(body) - known - {"retry_delay_seconds", "timeout_seconds"}
+    unknown = set(body) - known - {"retry_delay_seconds", "timeout_seconds", "paused"}
     if unknown:
         raise ControlError(f"unknown fields: {sorted(unknown)[:5]}")
     out: dict[str, Any] = {}
@@ -96,9 +96,10 @@ def _plan_fields(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _settings(account: Account) -> dict[str, Any]:
+def _settings(account: Account, dispatcher: Dispatcher) -> dict[str, Any]:
     settings = account.callbacks
     return {
+        "paused": not dispatcher.gate(account.sid).is_set(),
         "plan": asdict(settings.plan),
         "numbers": settings.numbers,
         "retry_delay_seconds": settings.delivery.retry_delay,
@@ -108,10 +109,14 @@ def _settings(account: Account) -> dict[str, Any]:
 
 async def set_plan(request: Request) -> Response:
     """The account's default: enabled, delay, duplicate, out_of_order, late_seconds, drop,
-    final, error_code, retry_delay_seconds, timeout_seconds (only those given change)."""
+    final, error_code, retry_delay_seconds, timeout_seconds, paused (only those given
+    change)."""
     account, body = _account(request), await _json(request)
     if "number" in body:
         raise ControlError("number belongs to /callback_numbers")
+    paused = body.get("paused")
+    if paused is not None and not isinstance(paused, bool):
+        raise ControlError("paused must be true or false")
     settings = account.callbacks
     plan = replace(settings.plan, **_plan_fields(body))
     delivery = settings.delivery
@@ -120,11 +125,13 @@ async def set_plan(request: Request) -> Response:
     if "timeout_seconds" in body:
         delivery = replace(delivery, timeout=_seconds(body["timeout_seconds"], "timeout", 60))
     settings.plan, settings.delivery = plan, delivery
-    return JSONResponse(_settings(account))
+    if paused is not None:
+        _dispatcher(request).pause(account.sid, paused)
+    return JSONResponse(_settings(account, _dispatcher(request)))
 
 
 async def get_plan(request: Request) -> Response:
-    return JSONResponse(_settings(_account(request)))
+    return JSONResponse(_settings(_account(request), _dispatcher(request)))
 
 
 async def set_number(request: Request) -> Response:
@@ -135,14 +142,14 @@ async def set_number(request: Request) -> Response:
     numbers = account.callbacks.numbers
     if body.pop("clear", False) is True:
         numbers.pop(number, None)
-        return JSONResponse(_settings(account))
-    if {"retry_delay_seconds", "timeout_seconds"} & set(body):
-        raise ControlError("retry_delay_seconds and timeout_seconds are the account's")
+        return JSONResponse(_settings(account, _dispatcher(request)))
+    if {"retry_delay_seconds", "timeout_seconds", "paused"} & set(body):
+        raise ControlError("retry_delay_seconds, timeout_seconds and paused are the account's")
     override = _plan_fields(body)
     if number not in numbers and len(numbers) >= MAX_ENTRIES:
         raise ControlError(f"at most {MAX_ENTRIES} numbers")
     numbers[number] = numbers.get(number, {}) | override
-    return JSONResponse(_settings(account))
+    return JSONResponse(_settings(account, _dispatcher(request)))
 
 
 async def list_callbacks(request: Request) -> Response:

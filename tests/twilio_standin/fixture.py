@@ -159,8 +159,11 @@ class Standin:
     process: subprocess.Popen[str]
 
 
-def start(port: int | None = None, timeout: float = 20.0) -> Standin:
-    """A stand-in process with a fresh sample account, answering /_standin/health."""
+def start(
+    port: int | None = None, timeout: float = 20.0, extra_args: list[str] | None = None
+) -> Standin:
+    """A stand-in process with a fresh sample account, answering /_standin/health
+    (`extra_args`: more command-line options, e.g. --callback-concurrency)."""
     port = port or free_port()
     account_sid = "AC" + secrets.token_hex(16)
     process = subprocess.Popen(
@@ -175,6 +178,7 @@ def start(port: int | None = None, timeout: float = 20.0) -> Standin:
             account_sid,
             "--auth-token",
             secrets.token_hex(16),
+            *(extra_args or []),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
