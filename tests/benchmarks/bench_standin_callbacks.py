@@ -10,7 +10,8 @@ while the account's callbacks are paused, with no delay between steps; then resu
 message's "sent" and then "delivered" callback fall due at once, and the stand-in posts them
 as fast as it can (at most --concurrency in flight). Measured from the stand-in's own
 records: callbacks answered per second (first to last attempt) and the response time
-p50/p99. Checked: exactly 2 callbacks per message, all answered 200.
+p50/p99; from /proc: the stand-in's CPU per callback (the rate one core could reach, the
+figure that holds on a busy machine). Checked: exactly 2 callbacks per message, all answered 200.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from tests.benchmarks.bench_sending import load_average
+from tests.benchmarks.bench_sending import cpu_seconds, load_average
 from tests.twilio_standin.fixture import REPO, Standin, free_port, start, stop
 
 SMS_FROM = "+15005550006"
@@ -104,10 +105,13 @@ def main() -> None:
     try:
         standin.control.callback_plan(delay=[0, 0], paused=True)
         create_rate = asyncio.run(create(standin, args.messages, f"http://127.0.0.1:{port}/cb"))
+        cpu, sink_cpu = cpu_seconds(standin.process.pid), cpu_seconds(receiver.pid)
         began = time.perf_counter()
         standin.control.callback_plan(paused=False)
         records = standin.control.wait_callbacks(timeout=600)
         wall = time.perf_counter() - began
+        cpu = cpu_seconds(standin.process.pid) - cpu
+        sink_cpu = cpu_seconds(receiver.pid) - sink_cpu
         assert len(records) == 2 * args.messages, f"{len(records)} callbacks"
         assert all(r["status_code"] == 200 for r in records), "a callback was not answered 200"
         span = max(r["sent_at"] for r in records) - min(r["sent_at"] for r in records)
@@ -118,6 +122,11 @@ def main() -> None:
             f"(resume to all answered {wall:.2f} s); response p50 "
             f"{percentile(times, 50):.1f} ms, p99 {percentile(times, 99):.1f} ms "
             f"(concurrency {args.concurrency}); load average {load_average()}"
+        )
+        per = cpu / len(records) * 1e6
+        print(
+            f"stand-in CPU {per:.0f} µs a callback (one core: {1e6 / per:,.0f} callbacks/s at "
+            f"most); the sink's {sink_cpu / len(records) * 1e6:.0f} µs"
         )
     finally:
         stop(standin)

@@ -19,6 +19,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import aiohttp
 from twilio.request_validator import RequestValidator
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from tests.twilio_standin.state import Account, Message
 
 API_VERSION = "2010-04-01"
+FORM = "application/x-www-form-urlencoded"
+USER_AGENT = "TwilioProxy/1.1"
 FINALS = ("sent", "delivered", "read", "undelivered", "failed")
 FAILING = ("undelivered", "failed")
 MAX_RECORDS = 2_000_000
@@ -258,10 +261,17 @@ class Dispatcher:
         if late > 0:
             await asyncio.sleep(late)
         delivery = account.callbacks.delivery
-        signature = sign(account.auth_token, url, params)
+        # Signed and encoded once for both attempts (aiohttp's own form encoding of a dict
+        # was a third of the stand-in's CPU a callback).
+        headers = {
+            "X-Twilio-Signature": sign(account.auth_token, url, params),
+            "Content-Type": FORM,
+            "User-Agent": USER_AGENT,
+        }
+        body = urlencode(params).encode()
         for attempt in (1, 2):
             code = await self._attempt(
-                account.sid, message_sid, url, params, signature, attempt, duplicate, delivery
+                account.sid, message_sid, url, params, headers, body, attempt, duplicate, delivery
             )
             if code is not None and 200 <= code < 300:
                 return
@@ -274,7 +284,8 @@ class Dispatcher:
         message_sid: str,
         url: str,
         params: dict[str, str],
-        signature: str,
+        headers: dict[str, str],
+        body: bytes,
         attempt: int,
         duplicate: bool,
         delivery: Delivery,
@@ -289,8 +300,8 @@ class Dispatcher:
             try:
                 async with session.post(
                     url,
-                    data=params,
-                    headers={"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"},
+                    data=body,
+                    headers=headers,
                     timeout=aiohttp.ClientTimeout(total=delivery.timeout),
                     allow_redirects=False,
                 ) as response:
