@@ -472,6 +472,35 @@ def test_reply_to_a_message_fills_its_addresses(
     assert by_sid["OriginalRepliedMessageSid"] == message.sid
 
 
+def test_an_sms_reply_carries_no_replied_sid(
+    twilio: Client, twilio_standin: Standin, receiver: Receiver
+) -> None:
+    message = send_sms(twilio, receiver)
+    url = receiver.url(INBOUND)
+    params = twilio_standin.control.reply(message.sid, url=url, body="ok")["params"]
+    assert (params["From"], params["To"]) == (SMS_TO, SMS_FROM)
+    assert "OriginalRepliedMessageSid" not in params
+    refused = twilio_standin.control.http.post(
+        f"/accounts/{twilio_standin.account_sid}/inbound",
+        json={"url": url, "from": SMS_TO, "to": SMS_FROM, "reply_to": message.sid},
+    )
+    assert refused.status_code == 400
+    assert len(receiver.at(INBOUND)) == 1
+
+
+def test_the_url_is_posted_as_given(
+    twilio: Client, twilio_standin: Standin, receiver: Receiver
+) -> None:
+    """No re-quoting: Twilio signs the URL exactly as configured."""
+    odd = STATUS + "?channel=7&q=%41b+c&e="
+    twilio.messages.create(to=SMS_TO, from_=SMS_FROM, body="x", status_callback=receiver.url(odd))
+    twilio_standin.control.wait_callbacks()
+    posts = receiver.at(STATUS)
+    assert len(posts) == 2
+    assert all(p.url == receiver.url(odd) for p in posts)
+    assert all(signed(twilio_standin, receiver.url(odd), p) for p in posts)
+
+
 def test_sms_stop_opts_out_until_start(
     twilio: Client, twilio_standin: Standin, receiver: Receiver
 ) -> None:

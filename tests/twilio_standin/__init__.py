@@ -99,12 +99,14 @@ Control API (JSON, no auth, under `/_standin`; `{A}` = `/_standin/accounts/{Acco
   SmsMessageSid, AccountSid, From, To, Body, NumMedia, MediaUrl{N}, MediaContentType{N},
   NumSegments, SmsStatus=received, ApiVersion; WhatsApp adds WaId, ProfileName,
   MessageType (text, image…, interactive for a button tap); a tap adds ButtonPayload and
-  ButtonText; reply_to adds OriginalRepliedMessageSid and OriginalRepliedMessageSender.
+  ButtonText; reply_to (WhatsApp only, as Twilio's) adds OriginalRepliedMessageSid and
+  OriginalRepliedMessageSender.
   SMS keywords add OptOutType (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE,
   OPTOUT → STOP; START, YES, UNSTOP → START; HELP, INFO → HELP), and STOP / START opt the
   number out of / back into the account's sends; a WhatsApp message opens its 24-hour window.
 - `POST /_standin/messages/{Sid}/reply` `{"url", "body"?, "button_payload"?, …}`: the
-  message's recipient answers it (From = its To, To = its sender, OriginalRepliedMessageSid).
+  message's recipient answers it (From = its To, To = its sender; WhatsApp adds
+  OriginalRepliedMessageSid, an SMS reply has none, as Twilio's).
 
 From a shell, against a running stand-in (its sample account; `--help` for more):
 `python -m tests.twilio_standin inbound --url 'http://127.0.0.1:8000/hooks/twilio/inbound?channel=1'

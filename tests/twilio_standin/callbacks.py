@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 from twilio.request_validator import RequestValidator
+from yarl import URL
 
 from tests.twilio_standin.errors import KNOWN
 
@@ -299,7 +300,7 @@ class Dispatcher:
             error: str | None = None
             try:
                 async with session.post(
-                    url,
+                    URL(url, encoded=True),  # sent as given: the signature covers it
                     data=body,
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=delivery.timeout),

@@ -258,6 +258,8 @@ async def post_inbound(request: Request) -> Response:
         raise ControlError("to must be one of the account's senders", 400)
     replied = _text(body, "reply_to", 34)
     replied_sender = None
+    if replied is not None and not sender.startswith("whatsapp:"):
+        raise ControlError("reply_to is WhatsApp's: an SMS carries no OriginalRepliedMessageSid")
     if replied is not None:
         original = account.by_sid.get(replied)
         if original is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from tests.twilio_standin.callbacks import API_VERSION, sign
 from tests.twilio_standin.state import Account, new_sid
@@ -70,7 +71,7 @@ def params_for(account: Account, inbound: Inbound) -> dict[str, str]:
     if inbound.button_payload is not None:
         params["ButtonPayload"] = inbound.button_payload
         params["ButtonText"] = inbound.button_text or inbound.button_payload
-    if inbound.replied_sid is not None:
+    if inbound.replied_sid is not None and whatsapp:  # SMS carries no reply context
         params["OriginalRepliedMessageSid"] = inbound.replied_sid
         params["OriginalRepliedMessageSender"] = inbound.replied_sender or inbound.to
     keyword = inbound.body.strip().upper()
@@ -103,7 +104,7 @@ async def post(
     answer: dict[str, Any] = {"status_code": None, "body": None, "error": None}
     try:
         async with session.post(
-            inbound.url,
+            URL(inbound.url, encoded=True),  # sent as given: the signature covers it
             data=params,
             headers={"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"},
             timeout=aiohttp.ClientTimeout(total=TIMEOUT),
