@@ -3,6 +3,7 @@ this process and checked with the twilio package's RequestValidator over the exa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -632,3 +633,40 @@ def test_callback_emission_rate(twilio_standin: Standin, receiver: Receiver) -> 
     assert all(r["status_code"] == 200 for r in records)
     posts = receiver.wait(STATUS, 2 * count)
     assert all(signed(twilio_standin, receiver.url(STATUS), p) for p in posts)
+
+
+# --- the poster's kept-alive connections -------------------------------------------------
+
+
+async def test_poster_reconnects_when_a_kept_alive_connection_was_closed() -> None:
+    """A server that closes each connection after answering without saying so: the next
+    post finds the kept connection dead and opens a new one, posting once."""
+    from urllib.parse import urlsplit
+
+    from tests.twilio_standin.poster import Poster
+
+    requests: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head)[1])  # type: ignore[index]
+        requests.append(head + await reader.readexactly(length))
+        chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+        writer.write(chunked)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    poster = Poster()
+    try:
+        url = urlsplit(f"http://127.0.0.1:{port}/cb?channel=1&q=%41")
+        for body in (b"a=1", b"a=2"):
+            await asyncio.sleep(0.05)  # the server has closed the kept connection by now
+            assert await poster.post(url, {"X-Twilio-Signature": "s"}, body, 5) == (200, b"ok")
+        assert [r.split(b"\r\n\r\n")[1] for r in requests] == [b"a=1", b"a=2"]
+        assert requests[0].startswith(b"POST /cb?channel=1&q=%41 HTTP/1.1\r\n")
+    finally:
+        poster.close()
+        server.close()
+        await server.wait_closed()
