@@ -2,7 +2,13 @@
 
 Prints the base URL (give it to a Twilio channel as `apiBaseUrl`) and the sample account's
 SID and auth token; `--account-sid`/`--auth-token` fix them, `--sender` (repeatable) sets
-its sender addresses (default +15005550006 and whatsapp:+14155238886).
+its sender addresses (default +15005550006 and whatsapp:+14155238886),
+`--callback-concurrency` caps the status callbacks in flight (default 256).
+
+Post a signed inbound message through a running stand-in (its sample account unless
+`--account-sid`): `python -m tests.twilio_standin inbound --url INBOUND_URL
+--from whatsapp:+15551230001 --body "Yes please"` (or `--body STOP`, `--button-payload ID`,
+`--reply-to SM…`; see `inbound --help`).
 """
 
 from __future__ import annotations
@@ -13,12 +19,16 @@ import sys
 
 import uvicorn
 
+from tests.twilio_standin import inbound_cli
 from tests.twilio_standin.app import create_app
 from tests.twilio_standin.control import SENDER, SID, TOKEN
 from tests.twilio_standin.state import Store
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["inbound"]:
+        sys.exit(inbound_cli.main(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m tests.twilio_standin", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -26,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auth-token")
     parser.add_argument("--sender", action="append", dest="senders")
     parser.add_argument("--messaging-service-sid", action="append", dest="services")
+    parser.add_argument("--callback-concurrency", type=int, default=256)
     parser.add_argument("--json", action="store_true", help="print the details as one JSON line")
     args = parser.parse_args(argv)
     if args.account_sid is not None and not SID.fullmatch(args.account_sid):
@@ -44,7 +55,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     except ValueError as error:
         parser.error(str(error))
-    app = create_app(sample)
+    if not 1 <= args.callback_concurrency <= 10_000:
+        parser.error("--callback-concurrency must be in 1..10000")
+    app = create_app(sample, args.callback_concurrency)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level="warning", access_log=False
     )

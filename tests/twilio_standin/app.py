@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.twilio_standin import content, control, messages
+from tests.twilio_standin import callbacks_control, content, control, messages
+from tests.twilio_standin.callbacks import Dispatcher
 from tests.twilio_standin.errors import TwilioError
 from tests.twilio_standin.state import Account, Store
 from tests.twilio_standin.validation import operations
@@ -29,6 +33,7 @@ ROUTES = [
     ),
     Route("/v1/Content/{Sid}/ApprovalRequests", content.fetch_approvals, methods=["GET"]),
     *control.ROUTES,
+    *callbacks_control.ROUTES,
 ]
 
 
@@ -51,15 +56,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return TwilioError(20001, exc.detail, exc.status_code).response()
 
 
-def create_app(sample: Account | None = None) -> Starlette:
-    """The app with a store holding `sample` (or a fresh sample account)."""
+def create_app(sample: Account | None = None, concurrency: int = 256) -> Starlette:
+    """The app with a store holding `sample` (or a fresh sample account); at most
+    `concurrency` status callbacks in flight."""
     operations()  # compile the validators before the first request
     store = Store()
     if sample is None:
         sample = store.create_account()
     else:
         store.accounts[sample.sid] = sample
+    dispatcher = Dispatcher(concurrency)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await dispatcher.close()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=ROUTES,
         exception_handlers={
             TwilioError: _twilio_error,
@@ -68,5 +82,6 @@ def create_app(sample: Account | None = None) -> Starlette:
         },
     )
     app.state.store = store
+    app.state.callbacks = dispatcher
     app.state.sample_sid = sample.sid
     return app

@@ -236,7 +236,9 @@ async def content_approval_plan(request: Request) -> Response:
 
 
 async def reset_account(request: Request) -> Response:
-    _account(request).reset()
+    account = _account(request)
+    request.app.state.callbacks.cancel(account.sid)  # its pending callbacks and records
+    account.reset()
     return JSONResponse({"reset": True})
 
 
@@ -244,6 +246,8 @@ async def reset(request: Request) -> Response:
     """Back to the state at start: only the sample account, with nothing sent."""
     store: Store = _store(request)
     sample = request.app.state.sample_sid
+    for sid in store.accounts:
+        request.app.state.callbacks.cancel(sid)
     store.accounts = {sample: store.accounts[sample]}
     store.key_owner = {k: v for k, v in store.key_owner.items() if v == sample}
     store.accounts[sample].reset()

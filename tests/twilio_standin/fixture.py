@@ -104,6 +104,46 @@ class Control:
     def reset(self) -> None:
         self._account("POST", "/reset")
 
+    def callback_plan(self, **fields: Any) -> dict[str, Any]:
+        """The account's status-callback plan: enabled, delay [min, max], duplicate,
+        out_of_order, late_seconds, drop, final, error_code, retry_delay_seconds, ..."""
+        result: dict[str, Any] = self._account("PUT", "/callback_plan", fields)
+        return result
+
+    def callback_number(self, number: str, **fields: Any) -> None:
+        """One number's plan over the account's, e.g. final="undelivered", error_code=30003."""
+        self._account("POST", "/callback_numbers", {"number": number, **fields})
+
+    def callbacks(self, **filters: str) -> dict[str, Any]:
+        """{"callbacks": [every attempt, oldest first], "pending": lifecycles/posts left}."""
+        response = self.http.get("/callbacks", params={"account_sid": self.account_sid, **filters})
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def wait_callbacks(self, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Every attempt once nothing is pending any more."""
+        deadline = time.monotonic() + timeout
+        while (found := self.callbacks())["pending"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert found["pending"] == 0, f"{found['pending']} callbacks still pending"
+        result: list[dict[str, Any]] = found["callbacks"]
+        return result
+
+    def inbound(self, **body: Any) -> dict[str, Any]:
+        """Post a signed inbound message: url, from, to, body, button_payload, reply_to, ..."""
+        result: dict[str, Any] = self._account("POST", "/inbound", body)
+        return result
+
+    def reply(self, message_sid: str, **body: Any) -> dict[str, Any]:
+        """The message's recipient answers it (url, body, button_payload, ...)."""
+        result: dict[str, Any] = self._call("POST", f"/messages/{message_sid}/reply", body)
+        return result
+
+    def set_status(self, message_sid: str, status: str, error_code: int | None = None) -> None:
+        body = {"status": status, "error_code": error_code}
+        self._call("POST", f"/messages/{message_sid}/status", body)
+
     def close(self) -> None:
         self.http.close()
 
@@ -119,8 +159,11 @@ class Standin:
     process: subprocess.Popen[str]
 
 
-def start(port: int | None = None, timeout: float = 20.0) -> Standin:
-    """A stand-in process with a fresh sample account, answering /_standin/health."""
+def start(
+    port: int | None = None, timeout: float = 20.0, extra_args: list[str] | None = None
+) -> Standin:
+    """A stand-in process with a fresh sample account, answering /_standin/health
+    (`extra_args`: more command-line options, e.g. --callback-concurrency)."""
     port = port or free_port()
     account_sid = "AC" + secrets.token_hex(16)
     process = subprocess.Popen(
@@ -135,6 +178,7 @@ def start(port: int | None = None, timeout: float = 20.0) -> Standin:
             account_sid,
             "--auth-token",
             secrets.token_hex(16),
+            *(extra_args or []),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -108,6 +108,8 @@ def _build(account: Account, fields: dict[str, Any]) -> tuple[Message, bool]:
     injected = account.faults.number_errors.get(to.number)
     if injected is not None:
         raise TwilioError(injected)
+    if to.channel == "sms" and to.number in account.opted_out:
+        raise TwilioError(21610)  # the number texted STOP to the account
     sender, service = _sender(account, fields, to)
     media = fields.get("MediaUrl") or []
     content_sid = fields.get("ContentSid")
@@ -181,6 +183,8 @@ async def create_message(request: Request) -> Response:
     if freeform:  # accepted now, failed by WhatsApp a moment later (the callback says so)
         message.status, message.error_code = "failed", 63016
         message.error_message = TwilioError(63016).message
+    if message.status_callback is not None:
+        request.app.state.callbacks.track(account, message)
     if faults.server_errors_left > 0:
         faults.server_errors_left -= 1
         message.answered = faults.server_error_status

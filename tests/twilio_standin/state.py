@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+from tests.twilio_standin.callbacks import Callbacks
+
 MAX_ACCOUNTS = 1_000
 MAX_CONTENTS_PER_ACCOUNT = 10_000
 MAX_MESSAGES_PER_ACCOUNT = 2_000_000
@@ -52,7 +54,7 @@ class Message:
     date_created: datetime
     content_sid: str | None = None
     content_variables: dict[str, str] | None = None
-    # Kept for the next issue's signed status callbacks.
+    # Where the signed status callbacks go (callbacks.py).
     status_callback: str | None = None
     error_code: int | None = None
     error_message: str | None = None
@@ -61,6 +63,13 @@ class Message:
     # When its create request came in, to the microsecond (Unix time; `date_created` has
     # whole seconds, as Twilio's): tests measure a channel's rate with it.
     received_at: float = field(default_factory=time.time)
+    date_updated: datetime | None = None
+
+    def advance(self, status: str, error_code: int | None, error_message: str | None) -> None:
+        """The next status of its lifecycle (callbacks.py), as a fetch will read it."""
+        self.status, self.date_updated = status, now()
+        if error_code is not None:
+            self.error_code, self.error_message = error_code, error_message
 
     @property
     def uri(self) -> str:
@@ -75,7 +84,7 @@ class Message:
             "body": self.body,
             "date_created": created,
             "date_sent": created,
-            "date_updated": created,
+            "date_updated": rfc2822(self.date_updated) if self.date_updated else created,
             "direction": "outbound-api",
             "error_code": self.error_code,
             "error_message": self.error_message,
@@ -163,7 +172,18 @@ class Account:
     approval_default: ApprovalPlan = field(default_factory=ApprovalPlan)
     # WhatsApp addresses whose 24-hour customer-service window is open (freeform allowed).
     open_windows: set[str] = field(default_factory=set)
+    # SMS numbers that texted STOP (Twilio's opt-out): creates to them answer 21610.
+    opted_out: set[str] = field(default_factory=set)
+    callbacks: Callbacks = field(default_factory=Callbacks)
+    # The WhatsApp sender's install SID its callbacks carry (ChannelInstallSid).
+    channel_install_sid: str = field(default_factory=lambda: new_sid("XE"))
     next_seq: int = 0
+
+    def sender_for(self, channel: str) -> str:
+        """A sender of that channel (what a Messaging Service would pick)."""
+        whatsapp = channel == "whatsapp"
+        found = sorted(s for s in self.senders if s.startswith("whatsapp:") == whatsapp)
+        return found[0] if found else ""
 
     def add_message(self, message: Message) -> None:
         self.messages.append(message)
@@ -182,6 +202,8 @@ class Account:
         self.by_to.clear()
         self.contents.clear()
         self.open_windows.clear()
+        self.opted_out.clear()
+        self.callbacks = Callbacks()
         self.faults = Faults()
         self.approval_default = ApprovalPlan()
 

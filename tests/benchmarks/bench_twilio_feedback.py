@@ -1,0 +1,265 @@
+"""What comes back from Twilio, under load: a WhatsApp campaign through one real `clarion
+worker` to the Twilio stand-in while the stand-in delivers its three status callbacks per
+message (sent, delivered, read) and 10% of leads reply, against the same campaign with the
+stand-in's callbacks off.
+
+Run: .venv/bin/python -m tests.benchmarks.bench_twilio_feedback [--leads 20000]
+     [--reply-every 10]
+
+Each run gets a fresh stand-in (its own process) and a fresh sending stack (tests/
+sending_stack.py: its own SQLite database, embedded Redis, the API in this process, which
+is where CLARION_PUBLIC_URL points by default, so the callbacks come here), a WhatsApp
+channel with no rate limit and a TEXT campaign of N leads, approved before the clock starts
+(as bench_twilio_send.py does; its helpers are reused).
+
+Off: the stand-in's callbacks disabled (no status moves, nothing posted); timed:
+startCampaign issued → the execution COMPLETED.
+On: the stand-in's default plan (steps 50-200 ms apart, each callback signed and posted to
+the message's StatusCallback, /hooks/twilio/status?channel=<id>, retried once on non-2xx);
+while the campaign sends, every `--reply-every`-th lead answers its message
+(`POST /_standin/messages/{sid}/reply` to /hooks/twilio/inbound?channel=<id>, with
+OriginalRepliedMessageSid). Timed the same way; then until the stand-in has nothing pending.
+
+Printed: the send rate on and off and their ratio (target: a loss under 20%), callbacks
+handled per second (answered 2xx, first to last attempt, and the busiest second), the
+callback response time p50/p99 from the stand-in's own records (target p99 under 100 ms),
+the replies' status codes and p50/p99. A receiver answering anything but 2xx is counted and
+shown: before the /hooks/twilio/* endpoints exist the server answers 404 to all of them.
+Checked: one message per lead, exactly three first attempts per message (sent, delivered,
+read). Prints figures only; asserts correctness, never timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from jobs.channels.twilio.hook_urls import INBOUND_PATH, STATUS_CALLBACK_PATH
+from tests.benchmarks.bench_sending import ExecutionReader, load_average
+from tests.benchmarks.bench_twilio_send import (
+    APPROVAL_POLL_SECONDS,
+    WORKER_ENV,
+    check_arrived,
+    number,
+    submit_for_approval,
+    wait_approved,
+    wait_booted,
+    wait_completed,
+    whatsapp_campaign,
+)
+from tests.sending_stack import SendingStack, execution, sending_stack, stop_process
+from tests.support import GraphQLClient, pk_of
+from tests.twilio_standin.fixture import Standin, start, stop
+
+TARGET_LOSS = 0.20
+TARGET_P99_MS = 100.0
+REPLIERS = 8  # replies in flight
+POLL_S = 0.2  # a replier waiting for its lead's message (polls the stand-in)
+
+
+@dataclass(frozen=True)
+class Run:
+    leads: int
+    send_s: float  # startCampaign issued → COMPLETED
+    settle_s: float  # COMPLETED → the stand-in has nothing pending (0 when off)
+    callbacks: list[dict[str, Any]]  # the stand-in's records
+    replies: list[dict[str, Any]]  # what each reply post answered
+
+    @property
+    def rate(self) -> float:
+        return self.leads / self.send_s
+
+
+def percentile(values: Sequence[float], q: int) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+def inbound_url(status_callback: str) -> str:
+    """The channel's inbound URL: its status callback's, on the inbound path (both are
+    jobs/channels/twilio/hook_urls.py's, the same public URL and ?channel=<id>)."""
+    return status_callback.replace(STATUS_CALLBACK_PATH, INBOUND_PATH, 1)
+
+
+async def reply_to_leads(
+    standin: Standin, n: int, every: int, done: asyncio.Event
+) -> list[dict[str, Any]]:
+    """Every `every`-th lead answers its message once the stand-in holds it."""
+    todo = list(range(0, n, every))
+    answers: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=standin.base_url + "/_standin", timeout=60) as http:
+        account = f"/accounts/{standin.account_sid}/messages"
+
+        async def lane() -> None:
+            while todo:
+                i = todo.pop(0)
+                to = f"whatsapp:{number(i)}"
+                while True:
+                    found = (await http.get(account, params={"to": to})).json()["messages"]
+                    if found or done.is_set():
+                        break
+                    await asyncio.sleep(POLL_S)
+                if not found:
+                    answers.append({"status_code": None, "error": f"no message to {to}"})
+                    continue
+                message = found[0]
+                url = inbound_url(message["standin"]["status_callback"])
+                body = {"url": url, "body": f"Yes please ({i})"}
+                answer = await http.post(f"/messages/{message['sid']}/reply", json=body)
+                answer.raise_for_status()
+                answers.append(answer.json())
+
+        await asyncio.gather(*(lane() for _ in range(REPLIERS)))
+    return answers
+
+
+async def wait_settled(standin: Standin, timeout: float) -> list[dict[str, Any]]:  # noqa: ASYNC109
+    give_up = time.monotonic() + timeout
+    while True:
+        found = await asyncio.to_thread(standin.control.callbacks)
+        if found["pending"] == 0:
+            records: list[dict[str, Any]] = found["callbacks"]
+            return records
+        assert time.monotonic() < give_up, f"{found['pending']} callbacks still pending"
+        await asyncio.sleep(0.5)
+
+
+async def run_campaign(n: int, callbacks: bool, reply_every: int, data_dir: Path) -> Run:
+    standin = await asyncio.to_thread(start)
+    try:
+        if not callbacks:
+            await asyncio.to_thread(standin.control.callback_plan, enabled=False)
+        async with sending_stack(
+            data_dir, workers=0, CLARION_APPROVAL_POLL_SECONDS=APPROVAL_POLL_SECONDS
+        ) as stack:
+            client = await stack.client()
+            try:
+                return await _campaign(n, callbacks, reply_every, stack, client, standin)
+            finally:
+                await client.http.aclose()
+    finally:
+        await asyncio.to_thread(stop, standin)
+
+
+async def _campaign(
+    n: int,
+    callbacks: bool,
+    reply_every: int,
+    stack: SendingStack,
+    client: GraphQLClient,
+    standin: Standin,
+) -> Run:
+    campaign_id = await whatsapp_campaign(client, standin, n)
+    await submit_for_approval(client, standin, campaign_id)
+    worker = stack.start_worker(**WORKER_ENV)
+    replies: list[dict[str, Any]] = []
+    try:
+        await wait_booted(stack, worker)
+        await wait_approved(client, campaign_id)
+        reader = ExecutionReader(stack.server.db, pk_of(campaign_id, "Campaign"))
+        sent_all = asyncio.Event()
+        replier = (
+            asyncio.create_task(reply_to_leads(standin, n, reply_every, sent_all))
+            if callbacks and reply_every
+            else None
+        )
+        started_at = time.time()
+        payload = await client.mutate("startCampaign", {"id": campaign_id}, "campaign { status }")
+        assert payload["userErrors"] == [], payload
+        completed_at = await wait_completed(reader, worker, timeout=120 + n / 20)
+        sent_all.set()
+        if replier is not None:
+            replies = await replier
+        settled = time.time()
+        records = await wait_settled(standin, timeout=600) if callbacks else []
+        settle_s = time.time() - settled if callbacks else 0.0
+    except BaseException:
+        print(f"  execution: {(await execution(client, campaign_id))['execution']}")
+        print("\n".join(stack.worker_log().splitlines()[-60:]))
+        raise
+    finally:
+        await stop_process(worker)
+    await asyncio.to_thread(check_arrived, standin, n)
+    if callbacks:
+        first = Counter(r["message_status"] for r in records if r["attempt"] == 1)
+        assert first == {"sent": n, "delivered": n, "read": n}, f"first attempts: {first}"
+    return Run(n, completed_at - started_at, settle_s, records, replies)
+
+
+def report(off: Run, on: Run) -> None:
+    ok = [r for r in on.callbacks if r["status_code"] and 200 <= r["status_code"] < 300]
+    codes = Counter(r["status_code"] for r in on.callbacks)
+    span = max(r["sent_at"] for r in ok) - min(r["sent_at"] for r in ok) if len(ok) > 1 else 0.0
+    busiest = max(Counter(int(r["sent_at"]) for r in ok).values(), default=0)
+    times = [r["response_ms"] for r in on.callbacks if r["response_ms"] is not None]
+    p50, p99 = percentile(times, 50), percentile(times, 99)
+    ratio = on.rate / off.rate
+    print(f"\n{on.leads} WhatsApp leads, one worker, the stand-in in its own process")
+    print(f"  send rate, callbacks off: {off.rate:7.0f} msg/s ({off.send_s:.1f} s)")
+    print(f"  send rate, callbacks on:  {on.rate:7.0f} msg/s ({on.send_s:.1f} s)")
+    mark = "" if 1 - ratio < TARGET_LOSS else "  (over target)"
+    print(
+        f"  on / off: {ratio:.2f} (a loss of {1 - ratio:.0%}; target under {TARGET_LOSS:.0%}){mark}"
+    )
+    print(
+        f"  callbacks: {len(on.callbacks)} attempts, status codes {dict(codes)}; "
+        f"settled {on.settle_s:.1f} s after COMPLETED"
+    )
+    rate = len(ok) / span if span else 0.0
+    print(f"  callbacks handled (2xx): {len(ok)} at {rate:.0f}/s, busiest second {busiest}")
+    mark = "" if p99 < TARGET_P99_MS else "  (over target)"
+    print(
+        f"  callback response time: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+        f"(target p99 under {TARGET_P99_MS:.0f} ms){mark}"
+    )
+    reply_codes = Counter(r.get("status_code") for r in on.replies)
+    reply_times = [r["response_ms"] for r in on.replies if r.get("response_ms") is not None]
+    print(
+        f"  replies: {len(on.replies)}, status codes {dict(reply_codes)}; response p50 "
+        f"{percentile(reply_times, 50):.1f} ms, p99 {percentile(reply_times, 99):.1f} ms"
+    )
+    if len(ok) < len(on.callbacks):
+        print(
+            "  NOTE: callbacks answered non-2xx (404: the server has no /hooks/twilio/status "
+            "yet), each retried once: the figures are not the handler's"
+        )
+
+
+async def measure(n: int, callbacks: bool, reply_every: int) -> Run:
+    label = "on" if callbacks else "off"
+    print(f"\ncallbacks {label}, {n} leads (load average {load_average()})")
+    with tempfile.TemporaryDirectory(prefix="clarion-bench-feedback-", dir="/tmp") as tmp:
+        run = await run_campaign(n, callbacks, reply_every, Path(tmp))
+    print(f"  COMPLETED {run.send_s:.2f} s after startCampaign ({run.rate:.0f} msg/s)")
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--leads", type=int, default=20_000, help="default 20000")
+    parser.add_argument(
+        "--reply-every", type=int, default=10, help="every k-th lead replies (0: none)"
+    )
+    args = parser.parse_args(argv)
+    if not 10 <= args.leads <= 1_000_000 or args.reply_every < 0:
+        parser.error("--leads must be in 10..1000000, --reply-every >= 0")
+    began = time.perf_counter()
+    off = asyncio.run(measure(args.leads, False, args.reply_every))
+    on = asyncio.run(measure(args.leads, True, args.reply_every))
+    report(off, on)
+    print(f"benchmark wall time: {time.perf_counter() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
