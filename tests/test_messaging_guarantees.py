@@ -9,6 +9,7 @@ import json
 import signal
 from collections import Counter
 
+from graph.ids import decode_as
 from tests.messaging_guarantees_stack import (
     at_standin,
     by_number,
@@ -51,7 +52,8 @@ async def test_whatsapp_sends_the_template_with_its_variables(
 
     sent = twilio_standin.control.messages()
     assert Counter(m["to"] for m in sent) == once_each(numbers(6), "whatsapp:")
-    callback = f"{stack.server.url}/hooks/twilio/status"
+    channel_pk = decode_as(channel["id"], "TwilioChannel")
+    callback = f"{stack.server.url}/hooks/twilio/status?channel={channel_pk}"
     for i, message in enumerate(sorted(sent, key=lambda m: m["to"])):
         assert message["from"] == WA_SENDER
         assert message["messaging_service_sid"] is None
