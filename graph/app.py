@@ -29,6 +29,8 @@ from graph.auth import account_for, key_for
 from graph.context import Context
 from graph.dashboard import dashboard
 from graph.health import health_endpoint
+from graph.hooks.status import status_callback
+from graph.hooks.status_batcher import StatusBatcher
 from graph.limits import BodyLimit
 from graph.progress_hub import ProgressHub
 from graph.schema import schema
@@ -41,6 +43,7 @@ from graph.sockets import (
 )
 from graph.unsubscribe import unsubscribe_page
 from jobs.channels.email.render_pool import API_RENDER_PROCESSES, RenderPool
+from jobs.channels.twilio.hook_urls import STATUS_CALLBACK_PATH
 from jobs.embedded_redis import embedded_redis
 from jobs.redis_pool import connect_queue
 from jobs.worker import SupervisedWorker
@@ -64,6 +67,8 @@ class State(TypedDict):
     renderer: RenderPool
     sockets: SocketRegistry
     settings: Settings
+    # Applies Twilio's status callbacks in group commits (graph/hooks/status_batcher.py).
+    status_batcher: StatusBatcher
 
 
 class ClarionGraphQL(GraphQL[Context, None]):
@@ -189,6 +194,9 @@ def create_app(settings: Settings) -> Starlette:
             sockets = SocketRegistry(db)
             await sockets.start()
             stack.push_async_callback(sockets.stop)
+            status_batcher = StatusBatcher(db, queue)
+            status_batcher.start()
+            stack.push_async_callback(status_batcher.stop)
             log.info(
                 "Clarion ready: database %s, redis %s",
                 redact_url(settings.database_url),
@@ -202,6 +210,7 @@ def create_app(settings: Settings) -> Starlette:
                 "sockets": sockets,
                 "settings": settings,
                 "renderer": renderer,
+                "status_batcher": status_batcher,
             }
 
     graphql = ClarionGraphQL(
@@ -217,6 +226,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/health", health_endpoint(settings.worker_stale_seconds)),
             Route("/dashboard", dashboard),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
+            Route(STATUS_CALLBACK_PATH, status_callback, methods=["POST"]),
         ],
         lifespan=lifespan,
         middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
