@@ -101,6 +101,10 @@ class Control:
         else:
             self._call("PUT", f"/contents/{content_sid}/approval_plan", body)
 
+    def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
+        """What fetching message `sid` reads from now on (no callback is sent)."""
+        self._call("POST", f"/messages/{sid}/status", {"status": status, "error_code": error_code})
+
     def reset(self) -> None:
         self._account("POST", "/reset")
 
