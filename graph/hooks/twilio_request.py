@@ -9,6 +9,7 @@ does not sign, or whose channel does not exist, is refused with 403 and changes 
 """
 
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -24,6 +25,7 @@ from jobs.channels.twilio.hook_urls import CHANNEL_PARAM
 SIGNATURE_HEADER = "X-Twilio-Signature"
 # Twilio's webhook parameters are a few dozen short fields; more is not Twilio.
 MAX_PARAMS = 200
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 class Forbidden(Exception):
@@ -40,6 +42,28 @@ class TwilioHook:
     params: dict[str, str]
 
 
+def _form(content_type: str, body: bytes) -> dict[str, str]:
+    """The parameters of a form Twilio posts (application/x-www-form-urlencoded, UTF-8),
+    read here rather than by Starlette's form parser (which needs python-multipart even
+    for this kind): anything else, a repeated name or too many is not Twilio's."""
+    if content_type.split(";")[0].strip().lower() != FORM_TYPE:
+        raise Forbidden
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            max_num_fields=MAX_PARAMS,
+            encoding="utf-8",
+            errors="strict",
+        )
+    except ValueError as exc:  # UnicodeDecodeError is one
+        raise Forbidden from exc
+    params = dict(pairs)
+    if len(params) != len(pairs):
+        raise Forbidden
+    return params
+
+
 async def verified_hook(request: Request) -> TwilioHook:
     """The request's channel and parameters, or Forbidden."""
     raw_channel = request.query_params.get(CHANNEL_PARAM, "")
@@ -48,10 +72,7 @@ async def verified_hook(request: Request) -> TwilioHook:
         raise Forbidden
     if not signature:
         raise Forbidden
-    form = await request.form(max_files=0, max_fields=MAX_PARAMS)
-    params = {key: value for key, value in form.multi_items() if isinstance(value, str)}
-    if len(params) != len(form.multi_items()):  # a repeated name or a file: not Twilio's
-        raise Forbidden
+    params = _form(request.headers.get("content-type", ""), await request.body())
     db: Database = request.state.db
     async with db.read() as session:
         found = (
