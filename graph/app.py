@@ -194,7 +194,11 @@ def create_app(settings: Settings) -> Starlette:
             sockets = SocketRegistry(db)
             await sockets.start()
             stack.push_async_callback(sockets.stop)
-            status_batcher = StatusBatcher(db, queue)
+            # Its own connections: the callbacks' requests read with the shared pool's,
+            # and a batch must not queue behind them for one.
+            status_db = connect(settings.database_url, pool_size=2, max_overflow=0)
+            stack.push_async_callback(status_db.dispose)
+            status_batcher = StatusBatcher(status_db, queue)
             status_batcher.start()
             stack.push_async_callback(status_batcher.stop)
             log.info(

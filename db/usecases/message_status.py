@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import ChannelType, ConsentSource, DeliveryStatus
@@ -93,6 +93,20 @@ class _Deltas:
     failed: int = 0
 
 
+# Sids looked up per statement (SQLite allows 32,766 bound parameters).
+_LOOKUP_CHUNK = 500
+_T = Delivery.__table__
+assert isinstance(_T, Table)
+DELIVERIES: Table = _T
+
+
+@dataclass(frozen=True)
+class _Lead:
+    id: int
+    campaign_id: int
+    contact_id: int
+
+
 async def apply_statuses(
     session: AsyncSession, events: Sequence[StatusEvent], *, keep_early: bool = True
 ) -> Applied:
@@ -101,12 +115,13 @@ async def apply_statuses(
     applied = Applied()
     deltas: dict[int, _Deltas] = defaultdict(_Deltas)
     early: list[StatusEvent] = []
-    for event in sorted(events, key=lambda e: (e.message_sid, e.at)):
-        if event.status not in TWILIO_STATUSES:
-            continue
-        touched = await _apply_one(session, event, applied, deltas)
-        worth_keeping = keep_early and event.reported is not Reported.PROGRESS
-        if not touched and worth_keeping and not await _lead_exists(session, event):
+    known = [e for e in events if e.status in TWILIO_STATUSES]
+    leads = await _leads_of(session, known)
+    for event in sorted(known, key=lambda e: (e.message_sid, e.at)):
+        lead = leads.get((event.message_sid, event.channel_id, event.account_id))
+        if lead is not None:
+            await _apply_one(session, event, lead, applied, deltas)
+        elif keep_early and event.reported is not Reported.PROGRESS:
             early.append(event)
     if early:
         await session.execute(
@@ -139,79 +154,85 @@ async def apply_statuses(
     return applied
 
 
-def _lead_of(event: StatusEvent) -> tuple[ColumnElement[bool], ...]:
-    """The lead the event is about, within the event's channel and account."""
-    campaigns = select(Campaign.id).where(
-        Campaign.twilio_channel_id == event.channel_id,
-        Campaign.account_id == event.account_id,
-    )
-    return (
-        Delivery.message_id == event.message_sid,
-        Delivery.account_id == event.account_id,
-        Delivery.campaign_id.in_(campaigns.scalar_subquery()),
-    )
-
-
-async def _lead_exists(session: AsyncSession, event: StatusEvent) -> bool:
-    found = await session.execute(select(Delivery.id).where(*_lead_of(event)).limit(1))
-    return found.first() is not None
+async def _leads_of(
+    session: AsyncSession, events: Sequence[StatusEvent]
+) -> dict[tuple[str, int, int], _Lead]:
+    """The lead of each event's sid, by (sid, channel, account): a lead counts for an
+    event only when its campaign is the event's channel's, in the channel's account."""
+    sids = sorted({e.message_sid for e in events})
+    found: dict[tuple[str, int, int], _Lead] = {}
+    for start in range(0, len(sids), _LOOKUP_CHUNK):
+        rows = await session.execute(
+            select(
+                DELIVERIES.c.id,
+                DELIVERIES.c.campaign_id,
+                DELIVERIES.c.contact_id,
+                DELIVERIES.c.message_id,
+                DELIVERIES.c.account_id,
+                Campaign.twilio_channel_id,
+                Campaign.account_id.label("campaign_account_id"),
+            )
+            .join(Campaign, Campaign.id == DELIVERIES.c.campaign_id)
+            .where(DELIVERIES.c.message_id.in_(sids[start : start + _LOOKUP_CHUNK]))
+        )
+        for row in rows:
+            if row.twilio_channel_id is None or row.account_id != row.campaign_account_id:
+                continue
+            key = (row.message_id, row.twilio_channel_id, row.account_id)
+            found[key] = _Lead(row.id, row.campaign_id, row.contact_id)
+    return found
 
 
 async def _apply_one(
     session: AsyncSession,
     event: StatusEvent,
+    lead: _Lead,
     applied: Applied,
     deltas: dict[int, _Deltas],
-) -> bool:
-    """True when the event changed its lead."""
-    lead = _lead_of(event)
-    sent = Delivery.status == DeliveryStatus.SENT
-    changed = False
+) -> None:
+    """One UPDATE per change, by the lead's key, under the rule's conditions: what it
+    returns is what changed."""
+    t = DELIVERIES
+    this = (t.c.id == lead.id, t.c.status == DeliveryStatus.SENT)
     match event.reported:
         case Reported.DELIVERED | Reported.READ:
-            for column, counter in (
-                (Delivery.delivered_at, "delivered"),
-                *([(Delivery.read_at, "read")] if event.reported is Reported.READ else []),
-            ):
+            steps = [(t.c.delivered_at, "delivered")]
+            if event.reported is Reported.READ:
+                steps.append((t.c.read_at, "read"))
+            for column, counter in steps:
                 rows = await session.execute(
-                    update(Delivery)
-                    .where(*lead, sent, column.is_(None))
+                    update(t)
+                    .where(*this, column.is_(None))
                     .values({column.key: event.at})
-                    .returning(Delivery.campaign_id, Delivery.id)
-                    .execution_options(synchronize_session=False)
+                    .returning(t.c.id)
                 )
-                for campaign_id, lead_id in rows:
-                    d = deltas[campaign_id]
+                if rows.first() is not None:
+                    d = deltas[lead.campaign_id]
                     setattr(d, counter, getattr(d, counter) + 1)
-                    applied.add(event.account_id, campaign_id, lead_id)
-                    changed = True
+                    applied.add(event.account_id, lead.campaign_id, lead.id)
         case Reported.FAILED:
-            failed = await session.execute(
-                update(Delivery)
+            rows = await session.execute(
+                update(t)
                 .where(
-                    *lead,
-                    sent,
-                    Delivery.delivered_at.is_(None),
-                    Delivery.read_at.is_(None),
-                    Delivery.replied_at.is_(None),
+                    *this,
+                    t.c.delivered_at.is_(None),
+                    t.c.read_at.is_(None),
+                    t.c.replied_at.is_(None),
                 )
                 .values(
                     status=DeliveryStatus.FAILED,
                     error_code=event.error_code,
                     error_message=_failure(event),
                 )
-                .returning(Delivery.campaign_id, Delivery.id, Delivery.contact_id)
-                .execution_options(synchronize_session=False)
+                .returning(t.c.id)
             )
-            for campaign_id, lead_id, contact_id in failed.all():
-                deltas[campaign_id].failed += 1
-                applied.add(event.account_id, campaign_id, lead_id)
-                changed = True
+            if rows.first() is not None:
+                deltas[lead.campaign_id].failed += 1
+                applied.add(event.account_id, lead.campaign_id, lead.id)
                 if event.error_code in OPT_OUT_CODES:
-                    await _withdraw_consent(session, event, contact_id, lead_id, applied)
+                    await _withdraw_consent(session, event, lead.contact_id, lead.id, applied)
         case Reported.PROGRESS:
             pass
-    return changed
 
 
 def _failure(event: StatusEvent) -> str:

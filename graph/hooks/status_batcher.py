@@ -77,8 +77,14 @@ class StatusBatcher:
 
     async def _commit(self, batch: list[_Waiter]) -> None:
         events = [event for event, _ in batch]
+        began = asyncio.get_running_loop().time()
         try:
             applied = await self._apply(events)
+            log.debug(
+                "applied %d status callback(s) in %.1f ms",
+                len(events),
+                (asyncio.get_running_loop().time() - began) * 1000,
+            )
         except Exception as exc:
             log.exception("could not apply %d status callback(s)", len(batch))
             for _, waiter in batch:
