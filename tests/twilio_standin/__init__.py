@@ -43,6 +43,8 @@ Control API (JSON, no auth, under `/_standin`; `{A}` = `/_standin/accounts/{Acco
   `"create": false` answers before anything is made.
 - `POST {A}/delay` `{"seconds": 2.5, "count": 1}`: the next create makes the message, then
   sleeps before answering (count null: every create until set to 0 seconds).
+- `POST {A}/odd_sids` `{"count": 1, "sid": "SMnot-a-sid"}`: the next creates make and store
+  the message, then answer with `sid` in place of its sid (a broken or hostile API).
 - `POST {A}/windows` `{"number": "whatsapp:+1…", "open": true}`: freeform allowed there.
 - `PUT {A}/approval_plan` `{"status": "approved"|"rejected"|"paused"|"disabled",
   "rejection_reason": "…", "after_fetches": 2}`: the account's default plan for WhatsApp

@@ -185,6 +185,17 @@ async def server_errors(request: Request) -> Response:
     return JSONResponse({"server_errors_left": account.faults.server_errors_left})
 
 
+async def odd_sids(request: Request) -> Response:
+    """{"count": 1, "sid": "SM…"}: the next creates make the message but answer `sid`."""
+    account, body = _account(request), await _json(request)
+    sid = body.get("sid")
+    if not isinstance(sid, str) or len(sid) > 100:
+        raise ControlError("sid must be a string of at most 100 characters")
+    account.faults.odd_sids_left = _int(body, "count", 0, 1_000_000)
+    account.faults.odd_sid = sid
+    return JSONResponse({"odd_sids_left": account.faults.odd_sids_left})
+
+
 async def delay(request: Request) -> Response:
     account, body = _account(request), await _json(request)
     seconds = body.get("seconds", 0)
@@ -293,6 +304,7 @@ ROUTES = [
     Route(_A + "/throttle", throttle, methods=["POST"]),
     Route(_A + "/server_errors", server_errors, methods=["POST"]),
     Route(_A + "/delay", delay, methods=["POST"]),
+    Route(_A + "/odd_sids", odd_sids, methods=["POST"]),
     Route(_A + "/windows", window, methods=["POST"]),
     Route(_A + "/approval_plan", account_approval_plan, methods=["PUT"]),
     Route(_A + "/reset", reset_account, methods=["POST"]),

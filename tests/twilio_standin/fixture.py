@@ -81,6 +81,10 @@ class Control:
         body = {"count": count, "status": status, "create": create}
         self._account("POST", "/server_errors", body)
 
+    def odd_sids(self, count: int, sid: str) -> None:
+        """The next `count` creates make the message but answer `sid` as its sid."""
+        self._account("POST", "/odd_sids", {"count": count, "sid": sid})
+
     def delay(self, seconds: float, count: int | None = None) -> None:
         self._account("POST", "/delay", {"seconds": seconds, "count": count})
 
