@@ -81,6 +81,8 @@ class Applied:
 
     changed: dict[int, dict[int, list[int]]] = field(default_factory=dict)
     kept_early: int = 0
+    # The sids that named a lead (whether or not it changed).
+    matched: set[str] = field(default_factory=set)
 
     def add(self, account_id: int, campaign_id: int, lead_id: int) -> None:
         self.changed.setdefault(account_id, {}).setdefault(campaign_id, []).append(lead_id)
@@ -120,6 +122,7 @@ async def apply_statuses(
     for event in sorted(known, key=lambda e: (e.message_sid, e.at)):
         lead = leads.get((event.message_sid, event.channel_id, event.account_id))
         if lead is not None:
+            applied.matched.add(event.message_sid)
             await _apply_one(session, event, lead, applied, deltas)
         elif keep_early and event.reported is not Reported.PROGRESS:
             early.append(event)
@@ -299,7 +302,11 @@ async def apply_early(session: AsyncSession, sids: Iterable[str]) -> Applied:
         for row in kept
     ]
     applied = await apply_statuses(session, events, keep_early=False)
-    await session.execute(delete(EarlyStatus).where(EarlyStatus.id.in_([r.id for r in kept])))
+    # A sid written by a claim that lost its row meanwhile named no lead: kept for the
+    # claim that records it next (or pruned).
+    done = [row.id for row in kept if row.message_sid in applied.matched]
+    if done:
+        await session.execute(delete(EarlyStatus).where(EarlyStatus.id.in_(done)))
     return applied
 
 
