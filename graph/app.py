@@ -29,6 +29,7 @@ from graph.auth import account_for, key_for
 from graph.context import Context
 from graph.dashboard import dashboard
 from graph.health import health_endpoint
+from graph.hooks.hook_channels import HookChannels
 from graph.hooks.status import status_callback
 from graph.hooks.status_batcher import StatusBatcher
 from graph.limits import BodyLimit
@@ -69,6 +70,8 @@ class State(TypedDict):
     settings: Settings
     # Applies Twilio's status callbacks in group commits (graph/hooks/status_batcher.py).
     status_batcher: StatusBatcher
+    # Webhooks' channels and tokens, kept for a few seconds (graph/hooks/hook_channels.py).
+    hook_channels: HookChannels
 
 
 class ClarionGraphQL(GraphQL[Context, None]):
@@ -215,6 +218,7 @@ def create_app(settings: Settings) -> Starlette:
                 "settings": settings,
                 "renderer": renderer,
                 "status_batcher": status_batcher,
+                "hook_channels": HookChannels(db),
             }
 
     graphql = ClarionGraphQL(
