@@ -85,6 +85,7 @@ class Settings:
                 ),
                 approval_poll_seconds=_poll(env, "CLARION_APPROVAL_POLL_SECONDS", (5.0, 300.0)),
                 approval_fresh_seconds=_int(env, "CLARION_APPROVAL_FRESH_SECONDS", 300, 1, 86_400),
+                status_catchup_seconds=_int(env, "CLARION_STATUS_CATCHUP_SECONDS", 600, 1, 86_400),
             ),
             secret_keys=_secret_keys(env),
         )
@@ -110,6 +111,10 @@ class SendSettings:
     # A run of a WhatsApp campaign reads its template's approval from Twilio first when
     # the last read is older than this.
     approval_fresh_seconds: int = 300
+    # A WhatsApp/SMS lead still only sent this long after sending (its status callbacks
+    # lost) has its message fetched from Twilio, and again after as long while it stays
+    # so, for up to 3 days (jobs/status_catchup.py).
+    status_catchup_seconds: int = 600
 
 
 def _secret_keys(env: Mapping[str, str]) -> tuple[bytes, ...]:

@@ -29,7 +29,10 @@ from graph.auth import account_for, key_for
 from graph.context import Context
 from graph.dashboard import dashboard
 from graph.health import health_endpoint
+from graph.hooks.hook_channels import HookChannels
 from graph.hooks.inbound import inbound_hook
+from graph.hooks.status import status_callback
+from graph.hooks.status_batcher import StatusBatcher
 from graph.limits import BodyLimit
 from graph.progress_hub import ProgressHub
 from graph.schema import schema
@@ -42,7 +45,7 @@ from graph.sockets import (
 )
 from graph.unsubscribe import unsubscribe_page
 from jobs.channels.email.render_pool import API_RENDER_PROCESSES, RenderPool
-from jobs.channels.twilio.hook_urls import INBOUND_PATH
+from jobs.channels.twilio.hook_urls import INBOUND_PATH, STATUS_CALLBACK_PATH
 from jobs.embedded_redis import embedded_redis
 from jobs.redis_pool import connect_queue
 from jobs.worker import SupervisedWorker
@@ -66,6 +69,10 @@ class State(TypedDict):
     renderer: RenderPool
     sockets: SocketRegistry
     settings: Settings
+    # Applies Twilio's status callbacks in group commits (graph/hooks/status_batcher.py).
+    status_batcher: StatusBatcher
+    # Webhooks' channels and tokens, kept for a few seconds (graph/hooks/hook_channels.py).
+    hook_channels: HookChannels
 
 
 class ClarionGraphQL(GraphQL[Context, None]):
@@ -191,6 +198,13 @@ def create_app(settings: Settings) -> Starlette:
             sockets = SocketRegistry(db)
             await sockets.start()
             stack.push_async_callback(sockets.stop)
+            # Its own connections: the callbacks' requests read with the shared pool's,
+            # and a batch must not queue behind them for one.
+            status_db = connect(settings.database_url, pool_size=2, max_overflow=0)
+            stack.push_async_callback(status_db.dispose)
+            status_batcher = StatusBatcher(status_db, queue)
+            status_batcher.start()
+            stack.push_async_callback(status_batcher.stop)
             log.info(
                 "Clarion ready: database %s, redis %s",
                 redact_url(settings.database_url),
@@ -204,6 +218,8 @@ def create_app(settings: Settings) -> Starlette:
                 "sockets": sockets,
                 "settings": settings,
                 "renderer": renderer,
+                "status_batcher": status_batcher,
+                "hook_channels": HookChannels(db),
             }
 
     graphql = ClarionGraphQL(
@@ -219,6 +235,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/health", health_endpoint(settings.worker_stale_seconds)),
             Route("/dashboard", dashboard),
             Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
+            Route(STATUS_CALLBACK_PATH, status_callback, methods=["POST"]),
             Route(INBOUND_PATH, inbound_hook, methods=["POST"]),
         ],
         lifespan=lifespan,

@@ -1,7 +1,8 @@
 """The arq worker: standalone (`clarion worker`) or inside `clarion serve` (embedded).
 
 Its jobs: `send_campaign` (jobs/send.py), `send_test_email` (jobs/test_email.py),
-`follow_approval` (jobs/approval.py) and the sweeper cron (jobs/sweeper.py). Resources
+`follow_approval` (jobs/approval.py), the sweeper cron (jobs/sweeper.py) and the status
+catch-up cron (jobs/status_catchup.py). Resources
 the jobs share (SMTP pools, the pacer, the unsubscribe signing key) are made at start-up
 and closed at shutdown.
 
@@ -30,6 +31,7 @@ from jobs.channels.families import channel_families
 from jobs.pacing import ChannelPacer
 from jobs.queue import FOLLOW_APPROVAL, SEND_CAMPAIGN, SEND_TEST_EMAIL
 from jobs.send import JOB_TIMEOUT_S, WorkerContext, send_campaign
+from jobs.status_catchup import CATCH_UP_EVERY_S, catch_up_statuses
 from jobs.sweeper import SWEEP_EVERY_S, sweep
 from jobs.test_email import send_test_email
 
@@ -78,7 +80,13 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
                 second=set(range(0, 60, SWEEP_EVERY_S)),
                 run_at_startup=True,
                 timeout=JOB_TIMEOUT_S,
-            )
+            ),
+            # Leads whose status callbacks never came (jobs/status_catchup.py).
+            cron(
+                catch_up_statuses,
+                second=set(range(0, 60, CATCH_UP_EVERY_S)),
+                timeout=JOB_TIMEOUT_S,
+            ),
         ],
         redis_pool=redis,
         on_startup=startup,

@@ -8,6 +8,7 @@ from db.models.channel_usage import ChannelUsage
 from db.models.consent_change import ConsentChange
 from db.models.contact import Contact, ContactTag
 from db.models.delivery import Delivery
+from db.models.early_status import EarlyStatus
 from db.models.email_channel import EmailChannel
 from db.models.email_template import EmailTemplate
 from db.models.ltv import LtvEntry
@@ -28,6 +29,7 @@ __all__ = [
     "Contact",
     "ContactTag",
     "Delivery",
+    "EarlyStatus",
     "EmailChannel",
     "EmailTemplate",
     "LtvEntry",

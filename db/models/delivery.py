@@ -88,3 +88,6 @@ class Delivery(Base):
     # When the lead converted: revenue attributed to it, or a quick-reply tap the campaign
     # names as its conversion.
     converted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # When the catch-up job last fetched this lead's message from the provider (its
+    # callbacks never came): it is not fetched again soon after.
+    status_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -37,6 +37,7 @@ from db.models import (
 from db.quota import frees_at
 from db.types import UtcDateTime
 from db.usecases import quota_usage as usage
+from db.usecases.message_status import apply_early
 from db.usecases.send_plan import SendPlan
 
 
@@ -350,6 +351,9 @@ async def record(
             updated_at=now,
         )
     )
+    # Callbacks that came before the sids were written here (Twilio can call back within
+    # milliseconds of the create), now that their rows are sent.
+    await apply_early(session, results.provider_ids.values())
 
 
 async def _opt_out(

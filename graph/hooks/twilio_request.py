@@ -11,15 +11,12 @@ does not sign, or whose channel does not exist, is refused with 403 and changes 
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from sqlalchemy import select
 from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
-from db.engine import Database
 from db.enums import TwilioChannelType
-from db.models import TwilioChannel
-from db.secrets import reveal
 from db.settings import Settings
+from graph.hooks.hook_channels import HookChannels, read_channel
 from jobs.channels.twilio.hook_urls import CHANNEL_PARAM
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -73,23 +70,16 @@ async def verified_hook(request: Request) -> TwilioHook:
     if not signature:
         raise Forbidden
     params = _form(request.headers.get("content-type", ""), await request.body())
-    db: Database = request.state.db
-    async with db.read() as session:
-        found = (
-            await session.execute(
-                select(
-                    TwilioChannel.id,
-                    TwilioChannel.account_id,
-                    TwilioChannel.channel_type,
-                    TwilioChannel.auth_token,
-                ).where(TwilioChannel.id == int(raw_channel))
-            )
-        ).one_or_none()
-        token = reveal(session, found.auth_token) if found else ""
-    if found is None or not token:
+    channels: HookChannels | None = getattr(request.state, "hook_channels", None)
+    channel_id = int(raw_channel)
+    if channels is not None:
+        found = await channels.get(channel_id)
+    else:
+        found = await read_channel(request.state.db, channel_id)
+    if found is None:
         raise Forbidden
     settings: Settings = request.state.settings
     url = f"{settings.public_url}{request.url.path}?{request.url.query}"
-    if not RequestValidator(token).validate(url, params, signature):
+    if not RequestValidator(found.token).validate(url, params, signature):
         raise Forbidden
     return TwilioHook(found.id, found.account_id, found.channel_type, params)

@@ -61,11 +61,15 @@ Control API (JSON, no auth, under `/_standin`; `{A}` = `/_standin/accounts/{Acco
   `"create": false` answers before anything is made.
 - `POST {A}/delay` `{"seconds": 2.5, "count": 1}`: the next create makes the message, then
   sleeps before answering (count null: every create until set to 0 seconds).
+- `POST {A}/odd_sids` `{"count": 1, "sid": "SMnot-a-sid"}`: the next creates make and store
+  the message, then answer with `sid` in place of its sid (a broken or hostile API).
 - `POST {A}/windows` `{"number": "whatsapp:+1…", "open": true}`: freeform allowed there.
 - `PUT {A}/approval_plan` `{"status": "approved"|"rejected"|"paused"|"disabled",
   "rejection_reason": "…", "after_fetches": 2}`: the account's default plan for WhatsApp
   approval requests (default: approved after 2 fetches). After submission the first fetch
   reads received, later ones pending, and fetch after_fetches + 1 on the outcome (0: at once).
+- `POST /_standin/messages/{Sid}/status` `{"status": "delivered", "error_code": null}`:
+  what a fetch of the message reads from then on (no callback is sent).
 - `PUT /_standin/contents/{ContentSid}/approval_plan` (same body): one content's plan,
   e.g. `{"status": "paused", "rejection_reason": "QUALITY_LOW"}` mid-campaign.
 - `PUT {A}/callback_plan` (only the fields given change; `GET` reads it) `{"enabled": true,

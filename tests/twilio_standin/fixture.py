@@ -81,6 +81,10 @@ class Control:
         body = {"count": count, "status": status, "create": create}
         self._account("POST", "/server_errors", body)
 
+    def odd_sids(self, count: int, sid: str) -> None:
+        """The next `count` creates make the message but answer `sid` as its sid."""
+        self._account("POST", "/odd_sids", {"count": count, "sid": sid})
+
     def delay(self, seconds: float, count: int | None = None) -> None:
         self._account("POST", "/delay", {"seconds": seconds, "count": count})
 
@@ -100,6 +104,10 @@ class Control:
             self._account("PUT", "/approval_plan", body)
         else:
             self._call("PUT", f"/contents/{content_sid}/approval_plan", body)
+
+    def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
+        """What fetching message `sid` reads from now on (no callback is sent)."""
+        self._call("POST", f"/messages/{sid}/status", {"status": status, "error_code": error_code})
 
     def reset(self) -> None:
         self._account("POST", "/reset")

@@ -180,6 +180,9 @@ async def create_message(request: Request) -> Response:
     message.received_at = received_at
     account.add_message(message)
     answer = message.resource()
+    if faults.odd_sids_left > 0:  # a broken or hostile API's answer
+        faults.odd_sids_left -= 1
+        answer["sid"] = faults.odd_sid
     if freeform:  # accepted now, failed by WhatsApp a moment later (the callback says so)
         message.status, message.error_code = "failed", 63016
         message.error_message = TwilioError(63016).message

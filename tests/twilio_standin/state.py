@@ -155,6 +155,9 @@ class Faults:
     server_error_creates: bool = True
     delay_seconds: float = 0.0
     delay_left: int | None = None  # None: every create while delay_seconds > 0
+    # The next creates make the message but answer with this in place of its sid.
+    odd_sids_left: int = 0
+    odd_sid: str = ""
 
 
 @dataclass

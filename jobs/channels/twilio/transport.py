@@ -37,6 +37,7 @@ from jobs.channels.twilio.content import missing, render
 from jobs.channels.twilio.errors import Kind, classify
 from jobs.channels.twilio.hook_urls import STATUS_CALLBACK_PATH, hook_url
 from jobs.channels.twilio.segments import segments
+from jobs.channels.twilio.status_events import is_message_sid
 
 # Creates in flight at once per run (Twilio answers each in ~100-300 ms).
 CONCURRENCY = 16
@@ -204,7 +205,12 @@ class TwilioTransport:
                             Outcome.SENT, "found in Twilio", provider_id=found[0], only_copy=only
                         )
                 created = await self.client.messages.create_async(**message.params)
-            return SendResult(Outcome.SENT, provider_id=str(created.sid))
+            sid = created.sid
+            if not isinstance(sid, str) or not is_message_sid(sid):
+                # Not a message Twilio names: whether one was made is unknown (it is
+                # looked up before the lead is sent again), and the value is not kept.
+                return SendResult(Outcome.UNKNOWN, "Twilio answered without a message sid")
+            return SendResult(Outcome.SENT, provider_id=sid)
         except Exception as exc:  # every answer is classified; nothing escapes a batch
             verdict = classify(exc)
             if verdict.kind is Kind.HALT:
@@ -235,7 +241,8 @@ class TwilioTransport:
         found = await self.client.messages.list_async(**query)
         service = self.settings.messaging_service_sid
         ours = [m for m in found if message.sender or m.messaging_service_sid == service]
-        return [str(m.sid) for m in reversed(ours)]  # Twilio lists the newest first
+        sids = [m.sid for m in reversed(ours)]  # Twilio lists the newest first
+        return [sid for sid in sids if isinstance(sid, str) and is_message_sid(sid)]
 
     async def close(self) -> None:
         """The client stays open for the channel's next run."""

@@ -1,0 +1,69 @@
+"""The channel a webhook names, with its auth token, kept for a few seconds.
+
+Twilio calls back up to three times per message: at a campaign's pace, reading the
+channel (and decrypting its token) for every request would cost more than the rest of
+the request. A token changed by updateTwilioChannel is used within TTL_S; a channel the
+database does not have is never kept (each such request reads again: it is refused)."""
+
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from db.engine import Database
+from db.enums import TwilioChannelType
+from db.models import TwilioChannel
+from db.secrets import reveal
+
+TTL_S = 5.0
+# Channels kept at most; more are forgotten all at once (a process has a handful).
+MAX_KEPT = 10_000
+
+
+@dataclass(frozen=True)
+class HookChannel:
+    id: int
+    account_id: int
+    channel_type: TwilioChannelType
+    token: str = field(repr=False)
+
+
+async def read_channel(db: Database, channel_id: int) -> HookChannel | None:
+    async with db.read() as session:
+        found = (
+            await session.execute(
+                select(
+                    TwilioChannel.id,
+                    TwilioChannel.account_id,
+                    TwilioChannel.channel_type,
+                    TwilioChannel.auth_token,
+                ).where(TwilioChannel.id == channel_id)
+            )
+        ).one_or_none()
+        token = reveal(session, found.auth_token) if found else ""
+    if found is None or not token:
+        return None
+    return HookChannel(found.id, found.account_id, found.channel_type, token)
+
+
+class HookChannels:
+    """One per API process (made in the lifespan)."""
+
+    def __init__(self, db: Database, ttl_s: float = TTL_S) -> None:
+        self._db = db
+        self._ttl_s = ttl_s
+        self._kept: dict[int, tuple[float, HookChannel]] = {}
+
+    async def get(self, channel_id: int) -> HookChannel | None:
+        now = time.monotonic()
+        kept = self._kept.get(channel_id)
+        if kept is not None and now - kept[0] < self._ttl_s:
+            return kept[1]
+        channel = await read_channel(self._db, channel_id)
+        if channel is None:
+            self._kept.pop(channel_id, None)
+            return None
+        if len(self._kept) >= MAX_KEPT:
+            self._kept.clear()
+        self._kept[channel_id] = (now, channel)
+        return channel

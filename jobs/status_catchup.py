@@ -1,0 +1,107 @@
+"""The status catch-up: an arq cron job that settles leads whose status callbacks never came.
+
+Twilio sends each callback once and retries it once; one lost (Clarion down, a network
+fault, a proxy) is never sent again. Leads still only sent a while after sending
+(CLARION_STATUS_CATCHUP_SECONDS) have their Message fetched through their channel's client,
+and its status is applied exactly as a callback's would be
+(db/usecases/message_status.py). Bounded per run and a few fetches at a time, so it stays
+a small share of the channel's API use; a lead is fetched again no sooner than the same
+wait, and not at all once its message is older than GIVE_UP. It also forgets early
+callbacks whose sid was never recorded.
+"""
+
+import asyncio
+import dataclasses
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from db.clock import db_now
+from db.usecases.message_status import StatusEvent, apply_statuses, prune_early
+from db.usecases.status_catchup import ChannelAccess, Waiting, channel_access, take_waiting
+from jobs.channels.twilio.client import Credentials
+from jobs.channels.twilio.status_events import status_event
+from jobs.channels.twilio.transport import TwilioFamily
+from jobs.lead_events import announce
+from jobs.send import WorkerContext
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_EVERY_S = 10
+# Leads fetched per run at most, and at once.
+PER_RUN = 200
+CONCURRENCY = 4
+FETCH_TIMEOUT_S = 15.0
+# Twilio keeps a message's status; past this a lead still unsettled is left as sent.
+GIVE_UP_S = 3 * 86_400
+# A callback kept for a sid no lead held is forgotten after this (a sid is recorded within
+# a claim's lease, or after the retries of an unknown outcome, well within it).
+EARLY_KEPT_S = 6 * 3600
+
+
+async def catch_up_statuses(ctx: dict[str, Any]) -> int:
+    """Returns how many leads' messages it fetched."""
+    wc: WorkerContext = ctx["clarion"]
+    async with wc.db.write() as session:
+        now = await db_now(session)
+        waiting = await take_waiting(
+            session,
+            now,
+            _seconds(wc.settings.status_catchup_seconds),
+            _seconds(GIVE_UP_S),
+            PER_RUN,
+        )
+        await prune_early(session, now - _seconds(EARLY_KEPT_S))
+        access = await channel_access(session, sorted({w.channel_id for w in waiting}))
+    if not waiting:
+        return 0
+    family = wc.families["twilio"]
+    assert isinstance(family, TwilioFamily)
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def fetch(lead: Waiting) -> StatusEvent | None:
+        async with gate:
+            return await _fetch(family, access.get(lead.channel_id), lead, now)
+
+    found = await asyncio.gather(*(fetch(lead) for lead in waiting))
+    events = [event for event in found if event is not None]
+    if events:
+        async with wc.db.write() as session:
+            now = await db_now(session)
+            timed = [dataclasses.replace(e, at=now) for e in events]
+            applied = await apply_statuses(session, timed, keep_early=False)
+        for account_id, changed in applied.changed.items():
+            try:
+                await announce(wc.db, wc.redis, account_id, changed)
+            except Exception as exc:  # subscribers miss it; the database has it
+                log.warning("could not announce lead changes: %s", exc)
+    log.info("status catch-up: fetched %d message(s), %d with news", len(waiting), len(events))
+    return len(waiting)
+
+
+async def _fetch(
+    family: TwilioFamily, access: ChannelAccess | None, lead: Waiting, at: datetime
+) -> StatusEvent | None:
+    if access is None:  # the channel was deleted meanwhile
+        return None
+    credentials = Credentials(access.account_sid, access.auth_token, access.api_base_url)
+    client = family.clients.get(lead.channel_id, credentials)
+    try:
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            message = await client.messages(lead.message_sid).fetch_async()
+    except Exception as exc:  # tried again after the wait
+        log.info("could not fetch message %s: %s", lead.message_sid, type(exc).__name__)
+        return None
+    return status_event(
+        lead.channel_id,
+        lead.account_id,
+        lead.channel_type,
+        lead.message_sid,
+        str(message.status or ""),
+        message.error_code,
+        at,  # replaced by the database's time when applied
+    )
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
