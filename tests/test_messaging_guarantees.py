@@ -52,7 +52,11 @@ async def test_whatsapp_sends_the_template_with_its_variables(
 
     sent = twilio_standin.control.messages()
     assert Counter(m["to"] for m in sent) == once_each(numbers(6), "whatsapp:")
-    channel_pk = decode_as(channel["id"], "TwilioChannel")
+    channels = await client.gql("{ twilioChannels(first: 5) { edges { node { id code } } } }")
+    (channel_id,) = [
+        e["node"]["id"] for e in channels["twilioChannels"]["edges"] if e["node"]["code"] == channel
+    ]
+    channel_pk = decode_as(channel_id, "TwilioChannel")
     callback = f"{stack.server.url}/hooks/twilio/status?channel={channel_pk}"
     for i, message in enumerate(sorted(sent, key=lambda m: m["to"])):
         assert message["from"] == WA_SENDER

@@ -68,8 +68,6 @@ Control API (JSON, no auth, under `/_standin`; `{A}` = `/_standin/accounts/{Acco
   "rejection_reason": "…", "after_fetches": 2}`: the account's default plan for WhatsApp
   approval requests (default: approved after 2 fetches). After submission the first fetch
   reads received, later ones pending, and fetch after_fetches + 1 on the outcome (0: at once).
-- `POST /_standin/messages/{Sid}/status` `{"status": "delivered", "error_code": null}`:
-  what a fetch of the message reads from then on (no callback is sent).
 - `PUT /_standin/contents/{ContentSid}/approval_plan` (same body): one content's plan,
   e.g. `{"status": "paused", "rejection_reason": "QUALITY_LOW"}` mid-campaign.
 - `PUT {A}/callback_plan` (only the fields given change; `GET` reads it) `{"enabled": true,

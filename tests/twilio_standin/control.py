@@ -265,31 +265,6 @@ async def reset(request: Request) -> Response:
     return JSONResponse({"reset": True})
 
 
-_MESSAGE_STATUSES = frozenset(
-    {"queued", "sending", "sent", "delivered", "undelivered", "failed", "read", "canceled"}
-)
-
-
-async def message_status(request: Request) -> Response:
-    """`{"status": "delivered", "error_code": null}`: what a fetch of the message reads
-    from now on (no callback is sent: a dropped one, for Clarion's catch-up job)."""
-    body = await _json(request)
-    status = body.get("status")
-    if status not in _MESSAGE_STATUSES:
-        raise ControlError(f"status must be one of {sorted(_MESSAGE_STATUSES)}")
-    code = body.get("error_code")
-    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
-        raise ControlError("error_code must be null or an integer")
-    sid = request.path_params["sid"]
-    for account in _store(request).accounts.values():
-        if (message := account.by_sid.get(sid)) is not None:
-            message.status = status
-            message.error_code = code
-            message.error_message = None
-            return JSONResponse(message.resource())
-    raise ControlError("no such message", 404)
-
-
 async def health(request: Request) -> Response:
     return JSONResponse({"ok": True, "sample_account_sid": request.app.state.sample_sid})
 
@@ -313,5 +288,4 @@ ROUTES = [
     Route(_A + "/approval_plan", account_approval_plan, methods=["PUT"]),
     Route(_A + "/reset", reset_account, methods=["POST"]),
     Route("/_standin/contents/{content_sid}/approval_plan", content_approval_plan, methods=["PUT"]),
-    Route("/_standin/messages/{sid}/status", message_status, methods=["POST"]),
 ]

@@ -105,10 +105,6 @@ class Control:
         else:
             self._call("PUT", f"/contents/{content_sid}/approval_plan", body)
 
-    def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
-        """What fetching message `sid` reads from now on (no callback is sent)."""
-        self._call("POST", f"/messages/{sid}/status", {"status": status, "error_code": error_code})
-
     def reset(self) -> None:
         self._account("POST", "/reset")
 
@@ -149,6 +145,7 @@ class Control:
         return result
 
     def set_status(self, message_sid: str, status: str, error_code: int | None = None) -> None:
+        """What fetching the message reads from now on (no callback is sent)."""
         body = {"status": status, "error_code": error_code}
         self._call("POST", f"/messages/{message_sid}/status", body)
 
