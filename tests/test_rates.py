@@ -5,22 +5,20 @@ payloads checked on create and update (every refusal typed, nothing changed), an
 figures of a WhatsApp campaign really sent by a `clarion worker` to the Twilio stand-in,
 with known outcomes.
 
-Deliveries, reads and replies come from Twilio's webhooks, which are not in this tree
-yet: `write_webhook_outcomes_directly` writes what they would (the lead's times and the
-execution's counters) straight into the test database. Conversions go through addLtv.
+Deliveries and reads come from the stand-in's signed status callbacks (a plan per
+number), replies and a quick-reply tap from its signed inbound posts, conversions from
+addLtv and the tap.
 """
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from sqlalchemy import update
 
 from db import models
 from db.rates import percentage
@@ -284,39 +282,6 @@ async def test_payloads_are_not_editable_once_cancelled(client: GraphQLClient) -
 # --- a campaign sent with known outcomes ---------------------------------------------------
 
 
-async def write_webhook_outcomes_directly(
-    client: GraphQLClient,
-    campaign_id: str,
-    *,
-    delivered: Sequence[str] = (),
-    read: Sequence[str] = (),
-    replied: Sequence[str] = (),
-) -> None:
-    """TEST-ONLY stand-in for Twilio's status and inbound webhooks (built elsewhere):
-    sets the leads' delivered/read/replied times and counts them on the execution, as
-    those webhooks would. To be replaced by signed webhook posts."""
-    now = datetime.now(UTC)
-    campaign_pk = pk_of(campaign_id, "Campaign")
-    async with client.server.db.write() as session:
-        for column, ids, counter in (
-            ("delivered_at", delivered, "total_delivered"),
-            ("read_at", read, "total_read"),
-            ("replied_at", replied, "total_replied"),
-        ):
-            if not ids:
-                continue
-            pks = [pk_of(i, "Lead") for i in ids]
-            await session.execute(
-                update(models.Delivery).where(models.Delivery.id.in_(pks)).values({column: now})
-            )
-            execution = models.CampaignExecution
-            await session.execute(
-                update(execution)
-                .where(execution.campaign_id == campaign_pk)
-                .values({counter: getattr(execution, counter) + len(pks)})
-            )
-
-
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[SendingStack]:
     """Quick approval polls, so the WhatsApp template is approved within a second."""
@@ -347,7 +312,7 @@ async def approved_and_started(client: GraphQLClient, campaign_id: str) -> None:
 async def leads_by(client: GraphQLClient, campaign_id: str) -> list[tuple[str, dict[str, Any]]]:
     data = await client.gql(
         "query($id: ID!) { campaign(id: $id) { leads(first: 100) { edges { node { "
-        "id phoneNumber status convertedAt contact { ltv } } } } } }",
+        "id phoneNumber status messageSid convertedAt contact { ltv } } } } } }",
         {"id": campaign_id},
     )
     return [(e["node"]["phoneNumber"], e["node"]) for e in data["campaign"]["leads"]["edges"]]
@@ -363,6 +328,16 @@ async def announcement(pubsub: PubSub, within: float = 10) -> Any:
     raise AssertionError("nothing was announced")
 
 
+async def inbound_url_of(client: GraphQLClient, code: str) -> str:
+    data = await client.gql("{ twilioChannels(first: 5) { edges { node { code inboundUrl } } } }")
+    (url,) = [
+        e["node"]["inboundUrl"]
+        for e in data["twilioChannels"]["edges"]
+        if e["node"]["code"] == code
+    ]
+    return str(url)
+
+
 async def add_ltv(client: GraphQLClient, campaign_id: str, **who: str) -> dict[str, Any]:
     payload = await client.mutate(
         "addLtv",
@@ -376,12 +351,21 @@ async def add_ltv(client: GraphQLClient, campaign_id: str, **who: str) -> dict[s
 async def test_rates_of_a_sent_campaign_with_known_outcomes(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
-    """12 leads, 2 numbers Twilio refuses: 10 sent. 3 converted by addLtv (leadId,
-    contactPhone, and leadId five times at once), 4 replied, 8 delivered, 5 read."""
+    """12 leads, 2 numbers Twilio refuses: 10 sent; Twilio reports 8 delivered, 5 of them
+    read. 3 converted by addLtv (leadId, contactPhone, and leadId five times at once),
+    4 replied with text and 1 tapped the conversion's quick reply: 5 replied, 4 converted."""
     twilio_standin.control.reset()
     twilio_standin.control.approval_plan("approved", after_fetches=0)
     for bad in ("+14155550010", "+14155550011"):
         twilio_standin.control.number_error(bad, 21211)
+    for n, final in (
+        (5, "delivered"),
+        (6, "delivered"),
+        (7, "delivered"),
+        (8, "sent"),
+        (9, "sent"),
+    ):
+        twilio_standin.control.callback_number(f"+1415555{n:04d}", final=final)
     client = await stack.client()
     channel = await twilio_channel_for(client, twilio_standin, "WHATSAPP", rateLimit=2)
     payload = await client.mutate(
@@ -424,10 +408,15 @@ async def test_rates_of_a_sent_campaign_with_known_outcomes(
     )
     assert errors_of(refused) == [(["conversionPayloads"], "NOT_EDITABLE")]
     assert await client.snapshot() == before
-    assert await rates_of(client, campaign_id) == {
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + 30
+    while (figures := await rates_of(client, campaign_id))["messagesRead"] < 5:
+        assert loop.time() < give_up, figures
+        await asyncio.sleep(0.2)
+    assert figures == {
         "messagesSent": 10,
-        "messagesDelivered": 0,
-        "messagesRead": 0,
+        "messagesDelivered": 8,
+        "messagesRead": 5,
         "messagesReplied": 0,
         "messagesConverted": 0,
         "replyRate": 0.0,
@@ -437,7 +426,12 @@ async def test_rates_of_a_sent_campaign_with_known_outcomes(
 
     # By the number's last four digits (a WhatsApp lead's number carries whatsapp:).
     by_n = {int(number[-4:]): node for number, node in (await leads_by(client, campaign_id))}
-    assert (by_n[0]["status"], by_n[10]["status"]) == ("SENT", "NOT_RECEIVED")
+    assert {n: lead["status"] for n, lead in by_n.items()} == {
+        **dict.fromkeys(range(5), "READ"),
+        **dict.fromkeys(range(5, 8), "DELIVERED"),
+        **dict.fromkeys(range(8, 10), "SENT"),
+        **dict.fromkeys(range(10, 12), "NOT_RECEIVED"),
+    }
     # A conversion is announced to leadUpdates subscribers (Redis pub/sub).
     redis = Redis.from_url(stack.env["CLARION_REDIS_URL"])
     pubsub = redis.pubsub()
@@ -468,26 +462,34 @@ async def test_rates_of_a_sent_campaign_with_known_outcomes(
     assert failed["lead"]["convertedAt"] is None
     assert failed["campaign"] == {"messagesConverted": 3, "conversionRate": 30.0}
 
-    await write_webhook_outcomes_directly(
-        client,
-        campaign_id,
-        delivered=[by_n[n]["id"] for n in range(8)],
-        read=[by_n[n]["id"] for n in range(5)],
-        replied=[by_n[n]["id"] for n in (0, 3, 4, 5)],
+    # Replies through the channel's inbound webhook, signed by the stand-in as Twilio does.
+    inbound_url = await inbound_url_of(client, channel)
+    # (In a thread: the stand-in posts to the server, which runs on this event loop.)
+    reply = twilio_standin.control.reply
+    for n in (0, 3, 4, 5):
+        answer = await asyncio.to_thread(
+            reply, by_n[n]["messageSid"], url=inbound_url, body="Thanks"
+        )
+        assert answer["status_code"] == 200, answer
+    tap = await asyncio.to_thread(
+        reply, by_n[6]["messageSid"], url=inbound_url, button_payload="buy", button_text="Buy"
     )
+    assert tap["status_code"] == 200, tap
     assert await rates_of(client, campaign_id) == {
         "messagesSent": 10,
         "messagesDelivered": 8,
         "messagesRead": 5,
-        "messagesReplied": 4,
-        "messagesConverted": 3,
-        "replyRate": 40.0,
-        "conversionRate": 30.0,
+        "messagesReplied": 5,
+        "messagesConverted": 4,
+        "replyRate": 50.0,
+        "conversionRate": 40.0,
         "conversionPayloads": ["buy"],
     }
     now = await leads_by(client, campaign_id)
     converted = {int(number[-4:]) for number, node in now if node["convertedAt"]}
-    assert converted == {0, 1, 2}
+    assert converted == {0, 1, 2, 6}
+    replied = {int(number[-4:]) for number, node in now if node["status"] == "REPLIED"}
+    assert replied == {0, 3, 4, 5, 6}
     ltv = {int(number[-4:]): node["contact"]["ltv"] for number, node in now}
     assert ltv == {
         **dict.fromkeys(range(12), "0.00"),
