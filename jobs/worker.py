@@ -2,7 +2,8 @@
 
 Its jobs: `send_campaign` (jobs/send.py), `send_test_email` (jobs/test_email.py),
 `follow_approval` (jobs/approval.py), the sweeper cron (jobs/sweeper.py) and the status
-catch-up cron (jobs/status_catchup.py). Resources
+catch-up cron (jobs/status_catchup.py); beside them, the consumer of the queued status
+callbacks (jobs/status_queue.py). Resources
 the jobs share (SMTP pools, the pacer, the unsubscribe signing key) are made at start-up
 and closed at shutdown.
 
@@ -32,6 +33,7 @@ from jobs.pacing import ChannelPacer
 from jobs.queue import FOLLOW_APPROVAL, SEND_CAMPAIGN, SEND_TEST_EMAIL
 from jobs.send import JOB_TIMEOUT_S, WorkerContext, send_campaign
 from jobs.status_catchup import CATCH_UP_EVERY_S, catch_up_statuses
+from jobs.status_queue import StatusConsumer
 from jobs.sweeper import SWEEP_EVERY_S, sweep
 from jobs.test_email import send_test_email
 
@@ -114,9 +116,13 @@ class SupervisedWorker:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.worker: Worker | None = None
+        # Applies the queued status callbacks (jobs/status_queue.py); it rides out Redis
+        # outages itself, so it lives beside the arq workers, not in one.
+        self._statuses = StatusConsumer(db, redis)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise())
+        self._statuses.start()
 
     async def _supervise(self) -> None:
         loop = asyncio.get_running_loop()
@@ -143,6 +149,7 @@ class SupervisedWorker:
         """Stops taking jobs, lets running jobs finish (sends end after their chunk), then
         closes the worker. The Redis pool stays open: it is the caller's."""
         self._stopping.set()
+        await self._statuses.stop()
         if self.worker is not None:
             await _retire(self.worker, grace_s)
         if self._task is not None:

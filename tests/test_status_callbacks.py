@@ -29,6 +29,7 @@ from tests.messaging_stack import leads, messaging_campaign, twilio_channel_for
 from tests.sending_stack import SendingStack, act, sending_stack, stack, wait_until
 from tests.status_hooks import (
     callback_params,
+    callbacks_applied,
     eventually,
     feedback,
     post_signed,
@@ -92,6 +93,7 @@ async def test_every_order_and_repeat_moves_a_lead_only_forward_and_counts_once(
     for steps, status, delivered, read, code in ORDERS:  # the table and the rule agree
         assert expected(steps) == (status, delivered, read, code), steps
     twilio_standin.control.reset()
+    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     client = await stack.client()
     plans = [steps for steps, *_ in ORDERS] + PERMUTATIONS
     campaign_id, messages = await sent_campaign(stack, twilio_standin, client, len(plans))
@@ -109,9 +111,11 @@ async def test_every_order_and_repeat_moves_a_lead_only_forward_and_counts_once(
                 assert answer.text.endswith("<Response/>")
 
         await asyncio.gather(*(play(m, s) for m, s in zip(messages, plans, strict=True)))
+        await callbacks_applied(stack)
         # The same callbacks again, all at once: nothing changes.
         before = await client.snapshot()
         await asyncio.gather(*(play(m, s) for m, s in zip(messages, plans, strict=True)))
+        await callbacks_applied(stack)
         assert await client.snapshot() == before
 
     leads_by_sid = await feedback(client, campaign_id)
@@ -142,6 +146,7 @@ async def test_an_opt_out_error_in_a_callback_withdraws_consent_once(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
+    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     client = await stack.client()
     campaign_id, messages = await sent_campaign(stack, twilio_standin, client, 2)
     token = twilio_standin.auth_token
@@ -154,6 +159,7 @@ async def test_an_opt_out_error_in_a_callback_withdraws_consent_once(
                 callback_params(messages[0]["sid"], "undelivered", 21610),
             )
             assert answer.status_code == 200
+    await callbacks_applied(stack)
     lead = (await feedback(client, campaign_id))[messages[0]["sid"]]
     assert (lead["status"], lead["errorCode"]) == ("NOT_RECEIVED", "21610")
     async with stack.server.db.read() as session:
@@ -171,6 +177,7 @@ async def test_callbacks_not_signed_for_their_channel_are_refused_and_change_not
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
+    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     client = await stack.client()
     campaign_id, messages = await sent_campaign(stack, twilio_standin, client, 1)
     sid, url = messages[0]["sid"], messages[0]["standin"]["status_callback"]
@@ -259,6 +266,7 @@ async def test_callbacks_not_signed_for_their_channel_are_refused_and_change_not
         ):
             answer = await post_signed(http, token, url, odd)
             assert answer.status_code == 200, (odd, answer.text)
+    await callbacks_applied(stack)
     assert await client.snapshot() == before
     assert await other.snapshot() == other_before
     lead = (await feedback(client, campaign_id))[sid]
@@ -271,6 +279,7 @@ async def test_a_sid_of_another_accounts_campaign_changes_nothing(
     """The other account signs correctly, for its own channel: it still cannot reach a lead
     of a campaign that is not its channel's."""
     twilio_standin.control.reset()
+    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     client = await stack.client()
     campaign_id, messages = await sent_campaign(stack, twilio_standin, client, 1)
     sid = messages[0]["sid"]
@@ -296,6 +305,7 @@ async def test_a_sid_of_another_accounts_campaign_changes_nothing(
                 http, other_twilio["auth_token"], other_url, callback_params(sid, status, code)
             )
             assert answer.status_code == 200
+    await callbacks_applied(stack)
     assert await client.snapshot() == before
     lead = (await feedback(client, campaign_id))[sid]
     assert lead["status"] == "SENT"
@@ -305,6 +315,7 @@ async def test_a_callback_before_the_sid_is_recorded_is_applied_when_it_is(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
+    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     twilio_standin.control.delay(3.0, count=1)  # the create is made, its answer waits
     client = await stack.client()
     code = await twilio_channel_for(client, twilio_standin, "SMS")
@@ -325,6 +336,7 @@ async def test_a_callback_before_the_sid_is_recorded_is_applied_when_it_is(
                 callback_params(message["sid"], status),
             )
             assert answer.status_code == 200
+    await callbacks_applied(stack)
     async with stack.server.db.read() as session:
         kept = (await session.execute(select(EarlyStatus.status))).scalars().all()
     assert sorted(kept) == ["delivered", "read"]  # the worker has not recorded the sid yet
@@ -343,6 +355,7 @@ async def test_the_catch_up_job_settles_leads_whose_callbacks_never_came(
     tmp_path: Path, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
+    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     async with sending_stack(tmp_path, CLARION_STATUS_CATCHUP_SECONDS="1") as stack:
         client = await stack.client()
         campaign_id, messages = await sent_campaign(stack, twilio_standin, client, 5)

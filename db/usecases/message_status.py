@@ -3,9 +3,11 @@ fetch of the Message), applied to its lead.
 
 A lead only moves forward: delivered and read are set once each, never cleared; a failure
 (failed, undelivered, canceled) turns a lead that is still only sent into NOT_RECEIVED,
-and nothing a callback says moves it from there. Each change is one `UPDATE ... WHERE`
-whose conditions are the rule itself, and RETURNING says what changed, so two callbacks
-for one message applied at once (two API processes, a retry of Twilio's) count once. The
+and nothing a callback says moves it from there. A batch costs a handful of statements
+whatever its size: one lookup of the leads and their state, on which each lead's events are
+replayed in order to find what they ask, then one `UPDATE ... WHERE id IN (...)` per kind
+of change whose conditions are the rule itself, and RETURNING says what changed, so two
+batches naming one message applied at once (two processes, a retry of Twilio's) count once. The
 execution's counters change in the same transaction: total_delivered and total_read when
 the time is first set; a failure moves the row SENT -> FAILED, so total_sent - 1 and
 total_failed + 1 (the recount at completion, from the ledger's statuses, agrees).
@@ -21,8 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import ChannelType, ConsentSource, DeliveryStatus
@@ -102,28 +105,49 @@ assert isinstance(_T, Table)
 DELIVERIES: Table = _T
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Lead:
+    """A lead an event names, with its state as this transaction read it."""
+
     id: int
     campaign_id: int
     contact_id: int
+    sent: bool  # still SENT (neither failed nor anything else)
+    delivered: bool
+    read: bool
+    replied: bool
+
+
+@dataclass
+class _Plan:
+    """What a batch's events ask of its leads, found by replaying each lead's events in
+    order on the state read: delivered/read times by the time to set, failures by what
+    they record. The UPDATEs still carry the rule's conditions, so a row another
+    transaction changed meanwhile is changed only if the rule still allows it."""
+
+    delivered: dict[datetime, list[int]] = field(default_factory=lambda: defaultdict(list))
+    read: dict[datetime, list[int]] = field(default_factory=lambda: defaultdict(list))
+    failed: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
+    # The event that failed each lead (for the opt-out codes).
+    failure_of: dict[int, StatusEvent] = field(default_factory=dict)
 
 
 async def apply_statuses(
     session: AsyncSession, events: Sequence[StatusEvent], *, keep_early: bool = True
 ) -> Applied:
-    """Applies `events` in the caller's transaction (in sid order, so two transactions
-    applying overlapping batches take their row locks in the same order)."""
+    """Applies `events` in the caller's transaction, in a handful of statements whatever
+    their number: one lookup, then one UPDATE per (column, time) and per failure kind,
+    one per campaign's counters (IN lists chunked for SQLite's bound-parameter limit)."""
     applied = Applied()
-    deltas: dict[int, _Deltas] = defaultdict(_Deltas)
     early: list[StatusEvent] = []
     known = [e for e in events if e.status in TWILIO_STATUSES]
     leads = await _leads_of(session, known)
+    plan = _Plan()
     for event in sorted(known, key=lambda e: (e.message_sid, e.at)):
         lead = leads.get((event.message_sid, event.channel_id, event.account_id))
         if lead is not None:
             applied.matched.add(event.message_sid)
-            await _apply_one(session, event, lead, applied, deltas)
+            _replay(event, lead, plan)
         elif keep_early and event.reported is not Reported.PROGRESS:
             early.append(event)
     if early:
@@ -142,6 +166,39 @@ async def apply_statuses(
             ],
         )
         applied.kept_early = len(early)
+    by_id = {lead.id: (key[2], lead) for key, lead in leads.items()}
+    deltas: dict[int, _Deltas] = defaultdict(_Deltas)
+    t = DELIVERIES
+    for steps, column, counter in (
+        (plan.delivered, t.c.delivered_at, "delivered"),
+        (plan.read, t.c.read_at, "read"),
+    ):
+        for at, ids in sorted(steps.items()):
+            for changed in await _update(
+                session,
+                ids,
+                (t.c.status == DeliveryStatus.SENT, column.is_(None)),
+                {column.key: at},
+            ):
+                account_id, lead = by_id[changed]
+                d = deltas[lead.campaign_id]
+                setattr(d, counter, getattr(d, counter) + 1)
+                applied.add(account_id, lead.campaign_id, lead.id)
+    failing = (
+        t.c.status == DeliveryStatus.SENT,
+        t.c.delivered_at.is_(None),
+        t.c.read_at.is_(None),
+        t.c.replied_at.is_(None),
+    )
+    for (code, text), ids in sorted(plan.failed.items()):
+        values = {"status": DeliveryStatus.FAILED, "error_code": code, "error_message": text}
+        for changed in await _update(session, ids, failing, values):
+            account_id, lead = by_id[changed]
+            deltas[lead.campaign_id].failed += 1
+            applied.add(account_id, lead.campaign_id, lead.id)
+            event = plan.failure_of[lead.id]
+            if event.error_code in OPT_OUT_CODES:
+                await _withdraw_consent(session, event, lead.contact_id, lead.id, applied)
     for campaign_id in sorted(deltas):
         d = deltas[campaign_id]
         await session.execute(
@@ -155,6 +212,47 @@ async def apply_statuses(
             )
         )
     return applied
+
+
+def _replay(event: StatusEvent, lead: _Lead, plan: _Plan) -> None:
+    """The rule, on the lead's state as read and as the batch's earlier events left it."""
+    match event.reported:
+        case Reported.DELIVERED | Reported.READ:
+            if lead.sent and not lead.delivered:
+                lead.delivered = True
+                plan.delivered[event.at].append(lead.id)
+            if event.reported is Reported.READ and lead.sent and not lead.read:
+                lead.read = True
+                plan.read[event.at].append(lead.id)
+        case Reported.FAILED:
+            if lead.sent and not (lead.delivered or lead.read or lead.replied):
+                lead.sent = False
+                plan.failed[(event.error_code, _failure(event))].append(lead.id)
+                plan.failure_of[lead.id] = event
+        case Reported.PROGRESS:
+            pass
+
+
+async def _update(
+    session: AsyncSession,
+    ids: Sequence[int],
+    conditions: tuple[ColumnElement[bool], ...],
+    values: dict[str, Any],
+) -> list[int]:
+    """`UPDATE deliveries SET values WHERE id IN ids AND conditions RETURNING id`, in
+    chunks of ids (in id order, so overlapping transactions lock rows in one order)."""
+    t = DELIVERIES
+    wanted = sorted(set(ids))
+    changed: list[int] = []
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        rows = await session.execute(
+            update(t)
+            .where(t.c.id.in_(wanted[start : start + _LOOKUP_CHUNK]), *conditions)
+            .values(values)
+            .returning(t.c.id)
+        )
+        changed.extend(rows.scalars())
+    return sorted(changed)
 
 
 async def _leads_of(
@@ -172,6 +270,10 @@ async def _leads_of(
                 DELIVERIES.c.contact_id,
                 DELIVERIES.c.message_id,
                 DELIVERIES.c.account_id,
+                DELIVERIES.c.status,
+                DELIVERIES.c.delivered_at,
+                DELIVERIES.c.read_at,
+                DELIVERIES.c.replied_at,
                 Campaign.twilio_channel_id,
                 Campaign.account_id.label("campaign_account_id"),
             )
@@ -182,60 +284,16 @@ async def _leads_of(
             if row.twilio_channel_id is None or row.account_id != row.campaign_account_id:
                 continue
             key = (row.message_id, row.twilio_channel_id, row.account_id)
-            found[key] = _Lead(row.id, row.campaign_id, row.contact_id)
-    return found
-
-
-async def _apply_one(
-    session: AsyncSession,
-    event: StatusEvent,
-    lead: _Lead,
-    applied: Applied,
-    deltas: dict[int, _Deltas],
-) -> None:
-    """One UPDATE per change, by the lead's key, under the rule's conditions: what it
-    returns is what changed."""
-    t = DELIVERIES
-    this = (t.c.id == lead.id, t.c.status == DeliveryStatus.SENT)
-    match event.reported:
-        case Reported.DELIVERED | Reported.READ:
-            steps = [(t.c.delivered_at, "delivered")]
-            if event.reported is Reported.READ:
-                steps.append((t.c.read_at, "read"))
-            for column, counter in steps:
-                rows = await session.execute(
-                    update(t)
-                    .where(*this, column.is_(None))
-                    .values({column.key: event.at})
-                    .returning(t.c.id)
-                )
-                if rows.first() is not None:
-                    d = deltas[lead.campaign_id]
-                    setattr(d, counter, getattr(d, counter) + 1)
-                    applied.add(event.account_id, lead.campaign_id, lead.id)
-        case Reported.FAILED:
-            rows = await session.execute(
-                update(t)
-                .where(
-                    *this,
-                    t.c.delivered_at.is_(None),
-                    t.c.read_at.is_(None),
-                    t.c.replied_at.is_(None),
-                )
-                .values(
-                    status=DeliveryStatus.FAILED,
-                    error_code=event.error_code,
-                    error_message=_failure(event),
-                )
-                .returning(t.c.id)
+            found[key] = _Lead(
+                row.id,
+                row.campaign_id,
+                row.contact_id,
+                sent=row.status == DeliveryStatus.SENT,
+                delivered=row.delivered_at is not None,
+                read=row.read_at is not None,
+                replied=row.replied_at is not None,
             )
-            if rows.first() is not None:
-                deltas[lead.campaign_id].failed += 1
-                applied.add(event.account_id, lead.campaign_id, lead.id)
-                if event.error_code in OPT_OUT_CODES:
-                    await _withdraw_consent(session, event, lead.contact_id, lead.id, applied)
-        case Reported.PROGRESS:
-            pass
+    return found
 
 
 def _failure(event: StatusEvent) -> str:

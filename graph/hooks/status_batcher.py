@@ -1,6 +1,7 @@
-"""Group commit for status callbacks: the events of concurrent requests are applied in one
-write transaction, and each request answers only after its batch committed (Twilio gets
-200 for a change that is durable).
+"""Group commit for status callbacks, the API's direct path while Redis is unreachable
+(callbacks are otherwise queued on Redis and applied by the workers, jobs/status_queue.py):
+the events of concurrent requests are applied in one write transaction, and each request
+answers only after its batch committed (Twilio gets 200 for a change that is durable).
 
 Twilio sends up to three callbacks per message; at a campaign's pace that is thousands a
 second, and one transaction each would spend most of its time committing (on SQLite, one
@@ -11,24 +12,18 @@ requests' path: a Redis outage delays no answer)."""
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 
 from redis.asyncio import Redis
-from sqlalchemy.exc import DBAPIError
 
-from db.clock import db_now
 from db.engine import Database
-from db.usecases.message_status import Applied, StatusEvent, apply_statuses
-from jobs.lead_events import announce
+from db.usecases.message_status import Applied, StatusEvent
+from jobs.status_apply import Announcer, apply_batch
 
 log = logging.getLogger(__name__)
 
 # Events per transaction at most (a bigger backlog is split into several).
 MAX_BATCH = 1000
-# A batch that meets a deadlock or a serialisation failure (PostgreSQL, two API processes
-# applying overlapping batches) is tried again this many times.
-ATTEMPTS = 3
 
 _Waiter = tuple[StatusEvent, asyncio.Future[None]]
 
@@ -38,22 +33,20 @@ class StatusBatcher:
 
     def __init__(self, db: Database, redis: Redis) -> None:
         self._db = db
-        self._redis = redis
         self._pending: list[_Waiter] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._to_announce: dict[int, dict[int, set[int]]] = {}
-        self._announcer: asyncio.Task[None] | None = None
+        self._announcer = Announcer(db, redis)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        for task in (self._task, self._announcer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._announcer.stop()
         for _, waiter in self._pending:
             if not waiter.done():
                 waiter.set_exception(RuntimeError("shutting down"))
@@ -97,33 +90,7 @@ class StatusBatcher:
         self._announce(applied)
 
     async def _apply(self, events: list[StatusEvent]) -> Applied:
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                async with self._db.write() as session:
-                    now = await db_now(session)  # the one clock: the database's
-                    timed = [dataclasses.replace(e, at=now) for e in events]
-                    return await apply_statuses(session, timed)
-            except DBAPIError:
-                if attempt == ATTEMPTS:
-                    raise
-                log.warning("status batch failed (attempt %d); trying again", attempt)
-        raise AssertionError("unreachable")
+        return await apply_batch(self._db, events)
 
     def _announce(self, applied: Applied) -> None:
-        for account_id, campaigns in applied.changed.items():
-            mine = self._to_announce.setdefault(account_id, {})
-            for campaign_id, leads in campaigns.items():
-                mine.setdefault(campaign_id, set()).update(leads)
-        if self._to_announce and (self._announcer is None or self._announcer.done()):
-            self._announcer = asyncio.create_task(self._announce_all())
-
-    async def _announce_all(self) -> None:
-        """Announces what changed, then what changed meanwhile, until nothing is left."""
-        while self._to_announce:
-            batch, self._to_announce = self._to_announce, {}
-            for account_id, campaigns in batch.items():
-                changed = {c: sorted(ids) for c, ids in campaigns.items()}
-                try:
-                    await announce(self._db, self._redis, account_id, changed)
-                except Exception as exc:  # subscribers miss it; the database has it
-                    log.warning("could not announce lead changes: %s", exc)
+        self._announcer.add(applied)

@@ -1,0 +1,147 @@
+"""Twilio's status callbacks, queued on Redis by the API and applied by the workers.
+
+The webhook verifies the signature, pushes the event (one RPUSH of a compact JSON) and
+answers 200 at once: a callback no longer waits for the database, where on SQLite it would
+queue for the single write lock behind the workers' recording transactions. Each worker
+runs a consumer that pops up to MAX_BATCH events at a time (LPOP with a count is atomic,
+so several workers share the queue without taking an event twice), applies them in one
+transaction (db/usecases/message_status.py, a handful of statements per batch) and
+announces the changed leads, coalesced.
+
+A worker that dies between the pop and the commit loses those events. That is accepted:
+the status catch-up job (jobs/status_catchup.py) fetches the Message of every lead left
+unsettled, so the lead is settled anyway, only later. While Redis is unreachable the API
+applies callbacks itself (graph/hooks/status_batcher.py), so none is refused."""
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import cast
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from db.engine import Database
+from db.enums import ChannelType
+from db.usecases.message_status import TWILIO_STATUSES, StatusEvent
+from jobs.status_apply import Announcer, apply_batch
+
+log = logging.getLogger(__name__)
+
+QUEUE_KEY = "clarion:status-callbacks"
+# How many events have been queued, and how many of them applied (committed), ever: the
+# difference is the backlog (plus any lost to a crash), for operators and for tests.
+QUEUED_KEY = "clarion:status-callbacks:queued"
+APPLIED_KEY = "clarion:status-callbacks:applied"
+# Events per pop and per transaction at most.
+MAX_BATCH = 1000
+# A consumer that found the queue empty looks again after this long.
+POLL_S = 0.1
+# After a Redis or database error, it tries again after this long.
+RETRY_S = 1.0
+
+
+def encode(event: StatusEvent) -> str:
+    """The event, compactly (its time is set when applied: the database's)."""
+    return json.dumps(
+        [
+            event.channel_id,
+            event.account_id,
+            event.channel_type.value,
+            event.message_sid,
+            event.status,
+            event.error_code,
+            event.error_message,
+        ],
+        separators=(",", ":"),
+    )
+
+
+def decode(raw: str | bytes) -> StatusEvent | None:
+    """The event `raw` encodes; None for anything else (logged and dropped)."""
+    try:
+        channel_id, account_id, channel_type, sid, status, code, message = json.loads(raw)
+        if status not in TWILIO_STATUSES:
+            raise ValueError(status)
+        return StatusEvent(
+            channel_id=int(channel_id),
+            account_id=int(account_id),
+            channel_type=ChannelType(channel_type),
+            message_sid=str(sid),
+            status=str(status),
+            at=datetime.now(UTC),
+            error_code=str(code),
+            error_message=str(message),
+        )
+    except (ValueError, TypeError) as exc:
+        log.warning("dropped a queued status event that is not one: %s", exc)
+        return None
+
+
+async def push(redis: Redis, event: StatusEvent) -> None:
+    """Queues `event`; raises RedisError/OSError/TimeoutError when Redis cannot take it."""
+    async with asyncio.timeout(2.0), redis.pipeline(transaction=True) as pipe:
+        pipe.rpush(QUEUE_KEY, encode(event))
+        pipe.incr(QUEUED_KEY)
+        await pipe.execute()
+
+
+class StatusConsumer:
+    """Applies queued status events in batches; one per worker process."""
+
+    def __init__(self, db: Database, redis: Redis) -> None:
+        self._db = db
+        self._redis = redis
+        self._announcer = Announcer(db, redis)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._announcer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                taken = await self.take()
+            except (RedisError, OSError) as exc:
+                log.warning("status queue: Redis unavailable (%s)", exc)
+                await asyncio.sleep(RETRY_S)
+                continue
+            except Exception:
+                log.exception("status queue: a batch could not be applied")
+                await asyncio.sleep(RETRY_S)
+                continue
+            if taken < MAX_BATCH:  # a full batch: more are likely waiting
+                await asyncio.sleep(POLL_S)
+
+    async def take(self) -> int:
+        """Pops and applies one batch; how many events it popped."""
+        popped = self._redis.lpop(QUEUE_KEY, MAX_BATCH)
+        raw = await cast(Awaitable[list[bytes] | None], popped)
+        if not raw:
+            return 0
+        events = [e for e in (decode(r) for r in raw) if e is not None]
+        # Popped and not yet committed: lost if this process dies now (the catch-up job
+        # settles their leads from the Messages themselves; see the module docstring).
+        began = asyncio.get_running_loop().time()
+        applied = await apply_batch(self._db, events) if events else None
+        log.debug(
+            "applied %d queued status event(s) in %.1f ms",
+            len(events),
+            (asyncio.get_running_loop().time() - began) * 1000,
+        )
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.incrby(APPLIED_KEY, len(raw))
+        if applied is not None:
+            self._announcer.add(applied)
+        return len(raw)
