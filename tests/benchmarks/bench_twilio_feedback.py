@@ -43,7 +43,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from db.models import CampaignExecution
 from jobs.channels.twilio.hook_urls import INBOUND_PATH, STATUS_CALLBACK_PATH
 from tests.benchmarks.bench_sending import ExecutionReader, load_average
 from tests.benchmarks.bench_twilio_send import (
@@ -58,6 +60,7 @@ from tests.benchmarks.bench_twilio_send import (
     whatsapp_campaign,
 )
 from tests.sending_stack import SendingStack, execution, sending_stack, stop_process
+from tests.status_hooks import callbacks_applied
 from tests.support import GraphQLClient, pk_of
 from tests.twilio_standin.fixture import Standin, start, stop
 
@@ -72,6 +75,9 @@ class Run:
     leads: int
     send_s: float  # startCampaign issued → COMPLETED
     settle_s: float  # COMPLETED → the stand-in has nothing pending (0 when off)
+    # The stand-in settled → every queued callback applied by the worker (0 when off).
+    applied_s: float
+    execution: dict[str, int]  # the execution's counters at the end
     callbacks: list[dict[str, Any]]  # the stand-in's records
     replies: list[dict[str, Any]]  # what each reply post answered
 
@@ -184,6 +190,11 @@ async def _campaign(
         settled = time.time()
         records = await wait_settled(standin, timeout=600) if callbacks else []
         settle_s = time.time() - settled if callbacks else 0.0
+        drained = time.time()
+        if callbacks:  # answered is not applied: the worker applies the queue
+            await callbacks_applied(stack, within=600)
+        applied_s = time.time() - drained if callbacks else 0.0
+        figures = await totals_of(stack, pk_of(campaign_id, "Campaign"))
     except BaseException:
         print(f"  execution: {(await execution(client, campaign_id))['execution']}")
         print("\n".join(stack.worker_log().splitlines()[-60:]))
@@ -194,7 +205,22 @@ async def _campaign(
     if callbacks:
         first = Counter(r["message_status"] for r in records if r["attempt"] == 1)
         assert first == {"sent": n, "delivered": n, "read": n}, f"first attempts: {first}"
-    return Run(n, completed_at - started_at, settle_s, records, replies)
+        assert figures["delivered"] == figures["read"] == n, figures
+    return Run(n, completed_at - started_at, settle_s, applied_s, figures, records, replies)
+
+
+async def totals_of(stack: SendingStack, campaign_pk: int) -> dict[str, int]:
+    """The execution's counters, read from the database."""
+    t = CampaignExecution
+    async with stack.server.db.read() as session:
+        row = (
+            await session.execute(
+                select(t.total_sent, t.total_failed, t.total_delivered, t.total_read).where(
+                    t.campaign_id == campaign_pk
+                )
+            )
+        ).one()
+    return dict(zip(("sent", "failed", "delivered", "read"), row, strict=True))
 
 
 def report(off: Run, on: Run) -> None:
@@ -215,6 +241,10 @@ def report(off: Run, on: Run) -> None:
     print(
         f"  callbacks: {len(on.callbacks)} attempts, status codes {dict(codes)}; "
         f"settled {on.settle_s:.1f} s after COMPLETED"
+    )
+    print(
+        f"  applied: every queued callback {on.applied_s:.1f} s after the stand-in settled; "
+        f"execution {on.execution}"
     )
     rate = len(ok) / span if span else 0.0
     print(f"  callbacks handled (2xx): {len(ok)} at {rate:.0f}/s, busiest second {busiest}")
