@@ -1,7 +1,8 @@
 """The status catch-up: an arq cron job that settles leads whose status callbacks never came.
 
 Twilio sends each callback once and retries it once; one lost (Clarion down, a network
-fault, a proxy) is never sent again. Leads still only sent a while after sending
+fault, a proxy, or a worker that died holding a batch popped from the status queue,
+jobs/status_queue.py) is never sent again. Leads still only sent a while after sending
 (CLARION_STATUS_CATCHUP_SECONDS) have their Message fetched through their channel's client,
 and its status is applied exactly as a callback's would be
 (db/usecases/message_status.py). Bounded per run and a few fetches at a time, so it stays

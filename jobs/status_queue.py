@@ -10,8 +10,9 @@ announces the changed leads, coalesced.
 
 A worker that dies between the pop and the commit loses those events. That is accepted:
 the status catch-up job (jobs/status_catchup.py) fetches the Message of every lead left
-unsettled, so the lead is settled anyway, only later. While Redis is unreachable the API
-applies callbacks itself (graph/hooks/status_batcher.py), so none is refused."""
+unsettled (still only sent), so the lead is settled anyway, only later. (A lost "read" of a
+lead already delivered is not fetched again: that lead stays DELIVERED.) While Redis is
+unreachable the API applies callbacks itself (graph/hooks/status_batcher.py), so none is refused."""
 
 import asyncio
 import contextlib
@@ -39,7 +40,7 @@ APPLIED_KEY = "clarion:status-callbacks:applied"
 # Events per pop and per transaction at most.
 MAX_BATCH = 1000
 # A consumer that found the queue empty looks again after this long.
-POLL_S = 0.1
+POLL_S = 0.2
 # After a Redis or database error, it tries again after this long.
 RETRY_S = 1.0
 
