@@ -6,8 +6,6 @@ write transactions (a deferred BEGIN that later upgrades to a write lock can fai
 "database is locked" or lose an update). Read transactions stay deferred.
 """
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,32 +25,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _BEGIN_OPTION = "clarion_sqlite_begin"
 
 
-class WriteTurns:
-    """On SQLite one transaction writes at a time, and a writer that finds the lock taken
-    sleeps in SQLite's busy handler (up to 100 ms a try), so two writers of one process (a
-    worker's recording and its status batches) lose most of their time sleeping. Taking
-    turns on an asyncio lock first hands the write lock over at once, in arrival order.
-    A turn not had within TURN_WAIT_S goes ahead anyway (SQLite's busy timeout then
-    applies, as without the turns), so a write nested in another cannot hang for good."""
-
-    TURN_WAIT_S = 5.0
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-
-    @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        try:
-            await asyncio.wait_for(self._lock.acquire(), self.TURN_WAIT_S)
-        except TimeoutError:
-            yield
-            return
-        try:
-            yield
-        finally:
-            self._lock.release()
-
-
 @dataclass(frozen=True)
 class Database:
     engine: AsyncEngine
@@ -60,16 +32,11 @@ class Database:
     writer: async_sessionmaker[AsyncSession]
     # Sessions for work that only reads.
     reader: async_sessionmaker[AsyncSession]
-    # SQLite only: the process's write transactions take turns here (see `write`).
-    write_turns: WriteTurns | None = None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits on success, rolls back on any exception."""
-        async with contextlib.AsyncExitStack() as stack:
-            if self.write_turns is not None:
-                await stack.enter_async_context(self.write_turns.turn())
-            session = await stack.enter_async_context(self.writer.begin())
+        async with self.writer.begin() as session:
             yield session
 
     @asynccontextmanager
@@ -97,7 +64,6 @@ def connect(url: str, **engine_kwargs: Any) -> Database:
         engine=engine,
         writer=async_sessionmaker(writer_bind, expire_on_commit=False),
         reader=async_sessionmaker(engine, expire_on_commit=False),
-        write_turns=WriteTurns() if parsed.get_backend_name() == "sqlite" else None,
     )
 
 
