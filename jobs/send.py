@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import db_now
@@ -69,6 +69,13 @@ JOB_TIMEOUT_S = int(SLICE_S + MIN_SEND_WINDOW_S + MESSAGE_TIMEOUT_S + RECORD_MAR
 # Backoff of a batch's recording while the database refuses it.
 RECORD_RETRY_S = (0.2, 5.0)  # first wait, longest wait
 _TRANSIENT = (DBAPIError, OSError, TimeoutError)
+# Refusals of the statement itself, which the same write meets again however long it
+# waits: a value the column cannot hold, a broken constraint, SQL the database rejects.
+# asyncpg's data exceptions reach SQLAlchemy as a bare DBAPIError: their SQLSTATE class
+# (22 data exception, 23 integrity constraint violation, 42 syntax error or access rule
+# violation) tells them apart from a lost connection or a lock timeout.
+_PERMANENT = (DataError, IntegrityError, ProgrammingError)
+_PERMANENT_SQLSTATE = ("22", "23", "42")
 CONTROL_INTERVAL_S = 0.5
 # A pacing wait longer than this is followed by a check that the campaign may still send
 # (a shorter one is no longer than the claim's own check takes).
@@ -154,7 +161,8 @@ class Progress:
         `prepared` has a row's message, or its result when it had none to send (its
         content failed); `results` are those of the messages, in order.
         """
-        self.throughput = len(results) / max(seconds, 1e-3)
+        if results:  # a batch with nothing to send (all opted out) says nothing of the server
+            self.throughput = len(results) / max(seconds, 1e-3)
         delivered = iter(results)
         out = ledger.Results()
         for row, ready in zip(rows, prepared, strict=True):
@@ -277,9 +285,16 @@ class CampaignRun:
                 # Paused, cancelled or out of time while waiting: the batch is not sent.
                 await self._record(plan, token, ledger.Results(released=claim.ids()), None)
                 return end
+            rows, prepared, withdrawn = await self._still_consenting(plan, claim.rows, prepared)
+            messages = [m for m in prepared if not isinstance(m, SendResult)]
             sending = time.monotonic()
-            results, halt = await transport.send(messages, _before(start_by))
-            outcome = progress.count(claim.rows, prepared, results, time.monotonic() - sending)
+            results: list[SendResult] = []
+            halt = None
+            if messages:
+                results, halt = await transport.send(messages, _before(start_by))
+            outcome = progress.count(rows, prepared, results, time.monotonic() - sending)
+            outcome.withdrawn = withdrawn
+            progress.left -= len(withdrawn)
             await self._record(plan, token, outcome, None if plan.deadline else progress.eta())
             await count_sent(self.wc.redis, self.campaign_id, len(outcome.sent))
             await publish(self.wc.db, self.wc.redis, self.campaign_id)
@@ -305,6 +320,26 @@ class CampaignRun:
         if time.monotonic() + MIN_SEND_WINDOW_S > self.send_by:
             return RunEnd.HANDOVER
         return None
+
+    async def _still_consenting(
+        self,
+        plan: SendPlan[Any],
+        rows: list[ledger.Claimed],
+        prepared: list[Prepared | SendResult],
+    ) -> tuple[list[ledger.Claimed], list[Prepared | SendResult], list[int]]:
+        """The batch less its rows whose contact withdrew consent for the channel since the
+        claim (a STOP, an unsubscribe, an API change while the batch waited for its turn),
+        and those rows' ids: they are recorded opted out, never sent. Checked last thing
+        before sending, in one query, through the plan's consent column whatever the family."""
+        async with self.wc.db.read() as session:
+            gone = await ledger.without_consent(session, plan, [row.id for row in rows])
+        if not gone:
+            return rows, prepared, []
+        kept = [
+            (row, ready) for row, ready in zip(rows, prepared, strict=True) if row.id not in gone
+        ]
+        log.info("campaign %s: %d recipient(s) withdrew consent", self.campaign_id, len(gone))
+        return [row for row, _ in kept], [ready for _, ready in kept], sorted(gone)
 
     async def _record(
         self,
@@ -342,6 +377,24 @@ class CampaignRun:
                     )
                 return
             except _TRANSIENT as exc:
+                if cannot_succeed(exc):
+                    # The whole write rolled back: nothing of the batch is recorded, and
+                    # its rows stay as the claim left them (sending, this claim's token
+                    # and lease). That is the state a worker that died after sending
+                    # leaves, and what recovers from it recovers from this: when the lease
+                    # runs out the next claim takes the rows back as possible duplicates,
+                    # and a family that can look a message up (Twilio) finds the one sent
+                    # and records it without sending again (email sends again, flagged).
+                    # Retrying instead would hold this run, and the worker's shutdown that
+                    # waits for recordings, for ever.
+                    log.error(
+                        "campaign %s: the database refused a batch's results (%s); its "
+                        "%d row(s) stay claimed until their lease runs out",
+                        self.campaign_id,
+                        exc,
+                        len(results.claimed()),
+                    )
+                    return
                 log.warning(
                     "campaign %s: recording a batch failed (%s); retrying in %.1fs",
                     self.campaign_id,
@@ -418,6 +471,15 @@ class CampaignRun:
             await executions.halt(session, self.campaign_id, now, until(now), reason)
         log.warning("campaign %s halted until %s: %s", self.campaign_id, until(now), reason)
         return RunEnd.HALTED
+
+
+def cannot_succeed(exc: BaseException) -> bool:
+    """True when the database refused a write for what it holds, not for a passing state
+    (see _PERMANENT)."""
+    if isinstance(exc, _PERMANENT):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _PERMANENT_SQLSTATE
 
 
 def _recipient(row: ledger.Claimed) -> Recipient:

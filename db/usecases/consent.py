@@ -7,7 +7,7 @@ a lead once opted out stays so, and the next campaign includes the contact again
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -46,9 +46,14 @@ async def change_consent(
     now: datetime,
     reply_id: int | None = None,
     delivery_id: int | None = None,
+    delivery_ids: Mapping[int, int] | None = None,
 ) -> ConsentChanged:
     """Sets the contacts' consent for `channel` to `granted`, recording why for each one
-    whose consent changed; a withdrawal opts out their unsent leads in running campaigns."""
+    whose consent changed; a withdrawal opts out their unsent leads in running campaigns.
+
+    The lead that caused it: `delivery_id` for all of them, or `delivery_ids` per contact
+    (contact id to delivery id; a bulk change where each contact has its own, e.g. the
+    rows a provider refused with 21610)."""
     column = getattr(Contact, consent_column(channel))
     changing = list(
         (
@@ -84,7 +89,7 @@ async def change_consent(
                 "source": source,
                 "reason": reason[:255],
                 "reply_id": reply_id,
-                "delivery_id": delivery_id,
+                "delivery_id": (delivery_ids or {}).get(contact_id, delivery_id),
                 "created_at": now,
             }
             for contact_id in changing

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import as_utc, now_column
-from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus
+from db.enums import CampaignStatus, ConsentSource, DeliveryStatus, ExecutionStatus
 from db.models import (
     Campaign,
     CampaignExecution,
@@ -37,7 +37,11 @@ from db.models import (
 from db.quota import frees_at
 from db.types import UtcDateTime
 from db.usecases import quota_usage as usage
+from db.usecases.consent import change_consent
 from db.usecases.send_plan import SendPlan
+
+# The lead's error message when its contact withdrew consent between its claim and its send.
+WITHDRAWN = "Not sent: the contact withdrew consent for the channel before its turn came."
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,11 @@ class Results:
     # flagged a possible duplicate (a second copy may reach the recipient).
     unknown: list[tuple[int, str]] = field(default_factory=list)
     released: list[int] = field(default_factory=list)  # not attempted: back to pending
-    # The recipient withdrew consent for the channel: (id, reason); the contact's consent
-    # for it is withdrawn too.
+    # The provider refused the message because the recipient withdrew consent for the
+    # channel (Twilio's 21610): (id, reason); the contact's consent is withdrawn with it.
     opted_out: list[tuple[int, str]] = field(default_factory=list)
+    # Not attempted: the contact withdrew consent after the claim (see `without_consent`).
+    withdrawn: list[int] = field(default_factory=list)
     # The provider's id of a sent (or failed) row's message, when the provider names it.
     provider_ids: dict[int, str] = field(default_factory=dict)
     # The provider's error code of a failed, retried or opted-out row.
@@ -99,7 +105,7 @@ class Results:
     def claimed(self) -> list[int]:
         """Every row of the claim."""
         settled = [i for i, _ in (*self.failed, *self.retry, *self.unknown, *self.opted_out)]
-        return [*self.sent, *settled, *self.released]
+        return [*self.sent, *settled, *self.released, *self.withdrawn]
 
 
 def due_kinds(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -201,6 +207,21 @@ async def claim(
         return Claim([], Stop.NOTHING_DUE, now)
     await usage.take(session, plan.channel_key, window, now, len(claimed))
     return Claim(claimed, now=now)
+
+
+async def without_consent(
+    session: AsyncSession, plan: SendPlan[Any], ids: Sequence[int]
+) -> set[int]:
+    """The claimed rows whose contact no longer consents to the plan's channel (withdrawn
+    while the rows waited for their turn: change_consent leaves claimed rows to the engine).
+    One query for the batch, right before it is sent."""
+    consents = getattr(Contact, plan.consent_column)
+    found = await session.scalars(
+        select(Delivery.id)
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .where(Delivery.id.in_(list(ids)), consents.is_(False))
+    )
+    return set(found)
 
 
 async def recipients(
@@ -323,6 +344,22 @@ async def record(
         )
         failed_count += rowcount(outcome)
     opted_out = await _opt_out(session, plan, results, now, mine_or_cancelled, done)
+    unsent = 0
+    if results.withdrawn:
+        outcome = await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(results.withdrawn), *mine)
+            .values(
+                status=DeliveryStatus.OPTED_OUT,
+                error_message=WITHDRAWN,
+                error_code="",
+                retry_at=None,
+                **done,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        unsent = rowcount(outcome)
+        opted_out += unsent
     if results.released:
         outcome = await session.execute(
             update(Delivery)
@@ -330,7 +367,9 @@ async def record(
             .values(status=DeliveryStatus.PENDING, **done)
             .execution_options(synchronize_session=False)
         )
-        await usage.give_back(session, plan.channel_key, plan.quota_window, now, rowcount(outcome))
+        unsent += rowcount(outcome)
+    if unsent:
+        await usage.give_back(session, plan.channel_key, plan.quota_window, now, unsent)
     # Whatever the claim still holds was cancelled meanwhile: it lets go.
     await session.execute(
         update(Delivery)
@@ -360,8 +399,13 @@ async def _opt_out(
     mine_or_cancelled: tuple[ColumnElement[bool], ...],
     done: dict[str, Any],
 ) -> int:
-    """Marks the rows whose recipient withdrew consent, and withdraws the contact's
-    consent for the channel, so no later campaign sends to it either. Returns how many."""
+    """Marks the rows the provider refused because their recipient withdrew consent (those
+    the claim still holds), and withdraws the contacts' consent for the channel through
+    change_consent, recorded with the error and the row: no later campaign sends to them,
+    and their pending leads in the channel's running campaigns are opted out. Returns how
+    many rows it marked."""
+    if not results.opted_out:
+        return 0
     marked = 0
     for delivery_id, reason in results.opted_out:
         outcome = await session.execute(
@@ -377,14 +421,27 @@ async def _opt_out(
             .execution_options(synchronize_session=False)
         )
         marked += rowcount(outcome)
-    if results.opted_out:
-        ids = [i for i, _ in results.opted_out]
-        contacts = select(Delivery.contact_id).where(Delivery.id.in_(ids))
-        await session.execute(
-            update(Contact)
-            .where(Contact.id.in_(contacts.scalar_subquery()))
-            .values({plan.consent_column: False, "updated_at": now})
-            .execution_options(synchronize_session=False)
+    # The provider's answer holds whoever holds the row now: the consent goes either way.
+    reasons = dict(results.opted_out)
+    contact_of = await session.execute(
+        select(Delivery.id, Delivery.contact_id).where(Delivery.id.in_(list(reasons)))
+    )
+    by_reason: dict[str, dict[int, int]] = {}
+    for delivery_id, contact_id in contact_of:
+        code = results.error_codes.get(delivery_id, "")
+        why = f"The provider refused a message with error {code or '(none)'}: "
+        by_reason.setdefault(why + reasons[delivery_id], {})[contact_id] = delivery_id
+    for reason, deliveries in by_reason.items():
+        await change_consent(
+            session,
+            plan.account_id,
+            list(deliveries),
+            plan.channel_type,
+            granted=False,
+            source=ConsentSource.PROVIDER,
+            reason=reason,
+            now=now,
+            delivery_ids=deliveries,
         )
     return marked
 
