@@ -10,10 +10,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.clock import db_now
 from db.enums import CampaignStatus, ChannelType, ConsentSource, DeliveryStatus
 from db.models import Campaign, CampaignExecution, ConsentChange, Contact, Delivery
 
@@ -23,6 +25,41 @@ _IN_A_RUN = (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 
 def consent_column(channel: ChannelType) -> str:
     return f"consent_{channel.value}"
+
+
+_CHANNEL_OF = {consent_column(channel): channel for channel in ChannelType}
+# Contacts per change_consent call of a bulk change (SQLite's bound parameters).
+_CHUNK = 1_000
+
+
+def split_consent(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[ChannelType, bool]]:
+    """A contact's fields apart from its consent flags (`consent_<channel>`), and those."""
+    rest = {name: value for name, value in fields.items() if name not in _CHANNEL_OF}
+    consent = {_CHANNEL_OF[name]: bool(v) for name, v in fields.items() if name in _CHANNEL_OF}
+    return rest, consent
+
+
+async def record_api_consent(
+    session: AsyncSession,
+    account_id: int,
+    wanted: Mapping[tuple[ChannelType, bool], Sequence[int]],
+    mutation: str,
+) -> None:
+    """Consent a user set through the API (`mutation` names how): the contacts of each
+    (channel, granted) get it through change_consent, recorded where it changed."""
+    now = await db_now(session)
+    for (channel, granted), contact_ids in wanted.items():
+        for start in range(0, len(contact_ids), _CHUNK):
+            await change_consent(
+                session,
+                account_id,
+                contact_ids[start : start + _CHUNK],
+                channel,
+                granted=granted,
+                source=ConsentSource.API,
+                reason=f"{'Given' if granted else 'Withdrawn'} through the API ({mutation})",
+                now=now,
+            )
 
 
 @dataclass
