@@ -42,6 +42,7 @@ OWNED_TABLES: list[type[Any]] = [
     models.Campaign,
     models.Delivery,
     models.LtvEntry,
+    models.ConsentChange,
 ]
 
 

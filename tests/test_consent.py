@@ -151,9 +151,7 @@ async def test_21610_at_send_is_recorded_and_opts_out_other_running_campaigns(
     client = await stack.client()
     stopped = numbers(6)[5]
     twilio_standin.control.number_error(stopped, 21610)
-    slow_channel = await twilio_channel_for(
-        client, twilio_standin, "SMS", code="slow", rateLimit=1
-    )
+    slow_channel = await twilio_channel_for(client, twilio_standin, "SMS", code="slow", rateLimit=1)
     slow = await messaging_campaign(client, slow_channel, leads(6), name="Slow")
     await act(client, "startCampaign", slow["id"])
     await asyncio.sleep(0.5)
