@@ -2,11 +2,13 @@
 
 Each chunk: wait for its turn (the campaign's spreading, then the channel's shared rate
 limit), claim due rows under a lease in a short transaction, prepare and send them outside
-any transaction, record the results in another. Between chunks the run checks that the
-campaign may still send, so a pause or cancel stops it within a chunk (well under a
-second at any rate). A run lasts at most `SLICE_S`, then hands over to a fresh job, so
-arq's job timeout stays short; a run that has nothing due ends, and the sweeper queues
-the campaign again when something is.
+any transaction, record the results in another. The last thing before sending, after the
+pacing wait, is a check that each recipient still consents to the channel (one query for
+the batch): a withdrawal that lands while a claimed row waits keeps it from being sent.
+Between chunks the run checks that the campaign may still send, so a pause or cancel
+stops it within a chunk (well under a second at any rate). A run lasts at most `SLICE_S`,
+then hands over to a fresh job, so arq's job timeout stays short; a run that has nothing
+due ends, and the sweeper queues the campaign again when something is.
 
 What a batch's messages are and how they go out is the campaign's channel family's
 (jobs/channels: a `Transport` per run); everything else here is the same for every family.

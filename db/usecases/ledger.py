@@ -399,29 +399,16 @@ async def _opt_out(
     mine_or_cancelled: tuple[ColumnElement[bool], ...],
     done: dict[str, Any],
 ) -> int:
-    """Marks the rows the provider refused because their recipient withdrew consent (those
-    the claim still holds), and withdraws the contacts' consent for the channel through
-    change_consent, recorded with the error and the row: no later campaign sends to them,
-    and their pending leads in the channel's running campaigns are opted out. Returns how
+    """Withdraws the consent for the channel of the contacts whose rows the provider refused
+    because they opted out, through change_consent, recorded with the error and the row
+    (no later campaign sends to them; their pending leads in the channel's running
+    campaigns are opted out); then marks those rows the claim still holds. Returns how
     many rows it marked."""
     if not results.opted_out:
         return 0
-    marked = 0
-    for delivery_id, reason in results.opted_out:
-        outcome = await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, *mine_or_cancelled)
-            .values(
-                status=DeliveryStatus.OPTED_OUT,
-                attempts=Delivery.attempts + 1,
-                error_message=reason[:2000],
-                error_code=results.error_codes.get(delivery_id, ""),
-                **done,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        marked += rowcount(outcome)
     # The provider's answer holds whoever holds the row now: the consent goes either way.
+    # Withdrawn first: change_consent locks the contacts, then their leads, and so does
+    # every other change of consent (the other order could deadlock with one).
     reasons = dict(results.opted_out)
     contact_of = await session.execute(
         select(Delivery.id, Delivery.contact_id).where(Delivery.id.in_(list(reasons)))
@@ -443,6 +430,21 @@ async def _opt_out(
             now=now,
             delivery_ids=deliveries,
         )
+    marked = 0
+    for delivery_id, reason in results.opted_out:
+        outcome = await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, *mine_or_cancelled)
+            .values(
+                status=DeliveryStatus.OPTED_OUT,
+                attempts=Delivery.attempts + 1,
+                error_message=reason[:2000],
+                error_code=results.error_codes.get(delivery_id, ""),
+                **done,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        marked += rowcount(outcome)
     return marked
 
 
