@@ -11,8 +11,11 @@ long for its column (22001), which asyncpg hands SQLAlchemy as a bare DBAPIError
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, DBAPIError
 
+from jobs.send import cannot_succeed
 from tests.messaging_guarantees_stack import (
     at_standin,
     by_number,
@@ -24,6 +27,7 @@ from tests.messaging_guarantees_stack import (
 )
 from tests.messaging_stack import leads, messaging_campaign, twilio_channel_for
 from tests.sending_stack import FINAL_STATUSES, SendingStack, act, stack, wait_until
+from tests.support import Server
 from tests.twilio_standin.fixture import Standin, twilio_standin
 
 __all__ = ["stack", "twilio_standin"]
@@ -97,3 +101,36 @@ async def test_a_batch_the_database_refuses_stays_claimed_and_the_run_goes_on(
     sid = next(m["sid"] for m in twilio_standin.control.messages() if m["to"] == target)
     lead = (await by_number(client, campaign["id"]))[target]
     assert (lead["status"], lead["messageSid"], lead["possibleDuplicate"]) == ("SENT", sid, False)
+
+
+async def error_of(server: Server, *statements: str) -> DBAPIError:
+    """What the database raises for the last of `statements` in one write (rolled back)."""
+
+    async def run() -> None:
+        async with server.db.write() as session:
+            for statement in statements:
+                await session.execute(text(statement))
+
+    with pytest.raises(DBAPIError) as caught:
+        await run()
+    return caught.value
+
+
+async def test_refusals_are_told_from_passing_states(server: Server) -> None:
+    """The test database's own errors: a value or a constraint it refuses (the same write
+    fails again, however long the recorder waits) against a statement cancelled for taking
+    too long (a retry may well pass)."""
+    null = await error_of(server, "INSERT INTO server_secrets (name, value) VALUES ('t', NULL)")
+    assert cannot_succeed(null)
+    if server.settings.database_url.startswith("sqlite"):
+        return
+    too_long = await error_of(
+        server, "INSERT INTO server_secrets (name, value) VALUES (repeat('x', 51), 'v')"
+    )
+    not_a_number = await error_of(server, "SELECT CAST('12x' AS INTEGER)")
+    for refused in (too_long, not_a_number):
+        # asyncpg's data exceptions are no DataError to SQLAlchemy: the SQLSTATE tells.
+        assert not isinstance(refused, DataError)
+        assert cannot_succeed(refused)
+    slow = await error_of(server, "SET LOCAL statement_timeout = 10", "SELECT pg_sleep(1)")
+    assert not cannot_succeed(slow)
