@@ -2,9 +2,10 @@
 
 Each chunk: wait for its turn (the campaign's spreading, then the channel's shared rate
 limit), claim due rows under a lease in a short transaction, prepare and send them outside
-any transaction, record the results in another. The last thing before sending, after the
-pacing wait, is a check that each recipient still consents to the channel (one query for
-the batch): a withdrawal that lands while a claimed row waits keeps it from being sent.
+any transaction, record the results in another. A recipient must still consent to the
+channel when its message goes: the claim reads it with its rows, and one query for the
+batch reads it again the last thing before sending when time has passed since (a pacing
+wait, a big batch's rendering): a withdrawal while a claimed row waits keeps it unsent.
 Between chunks the run checks that the campaign may still send, so a pause or cancel
 stops it within a chunk (well under a second at any rate). A run lasts at most `SLICE_S`,
 then hands over to a fresh job, so arq's job timeout stays short; a run that has nothing
@@ -79,8 +80,9 @@ _TRANSIENT = (DBAPIError, OSError, TimeoutError)
 _PERMANENT = (DataError, IntegrityError, ProgrammingError)
 _PERMANENT_SQLSTATE = ("22", "23", "42")
 CONTROL_INTERVAL_S = 0.5
-# A pacing wait longer than this is followed by a check that the campaign may still send
-# (a shorter one is no longer than the claim's own check takes).
+# A pacing wait longer than this is followed by a check that the campaign may still send,
+# and this long after a claim its consent check is made again before sending (a shorter
+# time is no longer than the claim's own check takes).
 RECHECK_AFTER_S = 0.05
 # Failed or deferred deliveries in a row that halt the execution rather than burn through
 # the audience (a server refusing everything, or throttling us).
@@ -263,6 +265,7 @@ class CampaignRun:
             token = secrets.token_hex(8)
             async with self.wc.db.write() as session:
                 claim = await ledger.claim(session, plan, n, lease, token)
+            claimed_at = time.monotonic()
             if claim.now is not None:
                 self.clock = (claim.now, time.monotonic())
             start_by = min(time.monotonic() + lease.total_seconds() / 2, self.send_by)
@@ -287,7 +290,11 @@ class CampaignRun:
                 # Paused, cancelled or out of time while waiting: the batch is not sent.
                 await self._record(plan, token, ledger.Results(released=claim.ids()), None)
                 return end
-            rows, prepared, withdrawn = await self._still_consenting(plan, claim.rows, prepared)
+            # The claim checked consent; time enough since then (a pacing wait, rendering a
+            # big batch) for a withdrawal to land, and it is checked again.
+            fresh = time.monotonic() - claimed_at <= RECHECK_AFTER_S
+            gone = claim.withdrawn() if fresh else await self._without_consent(plan, claim)
+            rows, prepared, withdrawn = _leave_out(gone, claim.rows, prepared)
             messages = [m for m in prepared if not isinstance(m, SendResult)]
             sending = time.monotonic()
             results: list[SendResult] = []
@@ -323,25 +330,12 @@ class CampaignRun:
             return RunEnd.HANDOVER
         return None
 
-    async def _still_consenting(
-        self,
-        plan: SendPlan[Any],
-        rows: list[ledger.Claimed],
-        prepared: list[Prepared | SendResult],
-    ) -> tuple[list[ledger.Claimed], list[Prepared | SendResult], list[int]]:
-        """The batch less its rows whose contact withdrew consent for the channel since the
-        claim (a STOP, an unsubscribe, an API change while the batch waited for its turn),
-        and those rows' ids: they are recorded opted out, never sent. Checked last thing
-        before sending, in one query, through the plan's consent column whatever the family."""
+    async def _without_consent(self, plan: SendPlan[Any], claim: ledger.Claim) -> frozenset[int]:
+        """The claimed rows whose contact withdrew consent for the channel by now (a STOP,
+        an unsubscribe, an API change while the batch waited for its turn), through the
+        plan's consent column whatever the family: one query, the last thing before sending."""
         async with self.wc.db.read() as session:
-            gone = await ledger.without_consent(session, plan, [row.id for row in rows])
-        if not gone:
-            return rows, prepared, []
-        kept = [
-            (row, ready) for row, ready in zip(rows, prepared, strict=True) if row.id not in gone
-        ]
-        log.info("campaign %s: %d recipient(s) withdrew consent", self.campaign_id, len(gone))
-        return [row for row, _ in kept], [ready for _, ready in kept], sorted(gone)
+            return frozenset(await ledger.without_consent(session, plan, claim.ids()))
 
     async def _record(
         self,
@@ -482,6 +476,18 @@ def cannot_succeed(exc: BaseException) -> bool:
         return True
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate[:2] in _PERMANENT_SQLSTATE
+
+
+def _leave_out(
+    gone: frozenset[int], rows: list[ledger.Claimed], prepared: list[Prepared | SendResult]
+) -> tuple[list[ledger.Claimed], list[Prepared | SendResult], list[int]]:
+    """The batch less the rows in `gone` (their contact withdrew consent: recorded opted
+    out, never sent), and those rows' ids."""
+    if not gone:
+        return rows, prepared, []
+    kept = [(row, ready) for row, ready in zip(rows, prepared, strict=True) if row.id not in gone]
+    log.info("%d recipient(s) withdrew consent before their send", len(gone))
+    return [row for row, _ in kept], [ready for _, ready in kept], sorted(gone)
 
 
 def _recipient(row: ledger.Claimed) -> Recipient:

@@ -56,6 +56,8 @@ class Claimed:
     possible_duplicate: bool
     # The row's first claim (this one's, or an earlier attempt's): no message is older.
     first_claimed_at: datetime | None = None
+    # Its contact consents to the channel, as of the claim (see `without_consent`).
+    consents: bool = True
 
 
 class Stop(StrEnum):
@@ -77,6 +79,11 @@ class Claim:
 
     def ids(self) -> list[int]:
         return [row.id for row in self.rows]
+
+    def withdrawn(self) -> frozenset[int]:
+        """Rows whose contact no longer consented to the channel at the claim: the engine
+        sends them nothing."""
+        return frozenset(row.id for row in self.rows if not row.consents)
 
 
 @dataclass
@@ -161,6 +168,13 @@ async def claim(
     if plan.message_id_domain is not None:
         domain = plan.message_id_domain
         message_id = literal("<") + cast(Delivery.id, String) + literal(f".{token}@{domain}>")
+    # Read with the claim (no query of its own): whether each row's contact consents.
+    consents = (
+        select(getattr(Contact, plan.consent_column).is_not(False))
+        .where(Contact.id == Delivery.contact_id)
+        .scalar_subquery()
+        .label("consents")
+    )
     rows: list[Claimed] = []
     wanted = min(limit, quota_left)
     for kind in due_kinds(now):
@@ -198,10 +212,23 @@ async def claim(
                 Delivery.variables,
                 Delivery.possible_duplicate,
                 Delivery.first_claimed_at,
+                consents,
             )
             .execution_options(synchronize_session=False)
         )
-        rows += [Claimed(*row) for row in found]
+        rows += [
+            Claimed(
+                id=row.id,
+                contact_id=row.contact_id,
+                address=row.address,
+                message_id=row.message_id,
+                variables=row.variables,
+                possible_duplicate=row.possible_duplicate,
+                first_claimed_at=row.first_claimed_at,
+                consents=bool(row.consents),
+            )
+            for row in found
+        ]
     claimed = sorted(rows, key=lambda c: c.id)
     if not claimed:
         return Claim([], Stop.NOTHING_DUE, now)
@@ -212,9 +239,10 @@ async def claim(
 async def without_consent(
     session: AsyncSession, plan: SendPlan[Any], ids: Sequence[int]
 ) -> set[int]:
-    """The claimed rows whose contact no longer consents to the plan's channel (withdrawn
-    while the rows waited for their turn: change_consent leaves claimed rows to the engine).
-    One query for the batch, right before it is sent."""
+    """The claimed rows whose contact no longer consents to the plan's channel, in one
+    query: right before a batch is sent when time has passed since its claim (which read
+    the same with its rows). change_consent leaves claimed rows to the engine; a row
+    released or retried after a withdrawal is pending again, claimed again, and left out."""
     consents = getattr(Contact, plan.consent_column)
     found = await session.scalars(
         select(Delivery.id)
