@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/clarion_test
 
-.PHONY: serve test lint test-postgres schema bench bench-send bench-progress bench-twilio clean
+.PHONY: serve test lint test-postgres schema bench bench-send bench-progress bench-twilio bench-feedback clean
 
 $(BIN)/clarion: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-progress: $(BIN)/clarion  ## A 20,000 campaign without, then with 1,000 pr
 
 bench-twilio: $(BIN)/clarion  ## WhatsApp: 20,000 leads through a worker vs the twilio client; memory at 100,000.
 	$(BIN)/python -m tests.benchmarks.bench_twilio_send
+
+bench-feedback: $(BIN)/clarion  ## WhatsApp: 20,000 leads with 3 status callbacks each and 10% replies vs callbacks off.
+	$(BIN)/python -m tests.benchmarks.bench_twilio_feedback
 
 clean:
 	rm -rf $(VENV) .clarion .mypy_cache .ruff_cache .pytest_cache

@@ -11,6 +11,7 @@ from db.enums import (
     CampaignType,
     ChannelStatus,
     ChannelType,
+    ConsentSource,
     ContactSource,
     ContentType,
     EmailChannelStatus,
@@ -242,6 +243,20 @@ expose(
 )
 
 
+expose(
+    ConsentSource,
+    "Why a contact's consent for a channel changed.",
+    {
+        "keyword": "The contact texted an opt-out or opt-in keyword (STOP, START, …), or "
+        "Twilio reported the opt-out.",
+        "provider": "The provider refused a message because the contact opted out "
+        "(e.g. Twilio 21610); the reason names the error.",
+        "unsubscribe_link": "The contact used the unsubscribe link of an email.",
+        "api": "A user changed it through the API (updateContact, importContacts).",
+    },
+)
+
+
 __all__ = [
     "ApprovalCategory",
     "ApprovalStatus",
@@ -249,6 +264,7 @@ __all__ = [
     "CampaignType",
     "ChannelStatus",
     "ChannelType",
+    "ConsentSource",
     "ContactSource",
     "ContentType",
     "EmailChannelStatus",

@@ -1,6 +1,7 @@
 """The page behind every message's unsubscribe link: GET asks to confirm, POST (the page's
 button, or a mail client's RFC 8058 one-click request) withdraws the contact's email
-consent. No API key: the signed token in the link is the authority."""
+consent (recorded; its pending leads in running email campaigns are opted out). No API
+key: the signed token in the link is the authority."""
 
 from html import escape
 
@@ -28,17 +29,17 @@ async def unsubscribe_page(request: Request) -> HTMLResponse:
         return _page("<p>This link comes from a test message: nothing to unsubscribe.</p>")
     db = request.state.db
     async with db.read() as session:
-        contact_id = await contact_for(session, request.state.signing_key, token)
-    if contact_id is None:
+        link = await contact_for(session, request.state.signing_key, token)
+    if link is None:
         return _page("<p>This unsubscribe link is not valid.</p>", 404)
     if request.method == "POST":
         async with db.write() as session:
-            email = await unsubscribe(session, contact_id)
+            email = await unsubscribe(session, link)
         if email is None:
             return _page("<p>This unsubscribe link is no longer valid.</p>", 404)
         return _page(f"<p><b>{escape(email)}</b> will get no more marketing email.</p>")
     async with db.read() as session:
-        found = await recipient(session, contact_id)
+        found = await recipient(session, link.contact_id)
     if found is None:
         return _page("<p>This unsubscribe link is no longer valid.</p>", 404)
     email, sender = found

@@ -2,11 +2,14 @@
 
 Each chunk: wait for its turn (the campaign's spreading, then the channel's shared rate
 limit), claim due rows under a lease in a short transaction, prepare and send them outside
-any transaction, record the results in another. Between chunks the run checks that the
-campaign may still send, so a pause or cancel stops it within a chunk (well under a
-second at any rate). A run lasts at most `SLICE_S`, then hands over to a fresh job, so
-arq's job timeout stays short; a run that has nothing due ends, and the sweeper queues
-the campaign again when something is.
+any transaction, record the results in another. A recipient must still consent to the
+channel when its message goes: the claim reads it with its rows, and one query for the
+batch reads it again the last thing before sending when time has passed since (a pacing
+wait, a big batch's rendering): a withdrawal while a claimed row waits keeps it unsent.
+Between chunks the run checks that the campaign may still send, so a pause or cancel
+stops it within a chunk (well under a second at any rate). A run lasts at most `SLICE_S`,
+then hands over to a fresh job, so arq's job timeout stays short; a run that has nothing
+due ends, and the sweeper queues the campaign again when something is.
 
 What a batch's messages are and how they go out is the campaign's channel family's
 (jobs/channels: a `Transport` per run); everything else here is the same for every family.
@@ -29,7 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import db_now
@@ -71,9 +74,17 @@ JOB_TIMEOUT_S = int(SLICE_S + MIN_SEND_WINDOW_S + MESSAGE_TIMEOUT_S + RECORD_MAR
 # Backoff of a batch's recording while the database refuses it.
 RECORD_RETRY_S = (0.2, 5.0)  # first wait, longest wait
 _TRANSIENT = (DBAPIError, OSError, TimeoutError)
+# Refusals of the statement itself, which the same write meets again however long it
+# waits: a value the column cannot hold, a broken constraint, SQL the database rejects.
+# asyncpg's data exceptions reach SQLAlchemy as a bare DBAPIError: their SQLSTATE class
+# (22 data exception, 23 integrity constraint violation, 42 syntax error or access rule
+# violation) tells them apart from a lost connection or a lock timeout.
+_PERMANENT = (DataError, IntegrityError, ProgrammingError)
+_PERMANENT_SQLSTATE = ("22", "23", "42")
 CONTROL_INTERVAL_S = 0.5
-# A pacing wait longer than this is followed by a check that the campaign may still send
-# (a shorter one is no longer than the claim's own check takes).
+# A pacing wait longer than this is followed by a check that the campaign may still send,
+# and this long after a claim its consent check is made again before sending (a shorter
+# time is no longer than the claim's own check takes).
 RECHECK_AFTER_S = 0.05
 # Failed or deferred deliveries in a row that halt the execution rather than burn through
 # the audience (a server refusing everything, or throttling us).
@@ -157,7 +168,8 @@ class Progress:
         `prepared` has a row's message, or its result when it had none to send (its
         content failed); `results` are those of the messages, in order.
         """
-        self.throughput = len(results) / max(seconds, 1e-3)
+        if results:  # a batch with nothing to send (all opted out) says nothing of the server
+            self.throughput = len(results) / max(seconds, 1e-3)
         delivered = iter(results)
         out = ledger.Results()
         for row, ready in zip(rows, prepared, strict=True):
@@ -256,6 +268,7 @@ class CampaignRun:
             token = secrets.token_hex(8)
             async with self.wc.db.write() as session:
                 claim = await ledger.claim(session, plan, n, lease, token)
+            claimed_at = time.monotonic()
             if claim.now is not None:
                 self.clock = (claim.now, time.monotonic())
             start_by = min(time.monotonic() + lease.total_seconds() / 2, self.send_by)
@@ -280,9 +293,20 @@ class CampaignRun:
                 # Paused, cancelled or out of time while waiting: the batch is not sent.
                 await self._record(plan, token, ledger.Results(released=claim.ids()), None)
                 return end
+            # The claim checked consent; time enough since then (a pacing wait, rendering a
+            # big batch) for a withdrawal to land, and it is checked again.
+            fresh = time.monotonic() - claimed_at <= RECHECK_AFTER_S
+            gone = claim.withdrawn() if fresh else await self._without_consent(plan, claim)
+            rows, prepared, withdrawn = _leave_out(gone, claim.rows, prepared)
+            messages = [m for m in prepared if not isinstance(m, SendResult)]
             sending = time.monotonic()
-            results, halt = await transport.send(messages, _before(start_by))
-            outcome = progress.count(claim.rows, prepared, results, time.monotonic() - sending)
+            results: list[SendResult] = []
+            halt = None
+            if messages:
+                results, halt = await transport.send(messages, _before(start_by))
+            outcome = progress.count(rows, prepared, results, time.monotonic() - sending)
+            outcome.withdrawn = withdrawn
+            progress.left -= len(withdrawn)
             await self._record(plan, token, outcome, None if plan.deadline else progress.eta())
             await count_sent(self.wc.redis, self.campaign_id, len(outcome.sent))
             if plan.has_leads:  # one message for the batch's leads
@@ -310,6 +334,13 @@ class CampaignRun:
         if time.monotonic() + MIN_SEND_WINDOW_S > self.send_by:
             return RunEnd.HANDOVER
         return None
+
+    async def _without_consent(self, plan: SendPlan[Any], claim: ledger.Claim) -> frozenset[int]:
+        """The claimed rows whose contact withdrew consent for the channel by now (a STOP,
+        an unsubscribe, an API change while the batch waited for its turn), through the
+        plan's consent column whatever the family: one query, the last thing before sending."""
+        async with self.wc.db.read() as session:
+            return frozenset(await ledger.without_consent(session, plan, claim.ids()))
 
     async def _record(
         self,
@@ -347,6 +378,24 @@ class CampaignRun:
                     )
                 return
             except _TRANSIENT as exc:
+                if cannot_succeed(exc):
+                    # The whole write rolled back: nothing of the batch is recorded, and
+                    # its rows stay as the claim left them (sending, this claim's token
+                    # and lease). That is the state a worker that died after sending
+                    # leaves, and what recovers from it recovers from this: when the lease
+                    # runs out the next claim takes the rows back as possible duplicates,
+                    # and a family that can look a message up (Twilio) finds the one sent
+                    # and records it without sending again (email sends again, flagged).
+                    # Retrying instead would hold this run, and the worker's shutdown that
+                    # waits for recordings, for ever.
+                    log.error(
+                        "campaign %s: the database refused a batch's results (%s); its "
+                        "%d row(s) stay claimed until their lease runs out",
+                        self.campaign_id,
+                        exc,
+                        len(results.claimed()),
+                    )
+                    return
                 log.warning(
                     "campaign %s: recording a batch failed (%s); retrying in %.1fs",
                     self.campaign_id,
@@ -426,6 +475,27 @@ class CampaignRun:
             await executions.halt(session, self.campaign_id, now, until(now), reason)
         log.warning("campaign %s halted until %s: %s", self.campaign_id, until(now), reason)
         return RunEnd.HALTED
+
+
+def cannot_succeed(exc: BaseException) -> bool:
+    """True when the database refused a write for what it holds, not for a passing state
+    (see _PERMANENT)."""
+    if isinstance(exc, _PERMANENT):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _PERMANENT_SQLSTATE
+
+
+def _leave_out(
+    gone: frozenset[int], rows: list[ledger.Claimed], prepared: list[Prepared | SendResult]
+) -> tuple[list[ledger.Claimed], list[Prepared | SendResult], list[int]]:
+    """The batch less the rows in `gone` (their contact withdrew consent: recorded opted
+    out, never sent), and those rows' ids."""
+    if not gone:
+        return rows, prepared, []
+    kept = [(row, ready) for row, ready in zip(rows, prepared, strict=True) if row.id not in gone]
+    log.info("%d recipient(s) withdrew consent before their send", len(gone))
+    return [row for row, _ in kept], [ready for _, ready in kept], sorted(gone)
 
 
 def _recipient(row: ledger.Claimed) -> Recipient:

@@ -41,8 +41,6 @@ async def test_whatsapp_sends_the_template_with_its_variables(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    # The stored status as created: no status callbacks move it on.
-    twilio_standin.control.callback_plan(enabled=False)
     client = await stack.client()
     channel = await twilio_channel_for(client, twilio_standin, "WHATSAPP")
     campaign, content_sid = await whatsapp_campaign(client, twilio_standin, channel, leads(6))
@@ -81,7 +79,6 @@ async def test_whatsapp_through_a_messaging_service(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # the status as created
     client = await stack.client()
     service = twilio_standin.messaging_service_sid
     channel = await twilio_channel_for(

@@ -355,6 +355,7 @@ async def test_rates_of_a_sent_campaign_with_known_outcomes(
     read. 3 converted by addLtv (leadId, contactPhone, and leadId five times at once),
     4 replied with text and 1 tapped the conversion's quick reply: 5 replied, 4 converted."""
     twilio_standin.control.reset()
+    twilio_standin.control.callback_plan(enabled=True)
     twilio_standin.control.approval_plan("approved", after_fetches=0)
     for bad in ("+14155550010", "+14155550011"):
         twilio_standin.control.number_error(bad, 21211)

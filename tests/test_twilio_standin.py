@@ -141,8 +141,6 @@ def test_trim_keeps_referenced_components_transitively() -> None:
 
 
 def test_create_and_fetch_an_sms(twilio: Client, twilio_standin: Standin) -> None:
-    # Its status stays queued: no callbacks move it on (tests/test_twilio_standin_callbacks.py).
-    twilio_standin.control.callback_plan(enabled=False)
     before = datetime.now(UTC).replace(microsecond=0)
     message = twilio.messages.create(
         to=TO, from_=SMS_FROM, body="Hello there", status_callback="https://example.com/cb"

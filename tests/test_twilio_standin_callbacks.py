@@ -38,7 +38,7 @@ COMMON |= {"SmsStatus", "To"}
 WHATSAPP = {"ChannelInstallSid", "ChannelPrefix", "ChannelToAddress", "StructuredMessage"}
 # Steps 50-100 ms apart: their callbacks, posted concurrently, arrive in order unless a
 # post is held up that long (as Twilio's, order is not guaranteed; tests sort where it matters).
-FAST = {"delay": [0.05, 0.1]}
+FAST = {"enabled": True, "delay": [0.05, 0.1]}
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,15 @@ a lead once opted out stays so, and the next campaign includes the contact again
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.clock import db_now
 from db.enums import CampaignStatus, ChannelType, ConsentSource, DeliveryStatus
 from db.models import Campaign, CampaignExecution, ConsentChange, Contact, Delivery
 
@@ -23,6 +25,41 @@ _IN_A_RUN = (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 
 def consent_column(channel: ChannelType) -> str:
     return f"consent_{channel.value}"
+
+
+_CHANNEL_OF = {consent_column(channel): channel for channel in ChannelType}
+# Contacts per change_consent call of a bulk change (SQLite's bound parameters).
+_CHUNK = 1_000
+
+
+def split_consent(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[ChannelType, bool]]:
+    """A contact's fields apart from its consent flags (`consent_<channel>`), and those."""
+    rest = {name: value for name, value in fields.items() if name not in _CHANNEL_OF}
+    consent = {_CHANNEL_OF[name]: bool(v) for name, v in fields.items() if name in _CHANNEL_OF}
+    return rest, consent
+
+
+async def record_api_consent(
+    session: AsyncSession,
+    account_id: int,
+    wanted: Mapping[tuple[ChannelType, bool], Sequence[int]],
+    mutation: str,
+) -> None:
+    """Consent a user set through the API (`mutation` names how): the contacts of each
+    (channel, granted) get it through change_consent, recorded where it changed."""
+    now = await db_now(session)
+    for (channel, granted), contact_ids in wanted.items():
+        for start in range(0, len(contact_ids), _CHUNK):
+            await change_consent(
+                session,
+                account_id,
+                contact_ids[start : start + _CHUNK],
+                channel,
+                granted=granted,
+                source=ConsentSource.API,
+                reason=f"{'Given' if granted else 'Withdrawn'} through the API ({mutation})",
+                now=now,
+            )
 
 
 @dataclass
@@ -46,9 +83,14 @@ async def change_consent(
     now: datetime,
     reply_id: int | None = None,
     delivery_id: int | None = None,
+    delivery_ids: Mapping[int, int] | None = None,
 ) -> ConsentChanged:
     """Sets the contacts' consent for `channel` to `granted`, recording why for each one
-    whose consent changed; a withdrawal opts out their unsent leads in running campaigns."""
+    whose consent changed; a withdrawal opts out their unsent leads in running campaigns.
+
+    The lead that caused it: `delivery_id` for all of them, or `delivery_ids` per contact
+    (contact id to delivery id; a bulk change where each contact has its own, e.g. the
+    rows a provider refused with 21610)."""
     column = getattr(Contact, consent_column(channel))
     changing = list(
         (
@@ -84,7 +126,7 @@ async def change_consent(
                 "source": source,
                 "reason": reason[:255],
                 "reply_id": reply_id,
-                "delivery_id": delivery_id,
+                "delivery_id": (delivery_ids or {}).get(contact_id, delivery_id),
                 "created_at": now,
             }
             for contact_id in changing

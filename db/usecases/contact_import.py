@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import validation as v
 from db.conflicts import Turn, take_turns
 from db.dialect import insert_for
+from db.enums import ChannelType
 from db.errors import DomainError, ErrorCode, Problem
 from db.models import Contact, ContactTag
+from db.usecases.consent import record_api_consent, split_consent
 from db.usecases.contact_fields import prepare, reachable
 
 IMPORT_LIMIT = 10_000
@@ -128,8 +130,10 @@ async def import_contacts(
     """Upserts contacts (see the module's rules); returns (created, updated).
 
     A field a row leaves out keeps its stored value (so a re-import never turns consent
-    back on); tags a row names are added to the contact's tags, never removed. The whole
-    import is refused, with every problem listed, if any row is invalid.
+    back on); tags a row names are added to the contact's tags, never removed. A new
+    contact starts with the row's consent; an existing one's consent changes through
+    change_consent (recorded, source API; a withdrawal opts out its pending leads). The
+    whole import is refused, with every problem listed, if any row is invalid.
     """
     prepared = _check_rows(rows)
     # Two imports of the same contacts at once: on PostgreSQL each upsert statement locks
@@ -141,17 +145,27 @@ async def import_contacts(
     groups: dict[str, list[dict[str, Any]]] = {"email": [], "phone": []}
     for row, (_, key) in zip(prepared, matched, strict=True):
         groups[key].append(row)
+    consent: dict[tuple[ChannelType, bool], list[int]] = {}
     for key, group in groups.items():
         group.sort(key=lambda row: str(row[key]))
         for start in range(0, len(group), CHUNK):
-            await _upsert_chunk(session, account_id, key, group[start : start + CHUNK])
+            chunk = group[start : start + CHUNK]
+            ids = await _upsert_chunk(session, account_id, key, chunk)
+            for row in chunk:
+                for channel, granted in split_consent(row)[1].items():
+                    consent.setdefault((channel, granted), []).append(ids[row[key]])
+    # New contacts got the rows' consent already (no change to record); existing ones,
+    # whose upsert left consent alone, change here.
+    await record_api_consent(session, account_id, consent, "importContacts")
     created = sum(1 for target, _ in matched if target is None)
     return created, len(prepared) - created
 
 
 async def _upsert_chunk(
     session: AsyncSession, account_id: int, key: str, rows: Sequence[dict[str, Any]]
-) -> None:
+) -> dict[str, int]:
+    """Upserts the rows; returns the contact ids by the rows' `key` value. An existing
+    contact's consent is left for change_consent (see import_contacts)."""
     # One statement per set of provided columns, so absent fields are never overwritten.
     by_shape: dict[frozenset[str], list[dict[str, Any]]] = {}
     for row in rows:
@@ -162,7 +176,8 @@ async def _upsert_chunk(
     for shape, values in by_shape.items():
         # executemany form: compiled once and cached (a literal multi-row VALUES is not).
         stmt = insert_for(session, Contact)
-        updatable = {c: stmt.excluded[c] for c in shape if c != key}
+        kept = split_consent(dict.fromkeys(shape))[0]
+        updatable = {c: stmt.excluded[c] for c in kept if c != key}
         updatable["updated_at"] = stmt.excluded.updated_at
         stmt = stmt.on_conflict_do_update(
             index_elements=[Contact.account_id, conflict], set_=updatable
@@ -179,3 +194,4 @@ async def _upsert_chunk(
             insert_for(session, ContactTag).on_conflict_do_nothing(),
             tag_rows[start : start + CHUNK * 5],
         )
+    return ids

@@ -12,6 +12,7 @@ from db.dialect import insert_for
 from db.errors import ErrorCode, Problem
 from db.models import Contact, ContactTag
 from db.queries import get_owned
+from db.usecases.consent import record_api_consent, split_consent
 from db.usecases.contact_fields import prepare, reachable
 
 
@@ -63,7 +64,8 @@ async def create_contact(
 async def update_contact(
     session: AsyncSession, account_id: int, contact_id: int, changes: Mapping[str, Any]
 ) -> Contact:
-    """An empty email or phone removes it, as long as the contact keeps the other."""
+    """An empty email or phone removes it, as long as the contact keeps the other. Consent
+    changes go through change_consent (recorded, source API)."""
     contact = await get_owned(session, Contact, account_id, contact_id, "id")
     problems = v.Problems()
     changes = prepare(changes, problems, country=contact.country)
@@ -71,11 +73,16 @@ async def update_contact(
     problems.raise_if_any()
     await _refuse_taken(session, account_id, changes, contact.id)
     tags = changes.pop("tags", None)
+    changes, consent = split_consent(changes)
     for name, value in changes.items():
         setattr(contact, name, value)
     await session.flush()
     if tags is not None:
         await set_tags(session, contact, tags)
+    if consent:
+        wanted = {(channel, granted): [contact.id] for channel, granted in consent.items()}
+        await record_api_consent(session, account_id, wanted, "updateContact")
+        await session.refresh(contact)
     return contact
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import as_utc, now_column
-from db.enums import CampaignStatus, DeliveryStatus, ExecutionStatus
+from db.enums import CampaignStatus, ConsentSource, DeliveryStatus, ExecutionStatus
 from db.models import (
     Campaign,
     CampaignExecution,
@@ -37,8 +37,12 @@ from db.models import (
 from db.quota import frees_at
 from db.types import UtcDateTime
 from db.usecases import quota_usage as usage
+from db.usecases.consent import change_consent
 from db.usecases.message_status import apply_early
 from db.usecases.send_plan import SendPlan
+
+# The lead's error message when its contact withdrew consent between its claim and its send.
+WITHDRAWN = "Not sent: the contact withdrew consent for the channel before its turn came."
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Claimed:
     possible_duplicate: bool
     # The row's first claim (this one's, or an earlier attempt's): no message is older.
     first_claimed_at: datetime | None = None
+    # Its contact consents to the channel, as of the claim (see `without_consent`).
+    consents: bool = True
 
 
 class Stop(StrEnum):
@@ -75,6 +81,11 @@ class Claim:
     def ids(self) -> list[int]:
         return [row.id for row in self.rows]
 
+    def withdrawn(self) -> frozenset[int]:
+        """Rows whose contact no longer consented to the channel at the claim: the engine
+        sends them nothing."""
+        return frozenset(row.id for row in self.rows if not row.consents)
+
 
 @dataclass
 class Results:
@@ -87,9 +98,11 @@ class Results:
     # flagged a possible duplicate (a second copy may reach the recipient).
     unknown: list[tuple[int, str]] = field(default_factory=list)
     released: list[int] = field(default_factory=list)  # not attempted: back to pending
-    # The recipient withdrew consent for the channel: (id, reason); the contact's consent
-    # for it is withdrawn too.
+    # The provider refused the message because the recipient withdrew consent for the
+    # channel (Twilio's 21610): (id, reason); the contact's consent is withdrawn with it.
     opted_out: list[tuple[int, str]] = field(default_factory=list)
+    # Not attempted: the contact withdrew consent after the claim (see `without_consent`).
+    withdrawn: list[int] = field(default_factory=list)
     # The provider's id of a sent (or failed) row's message, when the provider names it.
     provider_ids: dict[int, str] = field(default_factory=dict)
     # The provider's error code of a failed, retried or opted-out row.
@@ -100,7 +113,7 @@ class Results:
     def claimed(self) -> list[int]:
         """Every row of the claim."""
         settled = [i for i, _ in (*self.failed, *self.retry, *self.unknown, *self.opted_out)]
-        return [*self.sent, *settled, *self.released]
+        return [*self.sent, *settled, *self.released, *self.withdrawn]
 
 
 def due_kinds(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -156,6 +169,13 @@ async def claim(
     if plan.message_id_domain is not None:
         domain = plan.message_id_domain
         message_id = literal("<") + cast(Delivery.id, String) + literal(f".{token}@{domain}>")
+    # Read with the claim (no query of its own): whether each row's contact consents.
+    consents = (
+        select(getattr(Contact, plan.consent_column).is_not(False))
+        .where(Contact.id == Delivery.contact_id)
+        .scalar_subquery()
+        .label("consents")
+    )
     rows: list[Claimed] = []
     wanted = min(limit, quota_left)
     for kind in due_kinds(now):
@@ -193,15 +213,44 @@ async def claim(
                 Delivery.variables,
                 Delivery.possible_duplicate,
                 Delivery.first_claimed_at,
+                consents,
             )
             .execution_options(synchronize_session=False)
         )
-        rows += [Claimed(*row) for row in found]
+        rows += [
+            Claimed(
+                id=row.id,
+                contact_id=row.contact_id,
+                address=row.address,
+                message_id=row.message_id,
+                variables=row.variables,
+                possible_duplicate=row.possible_duplicate,
+                first_claimed_at=row.first_claimed_at,
+                consents=bool(row.consents),
+            )
+            for row in found
+        ]
     claimed = sorted(rows, key=lambda c: c.id)
     if not claimed:
         return Claim([], Stop.NOTHING_DUE, now)
     await usage.take(session, plan.channel_key, window, now, len(claimed))
     return Claim(claimed, now=now)
+
+
+async def without_consent(
+    session: AsyncSession, plan: SendPlan[Any], ids: Sequence[int]
+) -> set[int]:
+    """The claimed rows whose contact no longer consents to the plan's channel, in one
+    query: right before a batch is sent when time has passed since its claim (which read
+    the same with its rows). change_consent leaves claimed rows to the engine; a row
+    released or retried after a withdrawal is pending again, claimed again, and left out."""
+    consents = getattr(Contact, plan.consent_column)
+    found = await session.scalars(
+        select(Delivery.id)
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .where(Delivery.id.in_(list(ids)), consents.is_(False))
+    )
+    return set(found)
 
 
 async def recipients(
@@ -324,6 +373,22 @@ async def record(
         )
         failed_count += rowcount(outcome)
     opted_out = await _opt_out(session, plan, results, now, mine_or_cancelled, done)
+    unsent = 0
+    if results.withdrawn:
+        outcome = await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(results.withdrawn), *mine)
+            .values(
+                status=DeliveryStatus.OPTED_OUT,
+                error_message=WITHDRAWN,
+                error_code="",
+                retry_at=None,
+                **done,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        unsent = rowcount(outcome)
+        opted_out += unsent
     if results.released:
         outcome = await session.execute(
             update(Delivery)
@@ -331,7 +396,9 @@ async def record(
             .values(status=DeliveryStatus.PENDING, **done)
             .execution_options(synchronize_session=False)
         )
-        await usage.give_back(session, plan.channel_key, plan.quota_window, now, rowcount(outcome))
+        unsent += rowcount(outcome)
+    if unsent:
+        await usage.give_back(session, plan.channel_key, plan.quota_window, now, unsent)
     # Whatever the claim still holds was cancelled meanwhile: it lets go.
     await session.execute(
         update(Delivery)
@@ -364,8 +431,37 @@ async def _opt_out(
     mine_or_cancelled: tuple[ColumnElement[bool], ...],
     done: dict[str, Any],
 ) -> int:
-    """Marks the rows whose recipient withdrew consent, and withdraws the contact's
-    consent for the channel, so no later campaign sends to it either. Returns how many."""
+    """Withdraws the consent for the channel of the contacts whose rows the provider refused
+    because they opted out, through change_consent, recorded with the error and the row
+    (no later campaign sends to them; their pending leads in the channel's running
+    campaigns are opted out); then marks those rows the claim still holds. Returns how
+    many rows it marked."""
+    if not results.opted_out:
+        return 0
+    # The provider's answer holds whoever holds the row now: the consent goes either way.
+    # Withdrawn first: change_consent locks the contacts, then their leads, and so does
+    # every other change of consent (the other order could deadlock with one).
+    reasons = dict(results.opted_out)
+    contact_of = await session.execute(
+        select(Delivery.id, Delivery.contact_id).where(Delivery.id.in_(list(reasons)))
+    )
+    by_reason: dict[str, dict[int, int]] = {}
+    for delivery_id, contact_id in contact_of:
+        code = results.error_codes.get(delivery_id, "")
+        why = f"The provider refused a message with error {code or '(none)'}: "
+        by_reason.setdefault(why + reasons[delivery_id], {})[contact_id] = delivery_id
+    for reason, deliveries in by_reason.items():
+        await change_consent(
+            session,
+            plan.account_id,
+            list(deliveries),
+            plan.channel_type,
+            granted=False,
+            source=ConsentSource.PROVIDER,
+            reason=reason,
+            now=now,
+            delivery_ids=deliveries,
+        )
     marked = 0
     for delivery_id, reason in results.opted_out:
         outcome = await session.execute(
@@ -381,15 +477,6 @@ async def _opt_out(
             .execution_options(synchronize_session=False)
         )
         marked += rowcount(outcome)
-    if results.opted_out:
-        ids = [i for i, _ in results.opted_out]
-        contacts = select(Delivery.contact_id).where(Delivery.id.in_(ids))
-        await session.execute(
-            update(Contact)
-            .where(Contact.id.in_(contacts.scalar_subquery()))
-            .values({plan.consent_column: False, "updated_at": now})
-            .execution_options(synchronize_session=False)
-        )
     return marked
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import validation as v
-from db.enums import CampaignStatus, ExecutionStatus
+from db.enums import CampaignStatus, ChannelType, ExecutionStatus
 from db.kinds import ChannelState, kind_of
 from db.kinds.email import EmailSettings
 from db.models import Campaign, CampaignExecution, Contact
@@ -38,6 +38,8 @@ class SendPlan(Generic[S]):
     account_id: int
     # Its rows are leads, whose changes are announced (db/kinds: `has_leads`).
     has_leads: bool
+    # The campaign's channel: whose consent its recipients need (db/usecases/consent.py).
+    channel_type: ChannelType
     # The channel family that sends it (jobs/channels/registry.py) and its settings.
     family: str
     settings: S
@@ -47,7 +49,7 @@ class SendPlan(Generic[S]):
     daily_quota: int
     # How the quota is counted: per UTC day, or over a moving 24 hours (db/quota.py).
     quota_window: QuotaWindow
-    # The contact's consent flag an opt-out clears (db/kinds).
+    # The contact's consent flag a recipient needs up to its send (db/kinds).
     consent_column: str
     # Each claim gives its rows a Message-ID in this domain (None: the provider names them).
     message_id_domain: str | None
@@ -125,6 +127,7 @@ async def plan_for(
         campaign_id=campaign.id,
         account_id=campaign.account_id,
         has_leads=kind.has_leads,
+        channel_type=campaign.channel_type,
         family=kind.family,
         settings=settings,
         channel_id=channel.id,

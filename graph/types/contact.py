@@ -8,6 +8,8 @@ from db import models
 from graph.context import Info
 from graph.enums import ContactSource
 from graph.ids import encode_id
+from graph.pagination import Connection
+from graph.types.consent_change import ConsentChange, consent_changes
 from graph.types.node import Node, money
 
 
@@ -46,6 +48,20 @@ class Contact(Node):
     @strawberry.field(description="Tags, sorted; audiences select contacts by tag.")
     async def tags(self, info: Info) -> list[str]:
         return await info.context.loaders.tags_by_contact.load(self.pk)
+
+    @strawberry.field(
+        description="Every change of the contact's consent, per channel, newest first: "
+        "when, which way and why (STOP, a provider's opt-out, an unsubscribe link, the API)."
+    )
+    async def consent_changes(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ConsentChange]:
+        return await consent_changes(self.pk, info, first, after, last, before)
 
     @classmethod
     def from_model(cls, m: models.Contact) -> Self:

@@ -101,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     receiver = start_sink(port)
-    standin = start(extra_args=["--callback-concurrency", str(args.concurrency)])
+    standin = start(extra_args=["--callback-concurrency", str(args.concurrency)], callbacks=True)
     try:
         standin.control.callback_plan(delay=[0, 0], paused=True)
         create_rate = asyncio.run(create(standin, args.messages, f"http://127.0.0.1:{port}/cb"))

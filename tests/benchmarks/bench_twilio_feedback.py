@@ -142,7 +142,7 @@ async def wait_settled(standin: Standin, timeout: float) -> list[dict[str, Any]]
 
 
 async def run_campaign(n: int, callbacks: bool, reply_every: int, data_dir: Path) -> Run:
-    standin = await asyncio.to_thread(start)
+    standin = await asyncio.to_thread(start, callbacks=True)
     try:
         if not callbacks:
             await asyncio.to_thread(standin.control.callback_plan, enabled=False)

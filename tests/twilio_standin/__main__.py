@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sender", action="append", dest="senders")
     parser.add_argument("--messaging-service-sid", action="append", dest="services")
     parser.add_argument("--callback-concurrency", type=int, default=256)
+    parser.add_argument(
+        "--no-callbacks",
+        action="store_true",
+        help="no status callbacks until an account's callback_plan enables them "
+        "(the test fixture's default: tests ask for callbacks where they are the subject)",
+    )
     parser.add_argument("--json", action="store_true", help="print the details as one JSON line")
     args = parser.parse_args(argv)
     if args.account_sid is not None and not SID.fullmatch(args.account_sid):
@@ -50,14 +56,14 @@ def main(argv: list[str] | None = None) -> None:
         if not SID.fullmatch(service) or not service.startswith("MG"):
             parser.error(f"--messaging-service-sid {service!r} must be MG followed by 32 hex")
     try:
-        sample = Store().create_account(
+        sample = Store(not args.no_callbacks).create_account(
             args.account_sid, args.auth_token, args.senders, args.services
         )
     except ValueError as error:
         parser.error(str(error))
     if not 1 <= args.callback_concurrency <= 10_000:
         parser.error("--callback-concurrency must be in 1..10000")
-    app = create_app(sample, args.callback_concurrency)
+    app = create_app(sample, args.callback_concurrency, not args.no_callbacks)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level="warning", access_log=False
     )

@@ -56,11 +56,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return TwilioError(20001, exc.detail, exc.status_code).response()
 
 
-def create_app(sample: Account | None = None, concurrency: int = 256) -> Starlette:
+def create_app(
+    sample: Account | None = None, concurrency: int = 256, callbacks_by_default: bool = True
+) -> Starlette:
     """The app with a store holding `sample` (or a fresh sample account); at most
-    `concurrency` status callbacks in flight."""
+    `concurrency` status callbacks in flight; accounts' messages call back unless
+    `callbacks_by_default` is false (then only once a callback_plan enables them)."""
     operations()  # compile the validators before the first request
-    store = Store()
+    store = Store(callbacks_by_default)
     if sample is None:
         sample = store.create_account()
     else:

@@ -165,10 +165,14 @@ class Standin:
 
 
 def start(
-    port: int | None = None, timeout: float = 20.0, extra_args: list[str] | None = None
+    port: int | None = None,
+    timeout: float = 20.0,
+    extra_args: list[str] | None = None,
+    callbacks: bool = False,
 ) -> Standin:
     """A stand-in process with a fresh sample account, answering /_standin/health
-    (`extra_args`: more command-line options, e.g. --callback-concurrency)."""
+    (`extra_args`: more command-line options, e.g. --callback-concurrency). Its messages
+    call back only once a test's callback_plan(enabled=True) asks, unless `callbacks`."""
     port = port or free_port()
     account_sid = "AC" + secrets.token_hex(16)
     process = subprocess.Popen(
@@ -183,6 +187,7 @@ def start(
             account_sid,
             "--auth-token",
             secrets.token_hex(16),
+            *([] if callbacks else ["--no-callbacks"]),
             *(extra_args or []),
         ],
         cwd=REPO,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from tests.twilio_standin.callbacks import Callbacks
+from tests.twilio_standin.callbacks import Callbacks, Plan
 
 MAX_ACCOUNTS = 1_000
 MAX_CONTENTS_PER_ACCOUNT = 10_000
@@ -177,10 +177,19 @@ class Account:
     open_windows: set[str] = field(default_factory=set)
     # SMS numbers that texted STOP (Twilio's opt-out): creates to them answer 21610.
     opted_out: set[str] = field(default_factory=set)
+    # Whether the account's messages call back until a callback_plan says otherwise (the
+    # process's --no-callbacks: tests ask for callbacks where they are the subject).
+    callbacks_by_default: bool = True
     callbacks: Callbacks = field(default_factory=Callbacks)
     # The WhatsApp sender's install SID its callbacks carry (ChannelInstallSid).
     channel_install_sid: str = field(default_factory=lambda: new_sid("XE"))
     next_seq: int = 0
+
+    def __post_init__(self) -> None:
+        self.callbacks = self._fresh_callbacks()
+
+    def _fresh_callbacks(self) -> Callbacks:
+        return Callbacks(plan=Plan(enabled=self.callbacks_by_default))
 
     def sender_for(self, channel: str) -> str:
         """A sender of that channel (what a Messaging Service would pick)."""
@@ -206,7 +215,7 @@ class Account:
         self.contents.clear()
         self.open_windows.clear()
         self.opted_out.clear()
-        self.callbacks = Callbacks()
+        self.callbacks = self._fresh_callbacks()
         self.faults = Faults()
         self.approval_default = ApprovalPlan()
 
@@ -221,7 +230,8 @@ class Account:
 
 
 class Store:
-    def __init__(self) -> None:
+    def __init__(self, callbacks_by_default: bool = True) -> None:
+        self.callbacks_by_default = callbacks_by_default
         self.accounts: dict[str, Account] = {}
         self.key_owner: dict[str, str] = {}  # API key SID → account SID
 
@@ -242,6 +252,7 @@ class Store:
             auth_token=auth_token or secrets.token_hex(16),
             senders=set(senders if senders is not None else DEFAULT_SENDERS),
             services=set(services if services is not None else [new_sid("MG")]),
+            callbacks_by_default=self.callbacks_by_default,
         )
         self.accounts[sid] = account
         return account
