@@ -40,7 +40,6 @@ async def test_leads_stream_while_a_worker_sends_them(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # leads stay SENT
     client = await stack.client()
     channel = await twilio_channel_for(client, twilio_standin, "SMS", rateLimit=5)
     campaign = await messaging_campaign(client, channel, leads(12))
@@ -68,7 +67,6 @@ async def test_a_change_announced_after_commit_reaches_subscribers(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # leads stay SENT
     client = await stack.client()
     other = await stack.client("Other")
     campaign = await sent_campaign(client, twilio_standin, 3)
@@ -119,7 +117,6 @@ async def test_another_account_hears_nothing_and_cannot_subscribe(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # leads stay SENT
     client = await stack.client()
     other = await stack.client("Other")
     campaign = await messaging_campaign(

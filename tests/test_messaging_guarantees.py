@@ -104,7 +104,6 @@ async def test_pause_and_resume_send_each_lead_once(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # leads stay SENT
     client = await stack.client()
     channel = await twilio_channel_for(client, twilio_standin, "SMS", rateLimit=8)
     campaign = await messaging_campaign(client, channel, leads(30))

@@ -21,7 +21,6 @@ async def test_an_answer_without_a_message_sid_is_looked_up_not_trusted(
     stack: SendingStack, twilio_standin: Standin, odd: str
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # leads stay SENT
     twilio_standin.control.odd_sids(2, odd)
     client = await stack.client()
     channel = await twilio_channel_for(client, twilio_standin, "SMS")

@@ -93,7 +93,6 @@ async def test_every_order_and_repeat_moves_a_lead_only_forward_and_counts_once(
     for steps, status, delivered, read, code in ORDERS:  # the table and the rule agree
         assert expected(steps) == (status, delivered, read, code), steps
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     client = await stack.client()
     plans = [steps for steps, *_ in ORDERS] + PERMUTATIONS
     campaign_id, messages = await sent_campaign(stack, twilio_standin, client, len(plans))
@@ -146,7 +145,6 @@ async def test_an_opt_out_error_in_a_callback_withdraws_consent_once(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     client = await stack.client()
     campaign_id, messages = await sent_campaign(stack, twilio_standin, client, 2)
     token = twilio_standin.auth_token
@@ -177,7 +175,6 @@ async def test_callbacks_not_signed_for_their_channel_are_refused_and_change_not
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     client = await stack.client()
     campaign_id, messages = await sent_campaign(stack, twilio_standin, client, 1)
     sid, url = messages[0]["sid"], messages[0]["standin"]["status_callback"]
@@ -279,7 +276,6 @@ async def test_a_sid_of_another_accounts_campaign_changes_nothing(
     """The other account signs correctly, for its own channel: it still cannot reach a lead
     of a campaign that is not its channel's."""
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     client = await stack.client()
     campaign_id, messages = await sent_campaign(stack, twilio_standin, client, 1)
     sid = messages[0]["sid"]
@@ -315,7 +311,6 @@ async def test_a_callback_before_the_sid_is_recorded_is_applied_when_it_is(
     stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     twilio_standin.control.delay(3.0, count=1)  # the create is made, its answer waits
     client = await stack.client()
     code = await twilio_channel_for(client, twilio_standin, "SMS")
@@ -355,7 +350,6 @@ async def test_the_catch_up_job_settles_leads_whose_callbacks_never_came(
     tmp_path: Path, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     async with sending_stack(tmp_path, CLARION_STATUS_CATCHUP_SECONDS="1") as stack:
         client = await stack.client()
         campaign_id, messages = await sent_campaign(stack, twilio_standin, client, 5)

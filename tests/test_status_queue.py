@@ -44,7 +44,6 @@ async def test_a_callback_answered_while_no_worker_runs_is_applied_by_the_next(
     tcp_stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     client = await tcp_stack.client()
     campaign_id, messages = await sent_campaign(tcp_stack, twilio_standin, client, 2)
     await stop_process(tcp_stack.workers[0])
@@ -82,7 +81,6 @@ async def test_while_redis_is_down_a_callback_is_applied_by_the_api(
     tcp_stack: SendingStack, twilio_standin: Standin
 ) -> None:
     twilio_standin.control.reset()
-    twilio_standin.control.callback_plan(enabled=False)  # the test posts them
     client = await tcp_stack.client()
     campaign_id, messages = await sent_campaign(tcp_stack, twilio_standin, client, 2)
     assert tcp_stack.redis is not None
