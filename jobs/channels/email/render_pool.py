@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
@@ -120,7 +121,7 @@ class RenderPool:
         healthy = False
         batch = {"source": astuple(source), "contexts": list(contexts)}
         try:
-            if child is not None and child.process.returncode is not None:  # died idle
+            if child is not None and _gone(child.process.pid, child.process.returncode):
                 self._all.discard(child)
                 child = None
             if child is None:
@@ -202,3 +203,15 @@ class RenderPool:
 def budget_text(reason: str) -> str:
     """The user's explanation of an OverBudget reason."""
     return f"The template is over the render budget: {reason}."
+
+
+def _gone(pid: int, returncode: int | None) -> bool:
+    """Whether an idle child died: its exit seen by asyncio, or already reaped by the child
+    watcher whose report has not reached the loop yet (the pid no longer exists)."""
+    if returncode is not None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
