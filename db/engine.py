@@ -6,14 +6,18 @@ write transactions (a deferred BEGIN that later upgrades to a write lock can fai
 "database is locked" or lose an update). Read transactions stay deferred.
 """
 
+import asyncio
+import sqlite3
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,6 +29,33 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _BEGIN_OPTION = "clarion_sqlite_begin"
 
 
+class WriterTurns:
+    """SQLite's writers of this process, one at a time, first come first served. A lock
+    per event loop: a Database may outlive a loop (tests), an asyncio.Lock may not."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await lock.acquire()
+        except TimeoutError:
+            # What SQLite itself raises when its busy timeout runs out.
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+
 @dataclass(frozen=True)
 class Database:
     engine: AsyncEngine
@@ -32,11 +63,17 @@ class Database:
     writer: async_sessionmaker[AsyncSession]
     # Sessions for work that only reads.
     reader: async_sessionmaker[AsyncSession]
+    # SQLite only: this process's writers, in turns (see the module docstring).
+    writer_turns: WriterTurns | None = field(default=None, repr=False)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits on success, rolls back on any exception."""
-        async with self.writer.begin() as session:
+        if self.writer_turns is None:
+            async with self.writer.begin() as session:
+                yield session
+            return
+        async with self.writer_turns.turn(), self.writer.begin() as session:
             yield session
 
     @asynccontextmanager
@@ -50,7 +87,9 @@ class Database:
 
 def connect(url: str, **engine_kwargs: Any) -> Database:
     parsed = make_url(url)
+    turns = None
     if parsed.get_backend_name() == "sqlite":
+        turns = WriterTurns(SQLITE_BUSY_TIMEOUT_MS / 1000)
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **engine_kwargs)
@@ -64,6 +103,7 @@ def connect(url: str, **engine_kwargs: Any) -> Database:
         engine=engine,
         writer=async_sessionmaker(writer_bind, expire_on_commit=False),
         reader=async_sessionmaker(engine, expire_on_commit=False),
+        writer_turns=turns,
     )
 
 
