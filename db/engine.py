@@ -56,6 +56,9 @@ class WriterTurns:
             lock.release()
 
 
+_TURNS: dict[str, WriterTurns] = {}
+
+
 @dataclass(frozen=True)
 class Database:
     engine: AsyncEngine
@@ -89,7 +92,8 @@ def connect(url: str, **engine_kwargs: Any) -> Database:
     parsed = make_url(url)
     turns = None
     if parsed.get_backend_name() == "sqlite":
-        turns = WriterTurns(SQLITE_BUSY_TIMEOUT_MS / 1000)
+        # One per file and process, whatever the number of engines on it.
+        turns = _TURNS.setdefault(parsed.database or "", WriterTurns(SQLITE_BUSY_TIMEOUT_MS / 1000))
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **engine_kwargs)
