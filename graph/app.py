@@ -5,6 +5,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any, TypedDict
 
 from arq.connections import ArqRedis
@@ -25,6 +26,7 @@ from db.migrate import upgrade
 from db.secrets import attach, load_keyring, make_sqlite_file_private, seal_stored_secrets
 from db.settings import Settings, redact_url
 from db.unsubscribe import signing_key
+from db.usecases.message_status import StatusEvent
 from graph.auth import account_for, key_for
 from graph.context import Context
 from graph.dashboard import dashboard
@@ -47,7 +49,9 @@ from graph.unsubscribe import unsubscribe_page
 from jobs.channels.email.render_pool import API_RENDER_PROCESSES, RenderPool
 from jobs.channels.twilio.hook_urls import INBOUND_PATH, STATUS_CALLBACK_PATH
 from jobs.embedded_redis import embedded_redis
+from jobs.group_commit import GroupCommit
 from jobs.redis_pool import connect_queue
+from jobs.status_queue import MAX_BATCH, push
 from jobs.worker import SupervisedWorker
 
 log = logging.getLogger(__name__)
@@ -69,7 +73,9 @@ class State(TypedDict):
     renderer: RenderPool
     sockets: SocketRegistry
     settings: Settings
-    # Applies Twilio's status callbacks in group commits (graph/hooks/status_batcher.py).
+    # Queues Twilio's status callbacks on Redis, concurrent ones in one push.
+    status_pusher: GroupCommit[StatusEvent]
+    # Applies them itself while Redis is unreachable (graph/hooks/status_batcher.py).
     status_batcher: StatusBatcher
     # Webhooks' channels and tokens, kept for a few seconds (graph/hooks/hook_channels.py).
     hook_channels: HookChannels
@@ -198,12 +204,9 @@ def create_app(settings: Settings) -> Starlette:
             sockets = SocketRegistry(db)
             await sockets.start()
             stack.push_async_callback(sockets.stop)
-            # Its own connections: the callbacks' requests read with the shared pool's,
-            # and a batch must not queue behind them for one.
-            status_db = connect(settings.database_url, pool_size=2, max_overflow=0)
-            stack.push_async_callback(status_db.dispose)
-            status_batcher = StatusBatcher(status_db, queue)
-            status_batcher.start()
+            status_pusher = GroupCommit(partial(push, queue), MAX_BATCH)
+            stack.push_async_callback(status_pusher.stop)
+            status_batcher = StatusBatcher(settings.database_url, queue)
             stack.push_async_callback(status_batcher.stop)
             log.info(
                 "Clarion ready: database %s, redis %s",
@@ -218,6 +221,7 @@ def create_app(settings: Settings) -> Starlette:
                 "sockets": sockets,
                 "settings": settings,
                 "renderer": renderer,
+                "status_pusher": status_pusher,
                 "status_batcher": status_batcher,
                 "hook_channels": HookChannels(db),
             }

@@ -1,12 +1,13 @@
 """Twilio's status callbacks, queued on Redis by the API and applied by the workers.
 
-The webhook verifies the signature, pushes the event (one RPUSH of a compact JSON) and
-answers 200 at once: a callback no longer waits for the database, where on SQLite it would
-queue for the single write lock behind the workers' recording transactions. Each worker
-runs a consumer that pops up to MAX_BATCH events at a time (LPOP with a count is atomic,
-so several workers share the queue without taking an event twice), applies them in one
-transaction (db/usecases/message_status.py, a handful of statements per batch) and
-announces the changed leads, coalesced.
+The webhook verifies the signature, pushes the event (a compact JSON; the events of
+concurrent requests in one RPUSH, jobs/group_commit.py) and answers 200 once it is queued:
+a callback no longer waits for the database, where on SQLite it would queue for the single
+write lock behind the workers' recording transactions. Each worker runs a consumer that
+pops up to MAX_BATCH events at a time (LPOP with a count is atomic, so several workers
+share the queue without taking an event twice), applies them in one transaction
+(db/usecases/message_status.py, a handful of statements per batch) and announces the
+changed leads, coalesced.
 
 A worker that dies between the pop and the commit loses those events. That is accepted:
 the status catch-up job (jobs/status_catchup.py) fetches the Message of every lead left
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import cast
 
@@ -82,11 +83,11 @@ def decode(raw: str | bytes) -> StatusEvent | None:
         return None
 
 
-async def push(redis: Redis, event: StatusEvent) -> None:
-    """Queues `event`; raises RedisError/OSError/TimeoutError when Redis cannot take it."""
+async def push(redis: Redis, events: Sequence[StatusEvent]) -> None:
+    """Queues `events`; raises RedisError/OSError/TimeoutError when Redis cannot take them."""
     async with asyncio.timeout(2.0), redis.pipeline(transaction=True) as pipe:
-        pipe.rpush(QUEUE_KEY, encode(event))
-        pipe.incr(QUEUED_KEY)
+        pipe.rpush(QUEUE_KEY, *(encode(event) for event in events))
+        pipe.incrby(QUEUED_KEY, len(events))
         await pipe.execute()
 
 

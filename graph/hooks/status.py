@@ -2,8 +2,9 @@
 
 The signature is checked first (graph/hooks/twilio_request.py): a request Twilio did not
 sign for the channel it names gets 403 and changes nothing. A signed one is queued on Redis
-and answered at once (empty TwiML, as Twilio expects); the workers apply the queue in
-batches (jobs/status_queue.py). While Redis cannot take it, the API applies it itself with
+(with the events of concurrent requests, in one push: jobs/group_commit.py) and answered
+once queued (empty TwiML, as Twilio expects); the workers apply the queue in batches
+(jobs/status_queue.py). While Redis cannot take it, the API applies it itself with
 the other callbacks arriving at the same moment (graph/hooks/status_batcher.py) and
 answers once that is committed, so a callback is never refused for an outage."""
 
@@ -11,38 +12,24 @@ import logging
 from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from db.enums import ChannelType
+from db.usecases.message_status import StatusEvent
 from graph.hooks.status_batcher import StatusBatcher
-from graph.hooks.twilio_request import Forbidden, verified_hook
+from graph.hooks.twilio_request import Forbidden, empty_twiml, forbidden, verified_hook
 from jobs.channels.twilio.status_events import from_callback
-from jobs.status_queue import push
+from jobs.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
-# Twilio's callbacks are a couple of kilobytes; a body far bigger is not one of them.
-MAX_HOOK_BYTES = 64 * 1024
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-
-
-def _forbidden() -> Response:
-    return Response(status_code=403)
-
 
 async def status_callback(request: Request) -> Response:
-    declared = request.headers.get("content-length", "")
-    if declared and (not declared.isdecimal() or int(declared) > MAX_HOOK_BYTES):
-        return _forbidden()
     try:
-        if len(await request.body()) > MAX_HOOK_BYTES:
-            return _forbidden()
         hook = await verified_hook(request)
-    except (Forbidden, HTTPException, ClientDisconnect, ValueError):
-        # Not Twilio's, or a body no form parser reads (Twilio's always parses).
-        return _forbidden()
+    except Forbidden:
+        return forbidden()
     event = from_callback(
         hook.channel_id,
         hook.account_id,
@@ -51,10 +38,11 @@ async def status_callback(request: Request) -> Response:
         datetime.now(UTC),  # replaced by the database's time when applied
     )
     if event is not None:
+        queue: GroupCommit[StatusEvent] = request.state.status_pusher
         try:
-            await push(request.state.queue, event)
+            await queue.submit(event)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("status callback applied directly: Redis unavailable (%s)", exc)
             batcher: StatusBatcher = request.state.status_batcher
             await batcher.submit(event)
-    return Response(EMPTY_TWIML, media_type="application/xml")
+    return empty_twiml()
