@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from db.clock import db_now
 from db.engine import Database
@@ -22,26 +22,20 @@ from db.enums import ChannelType
 from db.inbound_message import read_inbound
 from db.settings import Settings
 from db.usecases.replies import record_reply
-from graph.hooks.twilio_request import Forbidden, verified_hook
+from graph.hooks.twilio_request import Forbidden, empty_twiml, forbidden, verified_hook
 from jobs.lead_events import announce
 
 log = logging.getLogger(__name__)
-
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-
-
-def _empty_twiml() -> Response:
-    return Response(EMPTY_TWIML, media_type="text/xml")
 
 
 async def inbound_hook(request: Request) -> Response:
     try:
         hook = await verified_hook(request)
     except Forbidden:
-        return PlainTextResponse("Forbidden", status_code=403)
+        return forbidden()
     message = read_inbound(hook.params)
     if message is None:
-        return _empty_twiml()
+        return empty_twiml()
     db: Database = request.state.db
     settings: Settings = request.state.settings
     async with db.write() as session:
@@ -58,4 +52,4 @@ async def inbound_hook(request: Request) -> Response:
         await announce(db, request.state.queue, hook.account_id, recorded.changed)
     except (RedisError, OSError):  # the reply is kept; subscribers catch up on their next read
         log.warning("Could not announce the leads a reply changed", exc_info=True)
-    return _empty_twiml()
+    return empty_twiml()

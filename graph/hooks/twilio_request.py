@@ -11,18 +11,33 @@ does not sign, or whose channel does not exist, is refused with 403 and changes 
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from twilio.request_validator import RequestValidator
 
 from db.enums import TwilioChannelType
 from db.settings import Settings
-from graph.hooks.hook_channels import HookChannels, read_channel
+from graph.hooks.hook_channels import HookChannels
 from jobs.channels.twilio.hook_urls import CHANNEL_PARAM
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 # Twilio's webhook parameters are a few dozen short fields; more is not Twilio.
 MAX_PARAMS = 200
+# Twilio's webhooks are a couple of kilobytes; a body far bigger is not one of them.
+MAX_HOOK_BYTES = 64 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def empty_twiml() -> Response:
+    """The answer to a webhook Clarion took: TwiML that tells Twilio to do nothing."""
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+def forbidden() -> Response:
+    """The answer to a request that is not Twilio's: 403, saying nothing more."""
+    return Response(status_code=403)
 
 
 class Forbidden(Exception):
@@ -61,6 +76,20 @@ def _form(content_type: str, body: bytes) -> dict[str, str]:
     return params
 
 
+async def _body(request: Request) -> bytes:
+    """The body, when it is no bigger than a webhook's (by its declared length first)."""
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isdecimal() or int(declared) > MAX_HOOK_BYTES):
+        raise Forbidden
+    try:
+        body = await request.body()
+    except (HTTPException, ClientDisconnect) as exc:  # e.g. over the server's own cap
+        raise Forbidden from exc
+    if len(body) > MAX_HOOK_BYTES:
+        raise Forbidden
+    return body
+
+
 async def verified_hook(request: Request) -> TwilioHook:
     """The request's channel and parameters, or Forbidden."""
     raw_channel = request.query_params.get(CHANNEL_PARAM, "")
@@ -69,13 +98,9 @@ async def verified_hook(request: Request) -> TwilioHook:
         raise Forbidden
     if not signature:
         raise Forbidden
-    params = _form(request.headers.get("content-type", ""), await request.body())
-    channels: HookChannels | None = getattr(request.state, "hook_channels", None)
-    channel_id = int(raw_channel)
-    if channels is not None:
-        found = await channels.get(channel_id)
-    else:
-        found = await read_channel(request.state.db, channel_id)
+    params = _form(request.headers.get("content-type", ""), await _body(request))
+    channels: HookChannels = request.state.hook_channels
+    found = await channels.get(int(raw_channel))
     if found is None:
         raise Forbidden
     settings: Settings = request.state.settings
