@@ -7,10 +7,13 @@ Run: .venv/bin/python -m tests.benchmarks.bench_twilio_feedback [--leads 20000]
      [--reply-every 10]
 
 Each run gets a fresh stand-in (its own process) and a fresh sending stack (tests/
-sending_stack.py: its own SQLite database, embedded Redis, the API in this process, which
-is where CLARION_PUBLIC_URL points by default, so the callbacks come here), a WhatsApp
-channel with no rate limit and a TEXT campaign of N leads, approved before the clock starts
-(as bench_twilio_send.py does; its helpers are reused).
+sending_stack.py: its own SQLite database, embedded Redis, an API in this process for the
+set-up and the readings), a WhatsApp channel with no rate limit and a TEXT campaign of N
+leads, approved before the clock starts (as bench_twilio_send.py does; its helpers are
+reused). The webhooks go to a second API process, `clarion serve` without its embedded
+worker, as production runs it (uvicorn on uvloop): CLARION_PUBLIC_URL points the worker's
+StatusCallback there, so this process's own loop (its polling, the repliers) is not the
+webhooks'.
 
 Off: the stand-in's callbacks disabled (no status moves, nothing posted); timed:
 startCampaign issued → the execution COMPLETED.
@@ -33,7 +36,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -59,9 +65,9 @@ from tests.benchmarks.bench_twilio_send import (
     wait_completed,
     whatsapp_campaign,
 )
-from tests.sending_stack import SendingStack, execution, sending_stack, stop_process
+from tests.sending_stack import ROOT, SendingStack, execution, sending_stack, stop_process
 from tests.status_hooks import callbacks_applied
-from tests.support import GraphQLClient, pk_of
+from tests.support import GraphQLClient, free_port, pk_of
 from tests.twilio_standin.fixture import Standin, start, stop
 
 TARGET_LOSS = 0.20
@@ -158,6 +164,47 @@ async def run_campaign(n: int, callbacks: bool, reply_every: int, data_dir: Path
         await asyncio.to_thread(stop, standin)
 
 
+def spawn_hooks_api(stack: SendingStack) -> tuple[subprocess.Popen[bytes], str]:
+    """`clarion serve` without a worker, on the stack's database and Redis: the process
+    Twilio's webhooks reach, and its URL (its CLARION_PUBLIC_URL)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        **stack.env,
+        "CLARION_PORT": str(port),
+        "CLARION_PUBLIC_URL": url,
+        "CLARION_EMBEDDED_WORKER": "false",
+    }
+    log = open(stack.log_dir / "hooks-api.log", "ab")  # noqa: SIM115 - the child owns it
+    process = subprocess.Popen(
+        [sys.executable, "-m", "graph.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    return process, url
+
+
+async def hooks_api(stack: SendingStack) -> tuple[subprocess.Popen[bytes], str]:
+    """spawn_hooks_api's process once it answers HTTP."""
+    process, url = await asyncio.to_thread(spawn_hooks_api, stack)
+    async with httpx.AsyncClient() as http:
+        for _ in range(600):
+            assert process.poll() is None, (stack.log_dir / "hooks-api.log").read_text()
+            try:
+                if (await http.get(f"{url}/health")).status_code:  # answering
+                    return process, url
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    process.kill()
+    log_text = (stack.log_dir / "hooks-api.log").read_text()
+    raise AssertionError(f"the webhooks' API did not start: {log_text[-2000:]}")
+
+
 async def _campaign(
     n: int,
     callbacks: bool,
@@ -168,7 +215,8 @@ async def _campaign(
 ) -> Run:
     campaign_id = await whatsapp_campaign(client, standin, n)
     await submit_for_approval(client, standin, campaign_id)
-    worker = stack.start_worker(**WORKER_ENV)
+    hooks, hooks_url = await hooks_api(stack)
+    worker = stack.start_worker(**WORKER_ENV, CLARION_PUBLIC_URL=hooks_url)
     replies: list[dict[str, Any]] = []
     try:
         await wait_booted(stack, worker)
@@ -201,6 +249,7 @@ async def _campaign(
         raise
     finally:
         await stop_process(worker)
+        await stop_process(hooks)
     await asyncio.to_thread(check_arrived, standin, n)
     if callbacks:
         first = Counter(r["message_status"] for r in records if r["attempt"] == 1)
@@ -231,7 +280,10 @@ def report(off: Run, on: Run) -> None:
     times = [r["response_ms"] for r in on.callbacks if r["response_ms"] is not None]
     p50, p99 = percentile(times, 50), percentile(times, 99)
     ratio = on.rate / off.rate
-    print(f"\n{on.leads} WhatsApp leads, one worker, the stand-in in its own process")
+    print(
+        f"\n{on.leads} WhatsApp leads, one worker, the webhooks' API and the stand-in each "
+        "in its own process"
+    )
     print(f"  send rate, callbacks off: {off.rate:7.0f} msg/s ({off.send_s:.1f} s)")
     print(f"  send rate, callbacks on:  {on.rate:7.0f} msg/s ({on.send_s:.1f} s)")
     mark = "" if 1 - ratio < TARGET_LOSS else "  (over target)"
