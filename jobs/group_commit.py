@@ -50,6 +50,11 @@ class GroupCommit(Generic[T]):
             del self._pending[: self._max_group]
             try:
                 await self._handle([item for item, _ in group])
+            except asyncio.CancelledError:  # stopped mid-group: its callers hear it too
+                for _, waiter in group:
+                    if not waiter.done():
+                        waiter.set_exception(RuntimeError("shutting down"))
+                raise
             except Exception as exc:
                 for _, waiter in group:
                     if not waiter.done():
