@@ -16,19 +16,17 @@ lead already delivered is not fetched again: that lead stays DELIVERED.) While R
 unreachable the API applies callbacks itself (graph/hooks/status_batcher.py), so none is refused."""
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import cast
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from db.engine import Database
 from db.enums import ChannelType
 from db.usecases.message_status import TWILIO_STATUSES, StatusEvent
+from jobs.queue_consumer import QueueConsumer
 from jobs.status_apply import Announcer, apply_batch
 
 log = logging.getLogger(__name__)
@@ -40,10 +38,6 @@ QUEUED_KEY = "clarion:status-callbacks:queued"
 APPLIED_KEY = "clarion:status-callbacks:applied"
 # Events per pop and per transaction at most.
 MAX_BATCH = 1000
-# A consumer that found the queue empty looks again after this long.
-POLL_S = 0.2
-# After a Redis or database error, it tries again after this long.
-RETRY_S = 1.0
 
 
 def encode(event: StatusEvent) -> str:
@@ -91,59 +85,19 @@ async def push(redis: Redis, events: Sequence[StatusEvent]) -> None:
         await pipe.execute()
 
 
-class StatusConsumer:
+class StatusConsumer(QueueConsumer):
     """Applies queued status events in batches; one per worker process."""
 
     def __init__(self, db: Database, redis: Redis) -> None:
+        super().__init__(redis, QUEUE_KEY, APPLIED_KEY, MAX_BATCH, self._apply_raw)
         self._db = db
-        self._redis = redis
         self._announcer = Announcer(db, redis)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         await self._announcer.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                taken = await self.take()
-            except (RedisError, OSError) as exc:
-                log.warning("status queue: Redis unavailable (%s)", exc)
-                await asyncio.sleep(RETRY_S)
-                continue
-            except Exception:
-                log.exception("status queue: a batch could not be applied")
-                await asyncio.sleep(RETRY_S)
-                continue
-            if taken < MAX_BATCH:  # a full batch: more are likely waiting
-                await asyncio.sleep(POLL_S)
-
-    async def take(self) -> int:
-        """Pops and applies one batch; how many events it popped."""
-        popped = self._redis.lpop(QUEUE_KEY, MAX_BATCH)
-        raw = await cast(Awaitable[list[bytes] | None], popped)
-        if not raw:
-            return 0
+    async def _apply_raw(self, raw: list[bytes]) -> None:
         events = [e for e in (decode(r) for r in raw) if e is not None]
-        # Popped and not yet committed: lost if this process dies now (the catch-up job
-        # settles their leads from the Messages themselves; see the module docstring).
-        began = asyncio.get_running_loop().time()
-        applied = await apply_batch(self._db, events) if events else None
-        log.debug(
-            "applied %d queued status event(s) in %.1f ms",
-            len(events),
-            (asyncio.get_running_loop().time() - began) * 1000,
-        )
-        with contextlib.suppress(RedisError, OSError):
-            await self._redis.incrby(APPLIED_KEY, len(raw))
-        if applied is not None:
-            self._announcer.add(applied)
-        return len(raw)
+        if events:
+            self._announcer.add(await apply_batch(self._db, events))
