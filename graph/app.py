@@ -50,6 +50,9 @@ from jobs.channels.email.render_pool import API_RENDER_PROCESSES, RenderPool
 from jobs.channels.twilio.hook_urls import INBOUND_PATH, STATUS_CALLBACK_PATH
 from jobs.embedded_redis import embedded_redis
 from jobs.group_commit import GroupCommit
+from jobs.inbound_queue import MAX_BATCH as INBOUND_BATCH
+from jobs.inbound_queue import QueuedInbound
+from jobs.inbound_queue import push as push_inbound
 from jobs.redis_pool import connect_queue
 from jobs.status_queue import MAX_BATCH, push
 from jobs.worker import SupervisedWorker
@@ -77,6 +80,8 @@ class State(TypedDict):
     status_pusher: GroupCommit[StatusEvent]
     # Applies them itself while Redis is unreachable (graph/hooks/status_batcher.py).
     status_batcher: StatusBatcher
+    # Queues the messages people send (jobs/inbound_queue.py), concurrent ones in one push.
+    inbound_pusher: GroupCommit[QueuedInbound]
     # Webhooks' channels and tokens, kept for a few seconds (graph/hooks/hook_channels.py).
     hook_channels: HookChannels
 
@@ -208,6 +213,8 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(status_pusher.stop)
             status_batcher = StatusBatcher(settings.database_url, queue)
             stack.push_async_callback(status_batcher.stop)
+            inbound_pusher = GroupCommit(partial(push_inbound, queue), INBOUND_BATCH)
+            stack.push_async_callback(inbound_pusher.stop)
             log.info(
                 "Clarion ready: database %s, redis %s",
                 redact_url(settings.database_url),
@@ -223,6 +230,7 @@ def create_app(settings: Settings) -> Starlette:
                 "renderer": renderer,
                 "status_pusher": status_pusher,
                 "status_batcher": status_batcher,
+                "inbound_pusher": inbound_pusher,
                 "hook_channels": HookChannels(db),
             }
 

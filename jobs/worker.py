@@ -16,6 +16,7 @@ happens when the worker loses Redis, after which `SupervisedWorker` starts a new
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 from arq import cron, func
@@ -29,6 +30,7 @@ from db.settings import Settings
 from db.unsubscribe import signing_key
 from jobs.approval import follow_approval
 from jobs.channels.families import channel_families
+from jobs.inbound_queue import InboundConsumer
 from jobs.pacing import ChannelPacer
 from jobs.queue import FOLLOW_APPROVAL, SEND_CAMPAIGN, SEND_TEST_EMAIL
 from jobs.send import JOB_TIMEOUT_S, WorkerContext, send_campaign
@@ -119,10 +121,14 @@ class SupervisedWorker:
         # Applies the queued status callbacks (jobs/status_queue.py); it rides out Redis
         # outages itself, so it lives beside the arq workers, not in one.
         self._statuses = StatusConsumer(db, redis)
+        # And the queued inbound messages (jobs/inbound_queue.py), the same way.
+        window = timedelta(days=settings.reply_attribution_days)
+        self._inbound = InboundConsumer(db, redis, window)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise())
         self._statuses.start()
+        self._inbound.start()
 
     async def _supervise(self) -> None:
         loop = asyncio.get_running_loop()
@@ -150,6 +156,7 @@ class SupervisedWorker:
         closes the worker. The Redis pool stays open: it is the caller's."""
         self._stopping.set()
         await self._statuses.stop()
+        await self._inbound.stop()
         if self.worker is not None:
             await _retire(self.worker, grace_s)
         if self._task is not None:

@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator
 
 from db.models import Campaign, CampaignExecution, ConsentChange, Contact, Reply
-from tests.support import GraphQLClient, pk_of
+from tests.hook_queues import inbound_drained
+from tests.support import GraphQLClient, Server, pk_of
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 REPLY_FIELDS = "id body buttonPayload buttonText mediaUrls optOutKeyword isOptOut receivedAt"
@@ -78,9 +79,18 @@ async def post_signed(
     sig = signature(token or channel.token, signed_url or posted, params)
     parts = urlsplit(posted)
     headers = {} if header == "" else {"X-Twilio-Signature": header or sig}
-    base = channel.client.server.url
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        return await http.post(f"{parts.path}?{parts.query}", data=params, headers=headers)
+    server = channel.client.server
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        answer = await http.post(f"{parts.path}?{parts.query}", data=params, headers=headers)
+    if answer.status_code == 200:  # answered once queued: until a worker applied it
+        await inbound_applied(server)
+    return answer
+
+
+async def inbound_applied(server: Server, within: float = 30.0) -> None:
+    """Waits until every inbound message the server queued is applied by a worker."""
+    assert server.settings.redis_url is not None, "the stack's Redis has no URL to read"
+    await inbound_drained(server.settings.redis_url, within)
 
 
 async def reply_to(channel: Channel, params: dict[str, str]) -> httpx.Response:

@@ -7,10 +7,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from redis.asyncio import Redis
 from twilio.request_validator import RequestValidator
 
 from jobs.status_queue import APPLIED_KEY, QUEUED_KEY
+from tests import hook_queues
 from tests.messaging_stack import leads, messaging_campaign, twilio_channel_for
 from tests.sending_stack import SendingStack, act, wait_until
 from tests.support import GraphQLClient
@@ -106,20 +106,10 @@ async def eventually(check: Any, within: float = 30.0) -> None:
 
 async def queue_counts(stack: SendingStack) -> tuple[int, int]:
     """How many status events the API queued and how many a worker applied, ever."""
-    redis = Redis.from_url(stack.env["CLARION_REDIS_URL"])
-    try:
-        queued, applied = await redis.mget(QUEUED_KEY, APPLIED_KEY)
-    finally:
-        await redis.aclose()
-    return int(queued or 0), int(applied or 0)
+    return await hook_queues.queue_counts(stack.env["CLARION_REDIS_URL"], QUEUED_KEY, APPLIED_KEY)
 
 
 async def callbacks_applied(stack: SendingStack, within: float = 30.0) -> None:
     """Waits until every status callback the API queued has been applied (committed) by a
     worker: the webhook answers before that."""
-
-    async def done() -> bool:
-        queued, applied = await queue_counts(stack)
-        return applied >= queued
-
-    await eventually(done, within)
+    await hook_queues.callbacks_drained(stack.env["CLARION_REDIS_URL"], within)

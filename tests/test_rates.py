@@ -23,6 +23,7 @@ from redis.asyncio.client import PubSub
 from db import models
 from db.rates import percentage
 from jobs import lead_events
+from tests.inbound_stack import inbound_applied
 from tests.messaging_api import create, created, errors_of, make_twilio_channel
 from tests.messaging_stack import leads, twilio_channel_for
 from tests.sending_stack import SendingStack, act, sending_stack, wait_until
@@ -476,6 +477,7 @@ async def test_rates_of_a_sent_campaign_with_known_outcomes(
         reply, by_n[6]["messageSid"], url=inbound_url, button_payload="buy", button_text="Buy"
     )
     assert tap["status_code"] == 200, tap
+    await inbound_applied(client.server)  # answered once queued
     assert await rates_of(client, campaign_id) == {
         "messagesSent": 10,
         "messagesDelivered": 8,

@@ -65,6 +65,7 @@ from tests.benchmarks.bench_twilio_send import (
     wait_completed,
     whatsapp_campaign,
 )
+from tests.hook_queues import inbound_drained
 from tests.sending_stack import ROOT, SendingStack, execution, sending_stack, stop_process
 from tests.status_hooks import callbacks_applied
 from tests.support import GraphQLClient, free_port, pk_of
@@ -239,8 +240,9 @@ async def _campaign(
         records = await wait_settled(standin, timeout=600) if callbacks else []
         settle_s = time.time() - settled if callbacks else 0.0
         drained = time.time()
-        if callbacks:  # answered is not applied: the worker applies the queue
+        if callbacks:  # answered is not applied: the worker applies the queues
             await callbacks_applied(stack, within=600)
+            await inbound_drained(stack.env["CLARION_REDIS_URL"], within=600)
         applied_s = time.time() - drained if callbacks else 0.0
         figures = await totals_of(stack, pk_of(campaign_id, "Campaign"))
     except BaseException:
@@ -255,6 +257,8 @@ async def _campaign(
         first = Counter(r["message_status"] for r in records if r["attempt"] == 1)
         assert first == {"sent": n, "delivered": n, "read": n}, f"first attempts: {first}"
         assert figures["delivered"] == figures["read"] == n, figures
+        answered = sum(1 for r in replies if r.get("status_code") == 200)
+        assert figures["replied"] == answered, (figures, answered)
     return Run(n, completed_at - started_at, settle_s, applied_s, figures, records, replies)
 
 
@@ -264,12 +268,12 @@ async def totals_of(stack: SendingStack, campaign_pk: int) -> dict[str, int]:
     async with stack.server.db.read() as session:
         row = (
             await session.execute(
-                select(t.total_sent, t.total_failed, t.total_delivered, t.total_read).where(
-                    t.campaign_id == campaign_pk
-                )
+                select(
+                    t.total_sent, t.total_failed, t.total_delivered, t.total_read, t.total_replied
+                ).where(t.campaign_id == campaign_pk)
             )
         ).one()
-    return dict(zip(("sent", "failed", "delivered", "read"), row, strict=True))
+    return dict(zip(("sent", "failed", "delivered", "read", "replied"), row, strict=True))
 
 
 def report(off: Run, on: Run) -> None:

@@ -1,0 +1,147 @@
+"""Messages people send (Twilio's "A message comes in" webhook), queued on Redis by the
+API and applied by the workers, as status callbacks are (jobs/status_queue.py).
+
+Applying one is a write transaction of several statements (db/usecases/replies.py). In the
+API, on SQLite, that transaction held the single write lock across as many trips through
+an event loop busy with a thousand callbacks a second, and the workers' claims and
+recording waited behind it (tests/benchmarks/bench_twilio_feedback.py: a tenth of the
+leads replying cost most of the send rate). So the webhook checks the signature, reads the
+message (db/inbound_message.py: cleaned and capped), queues it with the channel it came to
+and answers; the workers' consumers apply each in its own transaction, at the database's
+time, and announce the leads it changed.
+
+A message that could not be applied (the database away) goes back to the end of the queue,
+up to ATTEMPTS times, then is logged and dropped. A worker that dies between the pop and
+the commit loses what it popped: Twilio is not asked again, as it got its 200. While Redis
+is unreachable the API applies the message itself (`apply_inbound`), so none is refused.
+Two messages from one sender applied by two workers at once may commit in either order,
+as two of Twilio's concurrent posts could before."""
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from db.clock import db_now
+from db.engine import Database
+from db.enums import ChannelType
+from db.inbound_message import InboundMessage
+from db.usecases.replies import record_reply
+from jobs.lead_events import announce
+from jobs.queue_consumer import QueueConsumer
+
+log = logging.getLogger(__name__)
+
+QUEUE_KEY = "clarion:inbound-messages"
+# How many messages have been queued, and how many of them applied (or given up), ever.
+QUEUED_KEY = "clarion:inbound-messages:queued"
+APPLIED_KEY = "clarion:inbound-messages:applied"
+# Messages per pop at most (each is its own transaction).
+MAX_BATCH = 200
+# Tries of a message before it is dropped.
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class QueuedInbound:
+    """A message that came to a channel, as queued."""
+
+    account_id: int
+    channel_id: int
+    channel_type: ChannelType
+    message: InboundMessage
+    attempt: int = 1
+
+
+def encode(item: QueuedInbound) -> str:
+    message = dataclasses.asdict(item.message)
+    return json.dumps(
+        [item.account_id, item.channel_id, item.channel_type.value, message, item.attempt],
+        separators=(",", ":"),
+    )
+
+
+def decode(raw: str | bytes) -> QueuedInbound | None:
+    """The item `raw` encodes; None for anything else (logged and dropped)."""
+    try:
+        account_id, channel_id, channel_type, message, attempt = json.loads(raw)
+        fields = {f.name for f in dataclasses.fields(InboundMessage)}
+        if not isinstance(message, dict) or set(message) != fields:
+            raise ValueError("not an inbound message")
+        message["media_urls"] = tuple(str(url) for url in message["media_urls"])
+        return QueuedInbound(
+            int(account_id),
+            int(channel_id),
+            ChannelType(channel_type),
+            InboundMessage(**message),
+            int(attempt),
+        )
+    except (ValueError, TypeError) as exc:
+        log.warning("dropped a queued inbound message that is not one: %s", exc)
+        return None
+
+
+async def push(redis: Redis, items: Sequence[QueuedInbound]) -> None:
+    """Queues `items`; raises RedisError/OSError/TimeoutError when Redis cannot take them."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.rpush(QUEUE_KEY, *(encode(item) for item in items))
+        pipe.incrby(QUEUED_KEY, len(items))
+        await pipe.execute()
+
+
+async def apply_inbound(db: Database, redis: Redis, item: QueuedInbound, window: timedelta) -> None:
+    """Keeps and applies one message in one transaction, then announces what it changed."""
+    async with db.write() as session:
+        recorded = await record_reply(
+            session,
+            item.account_id,
+            item.channel_id,
+            item.channel_type,
+            item.message,
+            now=await db_now(session),
+            window=window,
+        )
+    try:
+        await announce(db, redis, item.account_id, recorded.changed)
+    except (RedisError, OSError):  # the reply is kept; subscribers catch up on their next read
+        log.warning("Could not announce the leads a reply changed", exc_info=True)
+
+
+class InboundConsumer(QueueConsumer):
+    """Applies queued inbound messages; one per worker process."""
+
+    def __init__(self, db: Database, redis: Redis, window: timedelta) -> None:
+        super().__init__(redis, QUEUE_KEY, APPLIED_KEY, MAX_BATCH, self._apply_raw)
+        self._db = db
+        self._redis = redis
+        self._window = window
+
+    async def _apply_raw(self, raw: list[bytes]) -> None:
+        again: list[QueuedInbound] = []
+        for item in (decode(r) for r in raw):
+            if item is None:
+                continue
+            try:
+                await apply_inbound(self._db, self._redis, item, self._window)
+            except Exception:
+                if item.attempt >= ATTEMPTS:
+                    log.exception(
+                        "dropped inbound message %s after %d attempts",
+                        item.message.message_sid,
+                        item.attempt,
+                    )
+                else:
+                    log.warning(
+                        "inbound message %s not applied (attempt %d); queued again",
+                        item.message.message_sid,
+                        item.attempt,
+                        exc_info=True,
+                    )
+                    again.append(dataclasses.replace(item, attempt=item.attempt + 1))
+        if again:
+            await push(self._redis, again)
