@@ -1,6 +1,7 @@
 """A campaign's WhatsApp/SMS fields (null or empty for email campaigns), resolved from its
 content, leads and execution through the request's loaders."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -87,38 +88,39 @@ async def _lead_counts(root: "Campaign", info: Info) -> models.CampaignExecution
     return await info.context.loaders.execution_by_campaign.load(root.pk)
 
 
-async def messages_delivered(root: "Campaign", info: Info) -> int:
-    execution = await _lead_counts(root, info)
-    return execution.total_delivered if execution else 0
+def _lead_count(
+    counter: Callable[[models.CampaignExecution], int],
+) -> Callable[["Campaign", Info], Awaitable[int]]:
+    """A resolver of one of the execution's lead counters (0 before the start)."""
+
+    async def resolve(root: "Campaign", info: Info) -> int:
+        execution = await _lead_counts(root, info)
+        return counter(execution) if execution else 0
+
+    return resolve
 
 
-async def messages_read(root: "Campaign", info: Info) -> int:
-    execution = await _lead_counts(root, info)
-    return execution.total_read if execution else 0
+def _rate(
+    counter: Callable[[models.CampaignExecution], int],
+) -> Callable[["Campaign", Info], Awaitable[float | None]]:
+    """A resolver of a counter as a percentage of the messages sent (db/rates.py): 0 before
+    the start, null for email campaigns."""
+
+    async def resolve(root: "Campaign", info: Info) -> float | None:
+        if root.channel_type is ChannelType.EMAIL:
+            return None
+        execution = await _lead_counts(root, info)
+        return percentage(counter(execution), execution.total_sent) if execution else 0.0
+
+    return resolve
 
 
-async def messages_replied(root: "Campaign", info: Info) -> int:
-    execution = await _lead_counts(root, info)
-    return execution.total_replied if execution else 0
-
-
-async def messages_converted(root: "Campaign", info: Info) -> int:
-    execution = await _lead_counts(root, info)
-    return execution.total_converted if execution else 0
-
-
-async def reply_rate(root: "Campaign", info: Info) -> float | None:
-    if root.channel_type is ChannelType.EMAIL:
-        return None
-    execution = await _lead_counts(root, info)
-    return percentage(execution.total_replied, execution.total_sent) if execution else 0.0
-
-
-async def conversion_rate(root: "Campaign", info: Info) -> float | None:
-    if root.channel_type is ChannelType.EMAIL:
-        return None
-    execution = await _lead_counts(root, info)
-    return percentage(execution.total_converted, execution.total_sent) if execution else 0.0
+messages_delivered = _lead_count(lambda e: e.total_delivered)
+messages_read = _lead_count(lambda e: e.total_read)
+messages_replied = _lead_count(lambda e: e.total_replied)
+messages_converted = _lead_count(lambda e: e.total_converted)
+reply_rate = _rate(lambda e: e.total_replied)
+conversion_rate = _rate(lambda e: e.total_converted)
 
 
 async def custom_variable_keys(root: "Campaign", info: Info) -> list[str]:
