@@ -4,6 +4,8 @@ import pytest
 
 from db.inbound_message import MAX_BODY, MAX_MEDIA, clean, read_inbound
 
+pytestmark = pytest.mark.database_independent
+
 SID = "SM" + "a1" * 16
 
 

@@ -6,6 +6,8 @@ from db.enums import OptOutKeyword
 from db.inbound_message import InboundMessage
 from db.opt_out_keywords import consent_request
 
+pytestmark = pytest.mark.database_independent
+
 STOP, START, HELP = OptOutKeyword.STOP, OptOutKeyword.START, OptOutKeyword.HELP
 
 
