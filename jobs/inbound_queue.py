@@ -11,15 +11,20 @@ and answers; the workers' consumers apply each in its own transaction, at the da
 time, and announce the leads it changed.
 
 A message that could not be applied (the database away) goes back to the end of the queue,
-up to ATTEMPTS times, then is logged and dropped. A worker that dies between the pop and
-the commit loses what it popped: Twilio is not asked again, as it got its 200. While Redis
-is unreachable the API applies the message itself (`apply_inbound`), so none is refused.
-Two messages from one sender applied by two workers at once may commit in either order,
-as two of Twilio's concurrent posts could before."""
+up to ATTEMPTS times, then is logged and dropped. One that quotes a message no lead holds
+yet, while a lead to its sender is being sent, goes back too, for up to QUOTE_WAIT_S after
+it was queued: the reply can come before the sender records the sid of the message it
+answers (a quick-reply tap within a second), and applied then it would be tied by the
+fallbacks, to an older lead or to none. A worker that dies between the pop and the commit
+loses what it popped: Twilio is not asked again, as it got its 200. While Redis is
+unreachable the API applies the message itself (`apply_inbound`), so none is refused. Two
+messages from one sender applied by two workers at once may commit in either order, as two
+of Twilio's concurrent posts could before."""
 
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +37,7 @@ from db.engine import Database
 from db.enums import ChannelType
 from db.inbound_message import InboundMessage
 from db.usecases.replies import record_reply
+from db.usecases.reply_ties import quotes_a_message_in_flight
 from jobs.lead_events import announce
 from jobs.queue_consumer import QueueConsumer
 
@@ -45,6 +51,9 @@ APPLIED_KEY = "clarion:inbound-messages:applied"
 MAX_BATCH = 200
 # Tries of a message before it is dropped.
 ATTEMPTS = 3
+# How long a message quoting a sid no lead holds waits for it (a send batch is recorded
+# within seconds of its sends).
+QUOTE_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -55,13 +64,22 @@ class QueuedInbound:
     channel_id: int
     channel_type: ChannelType
     message: InboundMessage
+    # When the API queued it (time.time()).
+    queued_at: float
     attempt: int = 1
 
 
 def encode(item: QueuedInbound) -> str:
     message = dataclasses.asdict(item.message)
     return json.dumps(
-        [item.account_id, item.channel_id, item.channel_type.value, message, item.attempt],
+        [
+            item.account_id,
+            item.channel_id,
+            item.channel_type.value,
+            message,
+            item.queued_at,
+            item.attempt,
+        ],
         separators=(",", ":"),
     )
 
@@ -69,7 +87,7 @@ def encode(item: QueuedInbound) -> str:
 def decode(raw: str | bytes) -> QueuedInbound | None:
     """The item `raw` encodes; None for anything else (logged and dropped)."""
     try:
-        account_id, channel_id, channel_type, message, attempt = json.loads(raw)
+        account_id, channel_id, channel_type, message, queued_at, attempt = json.loads(raw)
         fields = {f.name for f in dataclasses.fields(InboundMessage)}
         if not isinstance(message, dict) or set(message) != fields:
             raise ValueError("not an inbound message")
@@ -79,6 +97,7 @@ def decode(raw: str | bytes) -> QueuedInbound | None:
             int(channel_id),
             ChannelType(channel_type),
             InboundMessage(**message),
+            float(queued_at),
             int(attempt),
         )
     except (ValueError, TypeError) as exc:
@@ -94,9 +113,16 @@ async def push(redis: Redis, items: Sequence[QueuedInbound]) -> None:
         await pipe.execute()
 
 
-async def apply_inbound(db: Database, redis: Redis, item: QueuedInbound, window: timedelta) -> None:
-    """Keeps and applies one message in one transaction, then announces what it changed."""
+async def apply_inbound(
+    db: Database, redis: Redis, item: QueuedInbound, window: timedelta, *, may_wait: bool
+) -> bool:
+    """Keeps and applies one message in one transaction, then announces what it changed.
+    False, changing nothing, when it quotes a message still being sent and `may_wait`."""
     async with db.write() as session:
+        if may_wait and await quotes_a_message_in_flight(
+            session, item.account_id, item.channel_id, item.message
+        ):
+            return False
         recorded = await record_reply(
             session,
             item.account_id,
@@ -110,6 +136,7 @@ async def apply_inbound(db: Database, redis: Redis, item: QueuedInbound, window:
         await announce(db, redis, item.account_id, recorded.changed)
     except (RedisError, OSError):  # the reply is kept; subscribers catch up on their next read
         log.warning("Could not announce the leads a reply changed", exc_info=True)
+    return True
 
 
 class InboundConsumer(QueueConsumer):
@@ -126,8 +153,12 @@ class InboundConsumer(QueueConsumer):
         for item in (decode(r) for r in raw):
             if item is None:
                 continue
+            may_wait = time.time() - item.queued_at < QUOTE_WAIT_S
             try:
-                await apply_inbound(self._db, self._redis, item, self._window)
+                if not await apply_inbound(
+                    self._db, self._redis, item, self._window, may_wait=may_wait
+                ):
+                    again.append(item)  # the message it quotes is being recorded
             except Exception:
                 if item.attempt >= ATTEMPTS:
                     log.exception(

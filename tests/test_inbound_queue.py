@@ -31,7 +31,7 @@ def message_item(**params: str) -> QueuedInbound:
         }
     )
     assert message is not None
-    return QueuedInbound(7, 3, ChannelType.WHATSAPP, message)
+    return QueuedInbound(7, 3, ChannelType.WHATSAPP, message, 1_795_000_000.25)
 
 
 def test_an_item_comes_back_whole() -> None:
@@ -49,7 +49,8 @@ def test_an_item_comes_back_whole() -> None:
         b'[1, 2, "WHATSAPP", {"message_sid": "SM"}, 1]',  # fields missing
         b'[1, 2, "FAX", {}, 1]',
         b'{"account_id": 1}',
-        b'[1, 2, "SMS", [], 1]',
+        b'[1, 2, "SMS", [], 1.0, 1]',
+        b'[1, 2, "SMS", {}, "soon", 1]',
     ],
 )
 def test_anything_else_is_dropped(raw: bytes) -> None:

@@ -20,7 +20,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
-from db.enums import ConsentSource, ContactSource
+from db.enums import ConsentSource, ContactSource, DeliveryStatus
 from db.models import Delivery, Reply
 from graph.ids import encode_id
 from tests.inbound_stack import (
@@ -174,6 +174,40 @@ async def test_a_reply_quoting_our_message_ties_to_that_lead(world: World) -> No
     reply = await stored_reply(world.a, params["MessageSid"])
     assert reply is not None
     assert reply.delivery_id == pk_of(quoted["id"], "Lead")
+
+
+async def test_a_reply_quoting_a_message_still_being_recorded_waits_for_it(
+    world: World, twilio_standin: Standin
+) -> None:
+    """Twilio holds the message (and the recipient taps) before it answers the create:
+    the lead is still being sent, its sid not recorded. The reply waits for it (queued
+    again) and is tied to that lead, not left untied."""
+    campaign, _ = await whatsapp_campaign(
+        world.a, twilio_standin, world.wa.code, leads(1, 400), name="Quick tap"
+    )
+    twilio_standin.control.delay(3.0, count=1)  # the create's answer comes 3 s late
+    await act(world.a, "startCampaign", campaign["id"])
+    to = world.wa_from(400)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + 30
+    while not (held := await asyncio.to_thread(twilio_standin.control.messages, to)):
+        assert loop.time() < give_up, "the stand-in never held the message"
+        await asyncio.sleep(0.05)
+    pending = await lead_at(world.a, campaign["id"], n(400))
+    async with world.a.server.db.read() as session:
+        row = await session.get_one(Delivery, pk_of(pending["id"], "Lead"))
+        assert (row.status, row.message_id) == (DeliveryStatus.SENDING, "")  # in flight
+    params = wa(world, 400, "Yes!", OriginalRepliedMessageSid=held[0]["sid"])
+    await reply_to(world.wa, params)  # answered at once; applied once the sid is recorded
+
+    lead = await lead_at(world.a, campaign["id"], n(400))
+    assert lead["status"] == "REPLIED", lead
+    assert lead["messageSid"] == held[0]["sid"]
+    reply = await stored_reply(world.a, params["MessageSid"])
+    assert reply is not None
+    assert reply.delivery_id == pk_of(lead["id"], "Lead")
+    done = await wait_until(world.a, campaign["id"], *FINAL_STATUSES)
+    assert done["execution"]["status"] == "COMPLETED", done
 
 
 async def test_a_quick_reply_ties_to_its_campaign_and_converts_once(world: World) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.enums import ContentType
+from db.enums import ContentType, DeliveryStatus
 from db.inbound_message import InboundMessage
 from db.models import Campaign, Delivery, MessagingContent
 
@@ -94,6 +94,23 @@ async def _by_button(session: AsyncSession, leads: LeadRows, payload: str) -> Ti
         if content and payload in quick_reply_ids(content.content_type, content.context):
             return _tied(row)
     return None
+
+
+async def quotes_a_message_in_flight(
+    session: AsyncSession, account_id: int, channel_id: int, message: InboundMessage
+) -> bool:
+    """Whether `message` quotes a message no lead of the channel holds while one of its
+    leads to the sender is being sent: a reply can come before the sender records the sid
+    of the message it answers (a quick-reply tap within a second)."""
+    if not message.replied_to_sid:
+        return False
+    leads = _leads(account_id, channel_id, message.number)
+    if (
+        await session.execute(leads.where(Delivery.message_id == message.replied_to_sid))
+    ).first() is not None:
+        return False
+    sending = leads.where(Delivery.status == DeliveryStatus.SENDING).limit(1)
+    return (await session.execute(sending)).first() is not None
 
 
 async def tied_lead(

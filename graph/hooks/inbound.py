@@ -12,6 +12,7 @@ code): Twilio would only post it again.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from redis.exceptions import RedisError
@@ -36,9 +37,8 @@ async def inbound_hook(request: Request) -> Response:
     message = read_inbound(hook.params)
     if message is None:
         return empty_twiml()
-    item = QueuedInbound(
-        hook.account_id, hook.channel_id, ChannelType(hook.channel_type.value), message
-    )
+    channel_type = ChannelType(hook.channel_type.value)
+    item = QueuedInbound(hook.account_id, hook.channel_id, channel_type, message, time.time())
     queue: GroupCommit[QueuedInbound] = request.state.inbound_pusher
     try:
         await queue.submit(item)
@@ -46,5 +46,5 @@ async def inbound_hook(request: Request) -> Response:
         log.warning("inbound message applied directly: Redis unavailable (%s)", exc)
         settings: Settings = request.state.settings
         window = timedelta(days=settings.reply_attribution_days)
-        await apply_inbound(request.state.db, request.state.queue, item, window)
+        await apply_inbound(request.state.db, request.state.queue, item, window, may_wait=False)
     return empty_twiml()

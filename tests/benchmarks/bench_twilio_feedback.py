@@ -148,7 +148,9 @@ async def wait_settled(standin: Standin, timeout: float) -> list[dict[str, Any]]
         await asyncio.sleep(0.5)
 
 
-async def run_campaign(n: int, callbacks: bool, reply_every: int, data_dir: Path) -> Run:
+async def run_campaign(
+    n: int, callbacks: bool, reply_every: int, data_dir: Path, worker_cpus: set[int]
+) -> Run:
     standin = await asyncio.to_thread(start, callbacks=True)
     try:
         if not callbacks:
@@ -158,7 +160,9 @@ async def run_campaign(n: int, callbacks: bool, reply_every: int, data_dir: Path
         ) as stack:
             client = await stack.client()
             try:
-                return await _campaign(n, callbacks, reply_every, stack, client, standin)
+                return await _campaign(
+                    n, callbacks, reply_every, stack, client, standin, worker_cpus
+                )
             finally:
                 await client.http.aclose()
     finally:
@@ -213,11 +217,14 @@ async def _campaign(
     stack: SendingStack,
     client: GraphQLClient,
     standin: Standin,
+    worker_cpus: set[int],
 ) -> Run:
     campaign_id = await whatsapp_campaign(client, standin, n)
     await submit_for_approval(client, standin, campaign_id)
     hooks, hooks_url = await hooks_api(stack)
     worker = stack.start_worker(**WORKER_ENV, CLARION_PUBLIC_URL=hooks_url)
+    if worker_cpus:
+        os.sched_setaffinity(worker.pid, worker_cpus)
     replies: list[dict[str, Any]] = []
     try:
         await wait_booted(stack, worker)
@@ -322,11 +329,11 @@ def report(off: Run, on: Run) -> None:
         )
 
 
-async def measure(n: int, callbacks: bool, reply_every: int) -> Run:
+async def measure(n: int, callbacks: bool, reply_every: int, worker_cpus: set[int]) -> Run:
     label = "on" if callbacks else "off"
     print(f"\ncallbacks {label}, {n} leads (load average {load_average()})")
     with tempfile.TemporaryDirectory(prefix="clarion-bench-feedback-", dir="/tmp") as tmp:
-        run = await run_campaign(n, callbacks, reply_every, Path(tmp))
+        run = await run_campaign(n, callbacks, reply_every, Path(tmp), worker_cpus)
     print(f"  COMPLETED {run.send_s:.2f} s after startCampaign ({run.rate:.0f} msg/s)")
     return run
 
@@ -337,12 +344,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--reply-every", type=int, default=10, help="every k-th lead replies (0: none)"
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the worker on the first CPU alone, everything else (this process, the "
+        "stand-in, the webhooks' API, Redis) on the others: Twilio and the API elsewhere",
+    )
     args = parser.parse_args(argv)
     if not 10 <= args.leads <= 1_000_000 or args.reply_every < 0:
         parser.error("--leads must be in 10..1000000, --reply-every >= 0")
     began = time.perf_counter()
-    off = asyncio.run(measure(args.leads, False, args.reply_every))
-    on = asyncio.run(measure(args.leads, True, args.reply_every))
+    worker_cpus: set[int] = set()
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            parser.error("--pin needs two CPUs at least")
+        worker_cpus = {cpus[0]}
+        os.sched_setaffinity(0, set(cpus[1:]))  # and so every process started from here
+        print(f"pinned: the worker on CPU {cpus[0]}, the rest on {cpus[1:]}")
+    off = asyncio.run(measure(args.leads, False, args.reply_every, worker_cpus))
+    on = asyncio.run(measure(args.leads, True, args.reply_every, worker_cpus))
     report(off, on)
     print(f"benchmark wall time: {time.perf_counter() - began:.0f} s")
 
