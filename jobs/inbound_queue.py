@@ -21,6 +21,7 @@ unreachable the API applies the message itself (`apply_inbound`), so none is ref
 messages from one sender applied by two workers at once may commit in either order, as two
 of Twilio's concurrent posts could before."""
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -38,6 +39,7 @@ from db.enums import ChannelType
 from db.inbound_message import InboundMessage
 from db.usecases.replies import record_reply
 from db.usecases.reply_ties import quotes_a_message_in_flight
+from jobs import queue_consumer as queue
 from jobs.lead_events import announce
 from jobs.queue_consumer import QueueConsumer
 
@@ -107,10 +109,7 @@ def decode(raw: str | bytes) -> QueuedInbound | None:
 
 async def push(redis: Redis, items: Sequence[QueuedInbound]) -> None:
     """Queues `items`; raises RedisError/OSError/TimeoutError when Redis cannot take them."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.rpush(QUEUE_KEY, *(encode(item) for item in items))
-        pipe.incrby(QUEUED_KEY, len(items))
-        await pipe.execute()
+    await queue.push(redis, QUEUE_KEY, QUEUED_KEY, [encode(item) for item in items])
 
 
 async def apply_inbound(
@@ -132,9 +131,10 @@ async def apply_inbound(
             now=await db_now(session),
             window=window,
         )
-    try:
-        await announce(db, redis, item.account_id, recorded.changed)
-    except (RedisError, OSError):  # the reply is kept; subscribers catch up on their next read
+    try:  # bounded: a silent Redis must not hold the webhook that applied it directly
+        async with asyncio.timeout(queue.PUSH_TIMEOUT_S):
+            await announce(db, redis, item.account_id, recorded.changed)
+    except (RedisError, OSError, TimeoutError):  # kept; subscribers catch up on their next read
         log.warning("Could not announce the leads a reply changed", exc_info=True)
     return True
 

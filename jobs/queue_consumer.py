@@ -1,15 +1,18 @@
-"""A consumer of a Redis list that webhooks fill: one per worker process and list.
+"""A Redis list that webhooks fill: what the API pushes, and its consumer, one per worker
+process and list.
 
-It pops up to `max_batch` items at a time (LPOP with a count is atomic, so several workers
-share a list without taking an item twice), hands them to `apply`, and counts them under
-`applied_key` once applied (beside the pusher's count of what it queued: the difference
-is the backlog, for operators and for tests). It rides out Redis and database errors,
-trying again after RETRY_S; when the list runs dry it looks again after POLL_S."""
+`push` appends items and counts them under the list's queued key in one transaction, or
+raises within PUSH_TIMEOUT_S (the webhook then applies its item itself). The consumer pops
+up to `max_batch` items at a time (LPOP with a count is atomic, so several workers share a
+list without taking an item twice), hands them to `apply`, and counts them under
+`applied_key` once applied (beside the pusher's count of what it queued: the difference is
+the backlog, for operators and for tests). It rides out Redis and database errors, trying
+again after RETRY_S; when the list runs dry it looks again after POLL_S."""
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
 from redis.asyncio import Redis
@@ -17,10 +20,21 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
+# A push that Redis has not taken by then fails (a frozen Redis must not hold a webhook).
+PUSH_TIMEOUT_S = 2.0
 # A consumer that found its list short of a full batch looks again after this long.
 POLL_S = 0.2
 # After a Redis or database error, it tries again after this long.
 RETRY_S = 1.0
+
+
+async def push(redis: Redis, key: str, queued_key: str, items: Sequence[str]) -> None:
+    """Appends `items` to the list `key`, counted under `queued_key`; raises RedisError,
+    OSError or TimeoutError when Redis cannot take them."""
+    async with asyncio.timeout(PUSH_TIMEOUT_S), redis.pipeline(transaction=True) as pipe:
+        pipe.rpush(key, *items)
+        pipe.incrby(queued_key, len(items))
+        await pipe.execute()
 
 
 class QueueConsumer:

@@ -15,7 +15,6 @@ unsettled (still only sent), so the lead is settled anyway, only later. (A lost 
 lead already delivered is not fetched again: that lead stays DELIVERED.) While Redis is
 unreachable the API applies callbacks itself (graph/hooks/status_batcher.py), so none is refused."""
 
-import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from redis.asyncio import Redis
 from db.engine import Database
 from db.enums import ChannelType
 from db.usecases.message_status import TWILIO_STATUSES, StatusEvent
+from jobs import queue_consumer as queue
 from jobs.queue_consumer import QueueConsumer
 from jobs.status_apply import Announcer, apply_batch
 
@@ -79,10 +79,7 @@ def decode(raw: str | bytes) -> StatusEvent | None:
 
 async def push(redis: Redis, events: Sequence[StatusEvent]) -> None:
     """Queues `events`; raises RedisError/OSError/TimeoutError when Redis cannot take them."""
-    async with asyncio.timeout(2.0), redis.pipeline(transaction=True) as pipe:
-        pipe.rpush(QUEUE_KEY, *(encode(event) for event in events))
-        pipe.incrby(QUEUED_KEY, len(events))
-        await pipe.execute()
+    await queue.push(redis, QUEUE_KEY, QUEUED_KEY, [encode(event) for event in events])
 
 
 class StatusConsumer(QueueConsumer):
