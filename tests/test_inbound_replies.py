@@ -10,6 +10,7 @@ Each test uses its own numbers."""
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,15 +21,19 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
-from db.enums import ConsentSource, ContactSource, DeliveryStatus
-from db.models import Delivery, Reply
+from db.enums import ChannelType, ConsentSource, ContactSource, DeliveryStatus
+from db.inbound_message import read_inbound
+from db.models import Contact, Delivery, Reply, TwilioChannel
 from graph.ids import encode_id
+from jobs import inbound_queue
+from jobs.inbound_queue import QueuedInbound
 from tests.inbound_stack import (
     Channel,
     channel_of,
     consent_changes,
     contact_at,
     inbound,
+    inbound_applied,
     lead_at,
     post_signed,
     reply_to,
@@ -725,6 +730,47 @@ async def test_concurrent_posts_keep_one_message_once_and_reply_a_lead_once(worl
         ).all()
     assert len(contacts) == 4
     assert len(set(contacts)) == 1
+
+
+async def test_a_message_that_cannot_be_applied_holds_back_none_popped_with_it(
+    world: World,
+) -> None:
+    """A worker applies the messages it pops together in one transaction. When one of them
+    cannot be applied (here: queued for a channel that does not exist), the others are
+    applied one at a time, and that one alone is tried again, then dropped, changing
+    nothing."""
+    server = world.a.server
+    async with server.db.read() as session:
+        account_id = await session.scalar(
+            select(TwilioChannel.account_id).where(TwilioChannel.id == world.sms.pk)
+        )
+    assert account_id is not None
+
+    def queued(params: dict[str, str], channel_id: int) -> QueuedInbound:
+        message = read_inbound(params)
+        assert message is not None
+        return QueuedInbound(account_id, channel_id, ChannelType.SMS, message, time.time())
+
+    good = [queued(sms(world, f"+141555599{70 + i}", f"Batch {i}"), world.sms.pk) for i in range(3)]
+    lost = queued(sms(world, "+14155559979", "Nowhere"), 999_999)
+    assert server.settings.redis_url is not None
+    redis = Redis.from_url(server.settings.redis_url)
+    try:  # one push: one list, popped together
+        await inbound_queue.push(redis, [good[0], lost, good[1], good[2]])
+    finally:
+        await redis.aclose()
+    await inbound_applied(server)
+
+    sids = [item.message.message_sid for item in [*good, lost]]
+    async with server.db.read() as session:
+        kept = (
+            await session.execute(
+                select(Reply.message_sid, Reply.body).where(Reply.message_sid.in_(sids))
+            )
+        ).all()
+        stranger = await session.scalar(select(Contact.id).where(Contact.phone == "+14155559979"))
+    assert sorted(kept) == sorted((item.message.message_sid, item.message.body) for item in good)
+    assert stranger is None
 
 
 async def test_a_body_that_is_not_twilios_form_is_refused(world: World) -> None:

@@ -46,5 +46,5 @@ async def inbound_hook(request: Request) -> Response:
         log.warning("inbound message applied directly: Redis unavailable (%s)", exc)
         settings: Settings = request.state.settings
         window = timedelta(days=settings.reply_attribution_days)
-        await apply_inbound(request.state.db, request.state.queue, item, window, may_wait=False)
+        await apply_inbound(request.state.db, request.state.queue, item, window)
     return empty_twiml()
