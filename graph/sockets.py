@@ -24,6 +24,7 @@ from strawberry.http.exceptions import WebSocketDisconnected
 
 from db.engine import Database
 from db.usecases.api_keys import still_active
+from jobs.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,7 @@ class SocketRegistry:
         self._task = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _watch(self) -> None:
         while True:

@@ -9,9 +9,10 @@ trip. A caller whose group failed gets the group's exception; one that went away
 request cancelled) is simply not answered."""
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+
+from jobs.tasks import cancel_and_wait
 
 T = TypeVar("T")
 
@@ -34,11 +35,8 @@ class GroupCommit(Generic[T]):
         await waiter
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         for _, waiter in self._pending:
             if not waiter.done():
                 waiter.set_exception(RuntimeError("shutting down"))

@@ -18,6 +18,8 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from jobs.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 # A push that Redis has not taken by then fails (a frozen Redis must not hold a webhook).
@@ -57,11 +59,8 @@ class QueueConsumer:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

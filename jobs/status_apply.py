@@ -15,6 +15,7 @@ from db.clock import db_now
 from db.engine import Database
 from db.usecases.message_status import Applied, StatusEvent, apply_statuses
 from jobs.lead_events import announce
+from jobs.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,7 @@ class Announcer:
             self._task = asyncio.create_task(self._announce_all())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def _announce_all(self) -> None:
         while self._pending:

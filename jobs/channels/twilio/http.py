@@ -13,8 +13,10 @@ package's own aiohttp client does not:
 """
 
 import asyncio
+import functools
 import json
 import logging
+import ssl
 from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
@@ -77,6 +79,14 @@ def rewrite(url: str, base_url: str) -> str:
     return f"{base_url.rstrip('/')}{parts.path}{query}"
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every client (the default verification, no environment
+    settings): building one reads the whole CA bundle, a few milliseconds, and a client is
+    made per send run and per approval read."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 def _is_json(headers: Mapping[str, str]) -> bool:
     for name, value in headers.items():
         if name.lower() == "content-type":
@@ -102,6 +112,7 @@ class ChannelHttpClient(AsyncHttpClient):  # type: ignore[misc]  # (twilio is un
             ),
             follow_redirects=False,
             trust_env=False,
+            verify=_tls(),
         )
 
     @property
