@@ -138,7 +138,9 @@ def _revision_files() -> list[Path]:
 
 def _next_rev_id() -> str:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    numbers = [int(r.revision) for r in script.walk_revisions() if re.fullmatch(r"\d+", r.revision)]
+    # Revisions are named "0012_status": numbered by their leading digits.
+    found = (re.match(r"\d+", r.revision) for r in script.walk_revisions())
+    numbers = [int(match.group()) for match in found if match]
     return f"{max(numbers, default=0) + 1:04d}"
 
 

@@ -15,15 +15,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from db.enums import ChannelType, ConsentSource, ContactSource, DeliveryStatus
 from db.inbound_message import read_inbound
 from db.models import Contact, Delivery, Reply, TwilioChannel
+from db.types import utcnow
+from db.usecases.replies import record_reply
 from graph.ids import encode_id
 from jobs import inbound_queue
 from jobs.inbound_queue import QueuedInbound
@@ -771,6 +774,87 @@ async def test_a_message_that_cannot_be_applied_holds_back_none_popped_with_it(
         stranger = await session.scalar(select(Contact.id).where(Contact.phone == "+14155559979"))
     assert sorted(kept) == sorted((item.message.message_sid, item.message.body) for item in good)
     assert stranger is None
+
+
+class _Undo(Exception):
+    """Rolls a test's transaction back."""
+
+
+# The tables that grow with an account's audience: a reply must never read them through.
+_LARGE_TABLES = ("contacts", "deliveries", "replies")
+
+
+def _reads_through(detail: str) -> bool:
+    """Whether a step of SQLite's query plan reads a large table whole, or all of an
+    account's rows in it (a search by the account alone)."""
+    words = detail.split()
+    if len(words) < 2 or words[0] not in ("SCAN", "SEARCH") or words[1] not in _LARGE_TABLES:
+        return False
+    return words[0] == "SCAN" or detail.endswith("(account_id=?)")
+
+
+async def test_applying_a_reply_reads_a_few_rows_however_large_the_account(
+    world: World,
+) -> None:
+    """Each statement that keeps and ties a reply finds its rows by an index on what the
+    reply names (its sid, the sender's number, their contacts and leads): none reads the
+    account's contacts, leads or replies through. A search by account alone was how a
+    WhatsApp reply looked up its sender's contacts, a scan of every contact per reply."""
+    db = world.a.server.db
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("reads SQLite's query plans")
+    async with db.read() as session:
+        account_id = await session.scalar(
+            select(TwilioChannel.account_id).where(TwilioChannel.id == world.wa.pk)
+        )
+    assert account_id is not None
+    statements: list[tuple[str, Any]] = []
+
+    def capture(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        if not many and not statement.startswith("EXPLAIN"):
+            statements.append((statement, parameters))
+
+    messages = [
+        wa(world, 105, "A plain reply"),  # a lead's: tied to its latest message
+        wa(world, 301, "Kim here"),  # a contact's WhatsApp number, not its phone
+        wa(world, 9971, "Who is this?"),  # a stranger: becomes a contact
+        {**wa(world, 106, "Yes"), "ButtonPayload": "yes-please"},
+    ]
+    plans: dict[str, list[str]] = {}
+
+    async def record_and_explain() -> None:
+        async with db.write() as session:
+            for params in messages:
+                message = read_inbound(params)
+                assert message is not None
+                await record_reply(
+                    session,
+                    account_id,
+                    world.wa.pk,
+                    ChannelType.WHATSAPP,
+                    message,
+                    now=utcnow(),
+                    window=timedelta(days=7),
+                )
+            connection = await session.connection()
+            for statement, parameters in statements:
+                rows = await connection.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + statement, parameters
+                )
+                plans[statement] = [row[-1] for row in rows]
+            raise _Undo
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        with pytest.raises(_Undo):
+            await record_and_explain()
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    assert len(plans) >= 5  # the lookups, the reply, the lead and its counters
+    through = {s: p for s, p in plans.items() if any(_reads_through(step) for step in p)}
+    assert through == {}
 
 
 async def test_a_body_that_is_not_twilios_form_is_refused(world: World) -> None:

@@ -27,6 +27,9 @@ class Contact(Owned, Base):
         UniqueConstraint("account_id", "email"),
         UniqueConstraint("account_id", "phone"),
         CheckConstraint("email IS NOT NULL OR phone IS NOT NULL", name="reachable"),
+        # A WhatsApp reply finds its sender's contacts by this number too
+        # (db/usecases/reply_senders.py): without it, a scan of the account's contacts.
+        Index(None, "account_id", "whatsapp"),
         {"sqlite_autoincrement": True},
     )
 
