@@ -26,7 +26,10 @@ OriginalRepliedMessageSid). Timed the same way; then until the stand-in has noth
 Printed: the send rate on and off and their ratio (target: a loss under 20%), callbacks
 handled per second (answered 2xx, first to last attempt, and the busiest second), the
 callback response time p50/p99 from the stand-in's own records (target p99 under 100 ms),
-the replies' status codes and p50/p99. A receiver answering anything but 2xx is counted and
+the replies' status codes and p50/p99, and the CPU each process used per message while the
+campaign sent (and the worker's until the queues were applied): on a small machine the
+stand-in's and this process's share the cores with Clarion's, and the figures show whose
+CPU the callbacks cost. A receiver answering anything but 2xx is counted and
 shown: before the /hooks/twilio/* endpoints exist the server answers 404 to all of them.
 Checked: one message per lead, exactly three first attempts per message (sent, delivered,
 read). Prints figures only; asserts correctness, never timings.
@@ -87,10 +90,26 @@ class Run:
     execution: dict[str, int]  # the execution's counters at the end
     callbacks: list[dict[str, Any]]  # the stand-in's records
     replies: list[dict[str, Any]]  # what each reply post answered
+    # CPU seconds each process used from startCampaign to COMPLETED.
+    cpu: dict[str, float]
+    # The worker's CPU seconds from startCampaign until the queues were applied.
+    worker_cpu_s: float
 
     @property
     def rate(self) -> float:
         return self.leads / self.send_s
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """The CPU time (user and system, all threads) a process has used so far: this one's
+    when `pid` is None; NaN where /proc cannot tell."""
+    if pid is None:
+        return time.process_time()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: Sequence[float], q: int) -> float:
@@ -236,10 +255,15 @@ async def _campaign(
             if callbacks and reply_every
             else None
         )
+        pids = {"worker": worker.pid, "webhooks API": hooks.pid, "stand-in": standin.process.pid}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        cpu_before["this process"] = cpu_seconds()
         started_at = time.time()
         payload = await client.mutate("startCampaign", {"id": campaign_id}, "campaign { status }")
         assert payload["userErrors"] == [], payload
         completed_at = await wait_completed(reader, worker, timeout=120 + n / 20)
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu["this process"] = cpu_seconds() - cpu_before["this process"]
         sent_all.set()
         if replier is not None:
             replies = await replier
@@ -251,6 +275,7 @@ async def _campaign(
             await callbacks_applied(stack, within=600)
             await inbound_drained(stack.env["CLARION_REDIS_URL"], within=600)
         applied_s = time.time() - drained if callbacks else 0.0
+        worker_cpu_s = cpu_seconds(worker.pid) - cpu_before["worker"]
         figures = await totals_of(stack, pk_of(campaign_id, "Campaign"))
     except BaseException:
         print(f"  execution: {(await execution(client, campaign_id))['execution']}")
@@ -266,7 +291,17 @@ async def _campaign(
         assert figures["delivered"] == figures["read"] == n, figures
         answered = sum(1 for r in replies if r.get("status_code") == 200)
         assert figures["replied"] == answered, (figures, answered)
-    return Run(n, completed_at - started_at, settle_s, applied_s, figures, records, replies)
+    return Run(
+        n,
+        completed_at - started_at,
+        settle_s,
+        applied_s,
+        figures,
+        records,
+        replies,
+        cpu,
+        worker_cpu_s,
+    )
 
 
 async def totals_of(stack: SendingStack, campaign_pk: int) -> dict[str, int]:
@@ -321,6 +356,16 @@ def report(off: Run, on: Run) -> None:
     print(
         f"  replies: {len(on.replies)}, status codes {dict(reply_codes)}; response p50 "
         f"{percentile(reply_times, 50):.1f} ms, p99 {percentile(reply_times, 99):.1f} ms"
+    )
+    print("  CPU per message while the campaign sent, ms (off / on):")
+    for name in off.cpu:
+        print(
+            f"    {name + ':':14} {off.cpu[name] * 1000 / off.leads:5.2f} / "
+            f"{on.cpu[name] * 1000 / on.leads:5.2f}"
+        )
+    print(
+        f"    worker, until every callback and reply was applied: "
+        f"{off.worker_cpu_s * 1000 / off.leads:.2f} / {on.worker_cpu_s * 1000 / on.leads:.2f}"
     )
     if len(ok) < len(on.callbacks):
         print(
