@@ -33,6 +33,7 @@ from tests.status_hooks import (
     eventually,
     feedback,
     post_signed,
+    queue_counts,
     sent_campaign,
     signature,
     totals,
@@ -115,6 +116,11 @@ async def test_every_order_and_repeat_moves_a_lead_only_forward_and_counts_once(
         before = await client.snapshot()
         await asyncio.gather(*(play(m, s) for m, s in zip(messages, plans, strict=True)))
         await callbacks_applied(stack)
+        assert await client.snapshot() == before
+        # A progress status changes no lead: answered, and not even queued.
+        queued, _ = await queue_counts(stack)
+        await asyncio.gather(*(play(m, [("queued", None), ("sent", None)]) for m in messages))
+        assert (await queue_counts(stack))[0] == queued
         assert await client.snapshot() == before
 
     leads_by_sid = await feedback(client, campaign_id)

@@ -3,10 +3,11 @@
 The signature is checked first (graph/hooks/twilio_request.py): a request Twilio did not
 sign for the channel it names gets 403 and changes nothing. A signed one is queued on Redis
 (with the events of concurrent requests, in one push: jobs/group_commit.py) and answered
-once queued (empty TwiML, as Twilio expects); the workers apply the queue in batches
-(jobs/status_queue.py). While Redis cannot take it, the API applies it itself with
-the other callbacks arriving at the same moment (graph/hooks/status_batcher.py) and
-answers once that is committed, so a callback is never refused for an outage."""
+once queued (empty TwiML, as Twilio expects; a progress status such as "sent" is only
+answered); the workers apply the queue in batches (jobs/status_queue.py). While Redis
+cannot take it, the API applies it itself with the other callbacks arriving at the same
+moment (graph/hooks/status_batcher.py) and answers once that is committed, so a callback
+is never refused for an outage."""
 
 import logging
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from db.enums import ChannelType
-from db.usecases.message_status import StatusEvent
+from db.usecases.message_status import Reported, StatusEvent
 from graph.hooks.status_batcher import StatusBatcher
 from graph.hooks.twilio_request import Forbidden, empty_twiml, forbidden, verified_hook
 from jobs.channels.twilio.status_events import from_callback
@@ -37,7 +38,9 @@ async def status_callback(request: Request) -> Response:
         hook.params,
         datetime.now(UTC),  # replaced by the database's time when applied
     )
-    if event is not None:
+    # A progress status (queued, sending, sent: the send already made the lead SENT)
+    # changes no lead: answered, not queued. A third of a WhatsApp message's callbacks.
+    if event is not None and event.reported is not Reported.PROGRESS:
         queue: GroupCommit[StatusEvent] = request.state.status_pusher
         try:
             await queue.submit(event)
