@@ -131,9 +131,7 @@ class Batch:
 
     def merge(self, other: "Batch") -> None:
         for account_id, campaigns in other.applied.changed.items():
-            for campaign_id, lead_ids in campaigns.items():
-                for lead_id in lead_ids:
-                    self.applied.add(account_id, campaign_id, lead_id)
+            self.applied.add_all(account_id, campaigns)
         self.again.extend(other.again)
 
 
@@ -165,9 +163,7 @@ async def apply_together(
                 now=now,
                 window=window,
             )
-            for campaign_id, lead_ids in recorded.changed.items():
-                for lead_id in lead_ids:
-                    batch.applied.add(item.account_id, campaign_id, lead_id)
+            batch.applied.add_all(item.account_id, recorded.changed)
     return batch
 
 

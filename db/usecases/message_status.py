@@ -19,7 +19,7 @@ the sid (`apply_early`).
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -89,6 +89,11 @@ class Applied:
 
     def add(self, account_id: int, campaign_id: int, lead_id: int) -> None:
         self.changed.setdefault(account_id, {}).setdefault(campaign_id, []).append(lead_id)
+
+    def add_all(self, account_id: int, changed: Mapping[int, Sequence[int]]) -> None:
+        """The leads of an account's campaigns, by campaign."""
+        for campaign_id, lead_ids in changed.items():
+            self.changed.setdefault(account_id, {}).setdefault(campaign_id, []).extend(lead_ids)
 
 
 @dataclass

@@ -28,9 +28,8 @@ handled per second (answered 2xx, first to last attempt, and the busiest second)
 callback response time p50/p99 from the stand-in's own records (target p99 under 100 ms),
 the replies' status codes and p50/p99, and the CPU each process used per message while the
 campaign sent (and the worker's until the queues were applied): on a small machine the
-stand-in's and this process's share the cores with Clarion's, and the figures show whose
-CPU the callbacks cost. A receiver answering anything but 2xx is counted and
-shown: before the /hooks/twilio/* endpoints exist the server answers 404 to all of them.
+stand-in and this process share the cores with Clarion's processes, and the figures show
+whose CPU the callbacks cost. A receiver answering anything but 2xx is counted and shown: before the /hooks/twilio/* endpoints exist the server answers 404 to all of them.
 Checked: one message per lead, exactly three first attempts per message (sent, delivered,
 read). Prints figures only; asserts correctness, never timings.
 """
