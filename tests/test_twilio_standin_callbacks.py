@@ -378,7 +378,7 @@ def test_reset_cancels_pending_callbacks(
     send_sms(twilio, receiver)
     assert twilio_standin.control.callbacks()["pending"] > 0
     twilio_standin.control.reset()
-    assert twilio_standin.control.callbacks() == {"callbacks": [], "pending": 0}
+    assert twilio_standin.control.callbacks() == {"callbacks": [], "answers": [], "pending": 0}
     time.sleep(0.8)
     assert receiver.at(STATUS) == []
 
@@ -471,6 +471,30 @@ def test_reply_to_a_message_fills_its_addresses(
         url=url, **{"from": WA_TO, "to": WA_FROM}, reply_to=message.sid, body="again"
     )["params"]
     assert by_sid["OriginalRepliedMessageSid"] == message.sid
+
+
+def test_reply_every_answers_every_nth_message_that_did_not_fail(
+    twilio: Client, twilio_standin: Standin, receiver: Receiver
+) -> None:
+    url = receiver.url(INBOUND + QUERY)
+    twilio_standin.control.callback_plan(reply_every=2, reply_url=url, reply_body="Count me in")
+    numbers = [f"whatsapp:+1555123010{i}" for i in range(5)]
+    twilio_standin.control.callback_number(numbers[2], final="failed")
+    sids = [send_whatsapp(twilio, twilio_standin, receiver, to).sid for to in numbers]
+    twilio_standin.control.wait_callbacks()
+    answers = twilio_standin.control.callbacks()["answers"]
+    # The first, third and fifth messages; the third failed: not answered.
+    assert sorted(a["message_sid"] for a in answers) == sorted([sids[0], sids[4]])
+    assert {a["status_code"] for a in answers} == {200}
+    posts = {post.params["OriginalRepliedMessageSid"]: post for post in receiver.at(INBOUND)}
+    assert set(posts) == {sids[0], sids[4]}
+    for i in (0, 4):
+        post = posts[sids[i]]
+        assert signed(twilio_standin, url, post)
+        assert (post.params["From"], post.params["To"]) == (numbers[i], WA_FROM)
+        assert post.params["Body"] == "Count me in"
+        assert twilio.messages(sids[i]).fetch().status == "read"  # answered after reading
+    assert {a["reply_sid"] for a in answers} == {p.params["MessageSid"] for p in posts.values()}
 
 
 def test_an_sms_reply_carries_no_replied_sid(
@@ -579,6 +603,11 @@ def test_cli_posts_an_inbound(twilio_standin: Standin, receiver: Receiver) -> No
         ("/callback_plan", {"error_code": "30003"}),
         ("/callback_plan", {"surprise": 1}),
         ("/callback_plan", {"paused": "yes"}),
+        ("/callback_plan", {"reply_every": -1}),
+        ("/callback_plan", {"reply_every": True}),
+        ("/callback_plan", {"reply_url": "ftp://x/"}),
+        ("/callback_plan", {"reply_url": "http://x/ y"}),
+        ("/callback_plan", {"reply_body": "a\x00"}),
         ("/callback_numbers", {"number": SMS_TO, "paused": True}),
         ("/callback_numbers", {"number": "15551230001", "final": "failed"}),
         ("/inbound", {"url": "http://x/\x00", "from": SMS_TO, "to": SMS_FROM}),

@@ -12,16 +12,17 @@ set-up and the readings), a WhatsApp channel with no rate limit and a TEXT campa
 leads, approved before the clock starts (as bench_twilio_send.py does; its helpers are
 reused). The webhooks go to a second API process, `clarion serve` without its embedded
 worker, as production runs it (uvicorn on uvloop): CLARION_PUBLIC_URL points the worker's
-StatusCallback there, so this process's own loop (its polling, the repliers) is not the
-webhooks'.
+StatusCallback there, so this process's own loop (its polling) is not the webhooks'.
 
 Off: the stand-in's callbacks disabled (no status moves, nothing posted); timed:
 startCampaign issued → the execution COMPLETED.
 On: the stand-in's default plan (steps 50-200 ms apart, each callback signed and posted to
 the message's StatusCallback, /hooks/twilio/status?channel=<id>, retried once on non-2xx);
-while the campaign sends, every `--reply-every`-th lead answers its message
-(`POST /_standin/messages/{sid}/reply` to /hooks/twilio/inbound?channel=<id>, with
-OriginalRepliedMessageSid). Timed the same way; then until the stand-in has nothing pending.
+and the stand-in's `reply_every` plan: the first message and every `--reply-every`-th after
+it is answered by its recipient once read ("Yes please", signed and posted to the
+channel's /hooks/twilio/inbound?channel=<id> with OriginalRepliedMessageSid), so this
+process sends nothing while the campaign runs. Timed the same way; then until the stand-in
+has nothing pending.
 
 Printed: the send rate on and off and their ratio (target: a loss under 20%), callbacks
 handled per second (answered 2xx, first to last attempt, and the busiest second), the
@@ -29,7 +30,8 @@ callback response time p50/p99 from the stand-in's own records (target p99 under
 the replies' status codes and p50/p99, and the CPU each process used per message while the
 campaign sent (and the worker's until the queues were applied): on a small machine the
 stand-in and this process share the cores with Clarion's processes, and the figures show
-whose CPU the callbacks cost. A receiver answering anything but 2xx is counted and shown: before the /hooks/twilio/* endpoints exist the server answers 404 to all of them.
+whose CPU the callbacks cost. A receiver answering anything but 2xx is counted and shown:
+before the /hooks/twilio/* endpoints exist the server answers 404 to all of them.
 Checked: one message per lead, exactly three first attempts per message (sent, delivered,
 read). Prints figures only; asserts correctness, never timings.
 """
@@ -53,14 +55,13 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from db.models import CampaignExecution
-from jobs.channels.twilio.hook_urls import INBOUND_PATH, STATUS_CALLBACK_PATH
+from db.models import Campaign, CampaignExecution
+from jobs.channels.twilio.hook_urls import INBOUND_PATH, hook_url
 from tests.benchmarks.bench_sending import ExecutionReader, load_average
 from tests.benchmarks.bench_twilio_send import (
     APPROVAL_POLL_SECONDS,
     WORKER_ENV,
     check_arrived,
-    number,
     submit_for_approval,
     wait_approved,
     wait_booted,
@@ -75,8 +76,6 @@ from tests.twilio_standin.fixture import Standin, start, stop
 
 TARGET_LOSS = 0.20
 TARGET_P99_MS = 100.0
-REPLIERS = 8  # replies in flight
-POLL_S = 0.2  # a replier waiting for its lead's message (polls the stand-in)
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ class Run:
     applied_s: float
     execution: dict[str, int]  # the execution's counters at the end
     callbacks: list[dict[str, Any]]  # the stand-in's records
-    replies: list[dict[str, Any]]  # what each reply post answered
+    replies: list[dict[str, Any]]  # what each answer's post got back (the stand-in's)
     # CPU seconds each process used from startCampaign to COMPLETED.
     cpu: dict[str, float]
     # The worker's CPU seconds from startCampaign until the queues were applied.
@@ -117,51 +116,13 @@ def percentile(values: Sequence[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-def inbound_url(status_callback: str) -> str:
-    """The channel's inbound URL: its status callback's, on the inbound path (both are
-    jobs/channels/twilio/hook_urls.py's, the same public URL and ?channel=<id>)."""
-    return status_callback.replace(STATUS_CALLBACK_PATH, INBOUND_PATH, 1)
-
-
-async def reply_to_leads(
-    standin: Standin, n: int, every: int, done: asyncio.Event
-) -> list[dict[str, Any]]:
-    """Every `every`-th lead answers its message once the stand-in holds it."""
-    todo = list(range(0, n, every))
-    answers: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(base_url=standin.base_url + "/_standin", timeout=60) as http:
-        account = f"/accounts/{standin.account_sid}/messages"
-
-        async def lane() -> None:
-            while todo:
-                i = todo.pop(0)
-                to = f"whatsapp:{number(i)}"
-                while True:
-                    found = (await http.get(account, params={"to": to})).json()["messages"]
-                    if found or done.is_set():
-                        break
-                    await asyncio.sleep(POLL_S)
-                if not found:
-                    answers.append({"status_code": None, "error": f"no message to {to}"})
-                    continue
-                message = found[0]
-                url = inbound_url(message["standin"]["status_callback"])
-                body = {"url": url, "body": f"Yes please ({i})"}
-                answer = await http.post(f"/messages/{message['sid']}/reply", json=body)
-                answer.raise_for_status()
-                answers.append(answer.json())
-
-        await asyncio.gather(*(lane() for _ in range(REPLIERS)))
-    return answers
-
-
-async def wait_settled(standin: Standin, timeout: float) -> list[dict[str, Any]]:  # noqa: ASYNC109
+async def wait_settled(standin: Standin, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+    """The stand-in's records (callbacks and answers) once nothing is pending."""
     give_up = time.monotonic() + timeout
     while True:
-        found = await asyncio.to_thread(standin.control.callbacks)
+        found: dict[str, Any] = await asyncio.to_thread(standin.control.callbacks)
         if found["pending"] == 0:
-            records: list[dict[str, Any]] = found["callbacks"]
-            return records
+            return found
         assert time.monotonic() < give_up, f"{found['pending']} callbacks still pending"
         await asyncio.sleep(0.5)
 
@@ -243,17 +204,21 @@ async def _campaign(
     worker = stack.start_worker(**WORKER_ENV, CLARION_PUBLIC_URL=hooks_url)
     if worker_cpus:
         os.sched_setaffinity(worker.pid, worker_cpus)
-    replies: list[dict[str, Any]] = []
     try:
         await wait_booted(stack, worker)
         await wait_approved(client, campaign_id)
-        reader = ExecutionReader(stack.server.db, pk_of(campaign_id, "Campaign"))
-        sent_all = asyncio.Event()
-        replier = (
-            asyncio.create_task(reply_to_leads(standin, n, reply_every, sent_all))
-            if callbacks and reply_every
-            else None
-        )
+        campaign_pk = pk_of(campaign_id, "Campaign")
+        reader = ExecutionReader(stack.server.db, campaign_pk)
+        if callbacks and reply_every:
+            async with stack.server.db.read() as session:
+                channel_id = await session.scalar(
+                    select(Campaign.twilio_channel_id).where(Campaign.id == campaign_pk)
+                )
+            assert channel_id is not None
+            inbound = hook_url(hooks_url, INBOUND_PATH, channel_id)
+            await asyncio.to_thread(
+                standin.control.callback_plan, reply_every=reply_every, reply_url=inbound
+            )
         pids = {"worker": worker.pid, "webhooks API": hooks.pid, "stand-in": standin.process.pid}
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         cpu_before["this process"] = cpu_seconds()
@@ -263,11 +228,9 @@ async def _campaign(
         completed_at = await wait_completed(reader, worker, timeout=120 + n / 20)
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         cpu["this process"] = cpu_seconds() - cpu_before["this process"]
-        sent_all.set()
-        if replier is not None:
-            replies = await replier
         settled = time.time()
-        records = await wait_settled(standin, timeout=600) if callbacks else []
+        found = await wait_settled(standin, timeout=600) if callbacks else {}
+        records, replies = found.get("callbacks", []), found.get("answers", [])
         settle_s = time.time() - settled if callbacks else 0.0
         drained = time.time()
         if callbacks:  # answered is not applied: the worker applies the queues
@@ -275,7 +238,7 @@ async def _campaign(
             await inbound_drained(stack.env["CLARION_REDIS_URL"], within=600)
         applied_s = time.time() - drained if callbacks else 0.0
         worker_cpu_s = cpu_seconds(worker.pid) - cpu_before["worker"]
-        figures = await totals_of(stack, pk_of(campaign_id, "Campaign"))
+        figures = await totals_of(stack, campaign_pk)
     except BaseException:
         print(f"  execution: {(await execution(client, campaign_id))['execution']}")
         print("\n".join(stack.worker_log().splitlines()[-60:]))
@@ -288,7 +251,8 @@ async def _campaign(
         first = Counter(r["message_status"] for r in records if r["attempt"] == 1)
         assert first == {"sent": n, "delivered": n, "read": n}, f"first attempts: {first}"
         assert figures["delivered"] == figures["read"] == n, figures
-        answered = sum(1 for r in replies if r.get("status_code") == 200)
+        answered = sum(1 for r in replies if r["status_code"] == 200)
+        assert answered == (len(range(0, n, reply_every)) if reply_every else 0), answered
         assert figures["replied"] == answered, (figures, answered)
     return Run(
         n,
@@ -350,8 +314,8 @@ def report(off: Run, on: Run) -> None:
         f"  callback response time: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
         f"(target p99 under {TARGET_P99_MS:.0f} ms){mark}"
     )
-    reply_codes = Counter(r.get("status_code") for r in on.replies)
-    reply_times = [r["response_ms"] for r in on.replies if r.get("response_ms") is not None]
+    reply_codes = Counter(r["status_code"] for r in on.replies)
+    reply_times = [r["response_ms"] for r in on.replies if r["status_code"] is not None]
     print(
         f"  replies: {len(on.replies)}, status codes {dict(reply_codes)}; response p50 "
         f"{percentile(reply_times, 50):.1f} ms, p99 {percentile(reply_times, 99):.1f} ms"
@@ -386,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--leads", type=int, default=20_000, help="default 20000")
     parser.add_argument(
-        "--reply-every", type=int, default=10, help="every k-th lead replies (0: none)"
+        "--reply-every", type=int, default=10, help="every k-th message is answered (0: none)"
     )
     parser.add_argument(
         "--pin",

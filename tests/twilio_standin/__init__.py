@@ -82,15 +82,20 @@ Control API (JSON, no auth, under `/_standin`; `{A}` = `/_standin/accounts/{Acco
   `late_seconds`: each callback posted that long after its status changed. `final`:
   the last status (sent, delivered, read, undelivered, failed; default read for WhatsApp,
   delivered for SMS), `error_code` with undelivered (default 30003) or failed (30008).
+  `reply_every` (default 0: none), `reply_url`, `reply_body` (default "Yes please"): the
+  account's first message and every reply_every-th after it, once at its last status and
+  not failed, is answered by its recipient: the body posted, signed as an inbound message,
+  to reply_url (the sender's "A message comes in" webhook), quoting it on WhatsApp.
 - `POST {A}/callback_numbers` `{"number": "+1…", "final": "undelivered", "error_code":
   30003}` (any plan field but the retry ones; e.g. `{"final": "delivered"}`: read never,
   `{"final": "failed", "error_code": 63016}`): messages to that number (either channel)
   follow these fields over the account's plan; `{"number": …, "clear": true}` drops them.
 - `GET /_standin/callbacks[?account_sid=&message_sid=&status=]` → `{"callbacks": [{
   account_sid, message_sid, url, message_status, error_code, attempt (1|2), duplicate,
-  dropped, sent_at (Unix), status_code (null: no answer), response_ms, error}], "pending":
-  lifecycles and posts still to run}`, oldest first. An account's reset cancels its
-  pending callbacks and forgets its records.
+  dropped, sent_at (Unix), status_code (null: no answer), response_ms, error}], "answers":
+  [{account_sid, message_sid, reply_sid, status_code, response_ms, error}] (what the
+  plan's reply_every posted), "pending": lifecycles and posts still to run}`, oldest
+  first. An account's reset cancels its pending callbacks and forgets its records.
 - `POST /_standin/messages/{Sid}/status` `{"status": "delivered", "error_code": null}`: the
   stored status a fetch reads, with no callback (one Twilio never sent).
 - `POST {A}/inbound` `{"url": INBOUND_URL, "from": "whatsapp:+1…", "to": "whatsapp:+1…"

@@ -70,6 +70,12 @@ class Plan:
     # The last status ("read" WhatsApp / "delivered" SMS when None) and its ErrorCode.
     final: str | None = None
     error_code: int | None = None
+    # The account's first message and every reply_every-th after it (0: none) that
+    # reached its last status without failing is answered by its recipient: reply_body
+    # posted, signed, to reply_url (the sender's "A message comes in" webhook), quoting it.
+    reply_every: int = 0
+    reply_url: str | None = None
+    reply_body: str = "Yes please"
 
 
 @dataclass
@@ -163,6 +169,9 @@ class Dispatcher:
     def __init__(self, concurrency: int = 256) -> None:
         self.concurrency = concurrency
         self.records: list[dict[str, Any]] = []
+        # What each answer of a plan's reply_every got back, oldest first.
+        self.answers: list[dict[str, Any]] = []
+        self.tracked: dict[str, int] = {}  # account SID → messages whose lifecycle ran
         self.tasks: dict[str, set[asyncio.Task[None]]] = {}  # account SID → live tasks
         # Account SID → set unless its lifecycles are paused (PUT callback_plan paused).
         self.gates: dict[str, asyncio.Event] = {}
@@ -191,7 +200,9 @@ class Dispatcher:
         """Start a created message's lifecycle (nothing when callbacks are off for it)."""
         plan = account.callbacks.plan_for(message.to)
         if plan.enabled:
-            self._spawn(account.sid, self._lifecycle(account, message, plan))
+            ordinal = self.tracked.get(account.sid, 0)
+            self.tracked[account.sid] = ordinal + 1
+            self._spawn(account.sid, self._lifecycle(account, message, plan, ordinal))
 
     def gate(self, account_sid: str) -> asyncio.Event:
         if account_sid not in self.gates:
@@ -212,7 +223,9 @@ class Dispatcher:
         for task in list(self.tasks.pop(account_sid, set())):
             task.cancel()
         self.gates.pop(account_sid, None)
+        self.tracked.pop(account_sid, None)
         self.records = [r for r in self.records if r["account_sid"] != account_sid]
+        self.answers = [a for a in self.answers if a["account_sid"] != account_sid]
 
     async def close(self) -> None:
         for account_sid in list(self.tasks):
@@ -221,7 +234,9 @@ class Dispatcher:
         if self._session is not None:
             await self._session.close()
 
-    async def _lifecycle(self, account: Account, message: Message, plan: Plan) -> None:
+    async def _lifecycle(
+        self, account: Account, message: Message, plan: Plan, ordinal: int
+    ) -> None:
         held: list[dict[str, str]] = []
         reverse = random.random() < plan.out_of_order
         for status, error_code in steps(message, plan):
@@ -236,6 +251,29 @@ class Dispatcher:
                     self._spawn(account.sid, post)
         for params in reversed(held):  # last step first, each once the one before is answered
             await asyncio.gather(*self._posts(account, message, plan, params))
+        if (
+            plan.reply_every
+            and plan.reply_url
+            and ordinal % plan.reply_every == 0
+            and message.status not in FAILING
+        ):
+            await self._answer(account, message, plan.reply_url, plan.reply_body)
+
+    async def _answer(self, account: Account, message: Message, url: str, body: str) -> None:
+        from tests.twilio_standin import inbound  # (it signs with this module's sign)
+
+        answer = inbound.Inbound(url=url, body=body, **inbound.answering(account, message))
+        posted = await inbound.post(self.session(), account, answer)
+        self.answers.append(
+            {
+                "account_sid": account.sid,
+                "message_sid": message.sid,
+                "reply_sid": posted["params"]["MessageSid"],
+                "status_code": posted["status_code"],
+                "response_ms": posted["response_ms"],
+                "error": posted["error"],
+            }
+        )
 
     def _posts(
         self, account: Account, message: Message, plan: Plan, params: dict[str, str]

@@ -93,6 +93,15 @@ def _plan_fields(body: dict[str, Any]) -> dict[str, Any]:
         out["final"] = body["final"]
     if "error_code" in body:
         out["error_code"] = _error_code(body["error_code"])
+    if "reply_every" in body:
+        every = body["reply_every"]
+        if isinstance(every, bool) or not isinstance(every, int) or not 0 <= every <= 1_000_000:
+            raise ControlError("reply_every must be a whole number in 0..1000000")
+        out["reply_every"] = every
+    if "reply_url" in body:
+        out["reply_url"] = None if body["reply_url"] is None else _url(body, "reply_url")
+    if "reply_body" in body:
+        out["reply_body"] = _text(body, "reply_body") or ""
     return out
 
 
@@ -153,8 +162,9 @@ async def set_number(request: Request) -> Response:
 
 
 async def list_callbacks(request: Request) -> Response:
-    """Every attempt (oldest first), filtered by account_sid, message_sid or status; `pending`
-    counts the lifecycles and posts still to run (0: all done)."""
+    """Every attempt (oldest first), filtered by account_sid, message_sid or status; the
+    answers the plan's `reply_every` posted (of the account_sid's messages when given);
+    `pending` counts the lifecycles and posts still to run (0: all done)."""
     query = request.query_params
     records = _dispatcher(request).records
     for key, field_name in (
@@ -167,7 +177,10 @@ async def list_callbacks(request: Request) -> Response:
     account_sid = query.get("account_sid")
     dispatcher = _dispatcher(request)
     pending = len(dispatcher.tasks.get(account_sid, ())) if account_sid else dispatcher.pending
-    return JSONResponse({"callbacks": records, "pending": pending})
+    answers = dispatcher.answers
+    if account_sid:
+        answers = [a for a in answers if a["account_sid"] == account_sid]
+    return JSONResponse({"callbacks": records, "answers": answers, "pending": pending})
 
 
 def _message(request: Request) -> tuple[Account, Message]:
@@ -202,15 +215,15 @@ def _text(body: dict[str, Any], key: str, limit: int = MAX_TEXT) -> str | None:
     return value
 
 
-def _url(body: dict[str, Any]) -> str:
-    url = _text(body, "url", MAX_URL)
+def _url(body: dict[str, Any], key: str = "url") -> str:
+    url = _text(body, key, MAX_URL)
     if url is None:
-        raise ControlError("url is required (the channel's inboundUrl)")
+        raise ControlError(f"{key} is required (the channel's inboundUrl)")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ControlError("url must be an http(s) URL")
+        raise ControlError(f"{key} must be an http(s) URL")
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
-        raise ControlError("url must not hold spaces or control characters")
+        raise ControlError(f"{key} must not hold spaces or control characters")
     return url
 
 
@@ -278,16 +291,7 @@ async def reply(request: Request) -> Response:
     (account, original), body = _message(request), await _json(request)
     if {"from", "to", "reply_to"} & set(body):
         raise ControlError("from, to and reply_to come from the message")
-    sender = original.from_ or account.sender_for(
-        "whatsapp" if original.to.startswith("whatsapp:") else "sms"
-    )
-    message = _inbound(
-        body,
-        from_=original.to,
-        to=sender,
-        replied_sid=original.sid,
-        replied_sender=sender,
-    )
+    message = _inbound(body, **inbound.answering(account, original))
     result = await inbound.post(_dispatcher(request).session(), account, message)
     return JSONResponse(result)
 

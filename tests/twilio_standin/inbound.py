@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
 from yarl import URL
 
 from tests.twilio_standin.callbacks import API_VERSION, sign
-from tests.twilio_standin.state import Account, new_sid
+from tests.twilio_standin.state import Account, Message, new_sid
 
 # Twilio's Advanced Opt-Out keywords (SMS) and the OptOutType each posts.
 OPT_OUT_TYPES = {
@@ -40,6 +40,22 @@ class Inbound:
     message_type: str | None = None
     replied_sid: str | None = None  # OriginalRepliedMessageSid
     replied_sender: str | None = None  # OriginalRepliedMessageSender
+
+
+class Answering(TypedDict):
+    from_: str
+    to: str
+    replied_sid: str
+    replied_sender: str
+
+
+def answering(account: Account, message: Message) -> Answering:
+    """The addresses of an answer to `message` by its recipient: From its To, To its
+    sender, quoting it (OriginalRepliedMessageSid, on WhatsApp only)."""
+    sender = message.from_ or account.sender_for(
+        "whatsapp" if message.to.startswith("whatsapp:") else "sms"
+    )
+    return Answering(from_=message.to, to=sender, replied_sid=message.sid, replied_sender=sender)
 
 
 def params_for(account: Account, inbound: Inbound) -> dict[str, str]:
