@@ -26,8 +26,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # httpx logs every request at INFO: a line per Twilio message.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     # arq logs every job at INFO; the sweeper's tick every 2 seconds would drown the rest.
     logging.getLogger("arq.worker").addFilter(
         lambda record: "cron:sweep" not in record.getMessage()

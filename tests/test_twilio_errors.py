@@ -4,9 +4,11 @@ code, transport failures, and hostile answers."""
 import errno
 import json
 import socket
+import ssl
 
-import httpx
+import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 
 from jobs.channels.base import Outcome, SendResult
@@ -21,6 +23,7 @@ from jobs.channels.twilio.http import (
     ClientClosed,
     DeadlineExceeded,
     ForeignHost,
+    NoConnectionFree,
     ResponseTooLarge,
 )
 
@@ -132,24 +135,24 @@ def test_hostile_messages_become_one_short_line() -> None:
     assert not any(ch in verdict.reason for ch in "\r\n\x1b\u2028")
 
 
-def connect_error() -> httpx.ConnectError:
-    try:
-        raise ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed ('10.1.2.3', 9)")
-    except OSError as cause:
-        try:
-            raise httpx.ConnectError("All connection attempts failed") from cause
-        except httpx.ConnectError as exc:
-            return exc
+KEY = ConnectionKey("10.1.2.3", 9, True, True, None, None, None, None)
 
 
-def dns_error() -> httpx.ConnectError:
+def connect_error() -> aiohttp.ClientConnectorError:
+    """As aiohttp raises it: the OSError of the connect call, then its own."""
+    cause = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed ('10.1.2.3', 9)")
     try:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    except OSError as cause:
-        try:
-            raise httpx.ConnectError("[Errno -2] Name or service not known") from cause
-        except httpx.ConnectError as exc:
-            return exc
+        raise aiohttp.ClientConnectorError(KEY, cause) from cause
+    except aiohttp.ClientConnectorError as exc:
+        return exc
+
+
+def dns_error() -> aiohttp.ClientConnectorError:
+    cause = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    try:
+        raise aiohttp.ClientConnectorDNSError(KEY, cause) from cause
+    except aiohttp.ClientConnectorError as exc:
+        return exc
 
 
 @pytest.mark.parametrize(
@@ -162,9 +165,21 @@ def dns_error() -> httpx.ConnectError:
         ),
         (dns_error(), Kind.HALT, "Could not connect to the channel's API (host name not found)."),
         (
-            httpx.ConnectTimeout("timed out"),
+            aiohttp.ConnectionTimeoutError("Connection timeout to host http://10.1.2.3:9"),
             Kind.HALT,
             "Could not connect to the channel's API (timed out).",
+        ),
+        (
+            aiohttp.ClientConnectorCertificateError(
+                KEY, ssl.SSLCertVerificationError("certificate verify failed")
+            ),
+            Kind.HALT,
+            "Could not connect to the channel's API (TLS handshake failed).",
+        ),
+        (
+            aiohttp.NonHttpUrlClientError("ftp://10.1.2.3/2010-04-01"),
+            Kind.HALT,
+            "Could not connect to the channel's API (unsupported URL scheme).",
         ),
         (
             ForeignHost("refused a request to https://evil.test"),
@@ -172,7 +187,7 @@ def dns_error() -> httpx.ConnectError:
             "Twilio request refused: refused a request to https://evil.test",
         ),
         (
-            httpx.PoolTimeout("pool"),
+            NoConnectionFree("no connection was free within 5 s"),
             Kind.RETRY,
             "not sent: no connection was free, or the client closed",
         ),
@@ -181,8 +196,11 @@ def dns_error() -> httpx.ConnectError:
             Kind.RETRY,
             "not sent: no connection was free, or the client closed",
         ),
-        (httpx.ReadTimeout("read"), Kind.UNKNOWN, "timed out after the request was sent"),
-        (httpx.WriteTimeout("write"), Kind.UNKNOWN, "timed out after the request was sent"),
+        (
+            aiohttp.SocketTimeoutError("Timeout on reading data from socket"),
+            Kind.UNKNOWN,
+            "timed out after the request was sent",
+        ),
         (TimeoutError(), Kind.UNKNOWN, "timed out after the request was sent"),
         (
             DeadlineExceeded("no complete answer from http://127.0.0.1:9 within 10 s"),
@@ -191,12 +209,12 @@ def dns_error() -> httpx.ConnectError:
             "http://127.0.0.1:9 within 10 s",
         ),
         (
-            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            aiohttp.ServerDisconnectedError(),
             Kind.UNKNOWN,
             "the connection broke before the whole answer came",
         ),
         (
-            httpx.ReadError("[Errno 104] reset"),
+            aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer"),
             Kind.UNKNOWN,
             "the connection broke before the whole answer came",
         ),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import httpx
+import aiohttp
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -89,6 +89,8 @@ def app(seen: list[Seen]) -> Starlette:
             await asyncio.sleep(1)
         if path.endswith("/big"):
             return Response(b"x" * 5000)
+        if path.endswith("/latin"):  # a charset Python does not know reads as UTF-8
+            return Response("é".encode(), headers={"content-type": "text/plain; charset=x-nope"})
         form = dict(parse_qsl(body.decode())) if path.endswith("/Messages.json") else {}
         if form.get("To") == INVALID_TO:
             return JSONResponse(
@@ -230,10 +232,37 @@ async def test_an_oversized_answer_is_refused(
     assert classify(caught.value).kind is Kind.UNKNOWN
 
 
+async def test_a_request_no_connection_is_free_for_sends_nothing(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_http, "MAX_CONNECTIONS", 1)
+    monkeypatch.setattr(twilio_http, "CONNECT_TIMEOUT_S", 0.2)
+    http = ChannelHttpClient(recorder.url)
+    try:
+        slow = asyncio.create_task(http.request("POST", "https://api.twilio.com/slow"))
+        await asyncio.sleep(0.2)  # the slow request holds the one connection (1 s)
+        assert [seen.path for seen in recorder.seen] == ["/slow"]
+        with pytest.raises(twilio_http.NoConnectionFree) as caught:
+            await http.request("POST", f"https://api.twilio.com{MESSAGES}", data={"To": "+1"})
+        assert [seen.path for seen in recorder.seen] == ["/slow"]
+        assert (await slow).status_code == 200
+    finally:
+        await http.aclose()
+    assert classify(caught.value).kind is Kind.RETRY
+
+
+async def test_answers_are_asked_for_unencoded_and_read_in_their_charset(
+    recorder: Recorder, http: ChannelHttpClient
+) -> None:
+    response = await http.request("GET", "https://api.twilio.com/latin")
+    assert response.text == "é"
+    assert recorder.seen[0].headers["accept-encoding"] == "identity"
+
+
 async def test_an_unreachable_api_halts_with_nothing_sent() -> None:
     http = ChannelHttpClient(f"http://127.0.0.1:{free_port()}")
     try:
-        with pytest.raises(httpx.ConnectError) as caught:
+        with pytest.raises(aiohttp.ClientConnectorError) as caught:
             await http.request("POST", f"https://api.twilio.com{MESSAGES}", data={"To": "+1"})
     finally:
         await http.aclose()

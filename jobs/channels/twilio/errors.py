@@ -14,7 +14,7 @@ import ssl
 from dataclasses import dataclass
 from enum import StrEnum
 
-import httpx
+import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 
 from jobs.channels.base import Halt, Outcome, SendResult
@@ -23,6 +23,7 @@ from jobs.channels.twilio.http import (
     ClientClosed,
     DeadlineExceeded,
     ForeignHost,
+    NoConnectionFree,
     ResponseTooLarge,
 )
 
@@ -158,21 +159,27 @@ def classify(exc: BaseException) -> Verdict:
         return by_code(code, _clean(text), status)
     if isinstance(exc, ForeignHost):
         return Verdict(Kind.HALT, _capped(f"Twilio request refused: {exc}"))
-    if isinstance(exc, ClientClosed | httpx.PoolTimeout):
+    if isinstance(exc, ClientClosed | NoConnectionFree):
         return Verdict(Kind.RETRY, "not sent: no connection was free, or the client closed")
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.UnsupportedProtocol):
+    if isinstance(
+        exc,
+        aiohttp.ClientConnectorError
+        | aiohttp.ConnectionTimeoutError
+        | aiohttp.InvalidURL
+        | aiohttp.NonHttpUrlClientError,
+    ):
         # No connection, so nothing was sent: the API is unreachable for every message,
         # as an SMTP server that cannot be reached halts an email run.
         return Verdict(Kind.HALT, f"Could not connect to the channel's API ({_why(exc)}).")
     if isinstance(exc, DeadlineExceeded):
         return Verdict(Kind.UNKNOWN, _capped(f"timed out after the request was sent: {exc}"))
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+    if isinstance(exc, TimeoutError):  # aiohttp's read timeouts are TimeoutErrors too
         return Verdict(Kind.UNKNOWN, "timed out after the request was sent")
     if isinstance(exc, ResponseTooLarge):
         return Verdict(Kind.UNKNOWN, _capped(f"unreadable answer: {exc}"))
     if isinstance(exc, json.JSONDecodeError | UnicodeError):
         return Verdict(Kind.UNKNOWN, "unreadable answer: not JSON")
-    if isinstance(exc, httpx.HTTPError):
+    if isinstance(exc, aiohttp.ClientError):
         return Verdict(Kind.UNKNOWN, "the connection broke before the whole answer came")
     return Verdict(Kind.UNKNOWN, f"unexpected error ({type(exc).__name__})")
 
@@ -180,10 +187,16 @@ def classify(exc: BaseException) -> Verdict:
 def _why(exc: BaseException) -> str:
     """Why no connection was made, naming no address, port or errno text (clients read
     it; the full error is the worker's log's)."""
-    if isinstance(exc, httpx.ConnectTimeout):
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return "timed out"
-    if isinstance(exc, httpx.UnsupportedProtocol):
+    if isinstance(exc, aiohttp.NonHttpUrlClientError):
         return "unsupported URL scheme"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "invalid URL"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "host name not found"
     seen: BaseException | None = exc
     for _ in range(6):
         if seen is None:
