@@ -43,7 +43,6 @@ from db.enums import ChannelType
 from db.inbound_message import InboundMessage
 from db.usecases.message_status import Applied
 from db.usecases.replies import record_reply
-from db.usecases.reply_ties import quotes_a_message_in_flight
 from jobs import queue_consumer as queue
 from jobs.lead_events import announce
 from jobs.queue_consumer import QueueConsumer
@@ -145,15 +144,6 @@ async def apply_together(
     async with db.write() as session:
         now = await db_now(session)
         for item in items:
-            if (
-                may_wait
-                and time.time() - item.queued_at < QUOTE_WAIT_S
-                and await quotes_a_message_in_flight(
-                    session, item.account_id, item.channel_id, item.message
-                )
-            ):
-                batch.again.append(item)
-                continue
             recorded = await record_reply(
                 session,
                 item.account_id,
@@ -162,8 +152,12 @@ async def apply_together(
                 item.message,
                 now=now,
                 window=window,
+                may_wait=may_wait and time.time() - item.queued_at < QUOTE_WAIT_S,
             )
-            batch.applied.add_all(item.account_id, recorded.changed)
+            if recorded.postponed:
+                batch.again.append(item)
+            else:
+                batch.applied.add_all(item.account_id, recorded.changed)
     return batch
 
 

@@ -23,10 +23,11 @@ from redis.asyncio import Redis
 from sqlalchemy import event, select, update
 
 from db.enums import ChannelType, ConsentSource, ContactSource, DeliveryStatus
-from db.inbound_message import read_inbound
+from db.inbound_message import InboundMessage, read_inbound
 from db.models import Contact, Delivery, Reply, TwilioChannel
 from db.types import utcnow
 from db.usecases.replies import record_reply
+from db.usecases.reply_senders import known_contacts
 from graph.ids import encode_id
 from jobs import inbound_queue
 from jobs.inbound_queue import QueuedInbound
@@ -300,6 +301,34 @@ async def test_a_reply_from_a_contacts_whatsapp_number_ties_to_its_lead(world: W
     assert kim is not None
     assert reply.contact_id == kim.id
     assert await contact_at(world.a, n(301)) is None  # no contact made for the number
+
+
+async def test_the_senders_contacts_are_its_phones_then_those_with_its_whatsapp(
+    world: World,
+) -> None:
+    number = "+14155559981"
+    async with world.a.server.db.write() as session:
+        made = []
+        for phone, whatsapp in [
+            ("+14155559982", number),  # shares the number as its WhatsApp
+            (number, number),  # the number's own contact, the same on WhatsApp
+            ("+14155559983", number),
+            ("+14155559984", "+14155559985"),  # another number altogether
+        ]:
+            contact = Contact(account_id=world.a.account_id, phone=phone, whatsapp=whatsapp)
+            session.add(contact)
+            await session.flush()
+            made.append(contact.id)
+    shared_first, own, shared_second, _ = made
+
+    def message(whatsapp: bool) -> InboundMessage:
+        return InboundMessage("SM" + "e" * 32, number, whatsapp, "hi", "", "", (), "", "", "")
+
+    async with world.a.server.db.read() as session:
+        on_whatsapp = await known_contacts(session, world.a.account_id, message(True))
+        on_sms = await known_contacts(session, world.a.account_id, message(False))
+    assert on_whatsapp == [own, shared_first, shared_second]
+    assert on_sms == [own]
 
 
 async def test_a_stranger_becomes_a_contact(world: World) -> None:

@@ -3,7 +3,9 @@
 - Kept once: Twilio posts a message again when our answer was slow or lost, and the
   replies table is unique per account and MessageSid, so a repeat changes nothing.
 - Tied to the lead it answers (db/usecases/reply_ties.py), its sender a contact (a
-  stranger becomes one: db/usecases/reply_senders.py).
+  stranger becomes one: db/usecases/reply_senders.py). One quoting a message no lead
+  holds while a lead to its sender is being sent may be postponed (the sender has not
+  recorded the sid yet): then nothing is changed.
 - An ordinary reply makes its lead REPLIED: `replied_at` is set once, and the campaign's
   `total_replied` counted in the same transaction only when it was; later replies are
   kept and change nothing else. A tap on a quick reply the campaign names among its
@@ -29,7 +31,7 @@ from db.opt_out_keywords import consent_request
 from db.usecases.consent import change_consent
 from db.usecases.conversions import mark_converted
 from db.usecases.reply_senders import known_contacts, sender_contact
-from db.usecases.reply_ties import TiedLead, tied_lead
+from db.usecases.reply_ties import TiedLead, quoted_lead, sending_to_sender, tied_lead
 
 
 @dataclass
@@ -39,6 +41,8 @@ class ReplyRecorded:
 
     reply_id: int | None = None
     changed: dict[int, list[int]] = field(default_factory=dict)
+    # Not applied: it quotes a message that may be one still being sent (`may_wait`).
+    postponed: bool = False
 
 
 async def _kept_before(session: AsyncSession, account_id: int, message_sid: str) -> bool:
@@ -85,16 +89,31 @@ async def record_reply(
     *,
     now: datetime,
     window: timedelta,
+    may_wait: bool = False,
 ) -> ReplyRecorded:
-    """Keeps `message`, received on the account's Twilio channel, and applies it."""
+    """Keeps `message`, received on the account's Twilio channel, and applies it; or,
+    when `may_wait`, postpones one that quotes a message no lead holds while a lead to its
+    sender is being sent."""
     if await _kept_before(session, account_id, message.message_sid):
         return ReplyRecorded()
-    known = await known_contacts(session, account_id, message)
-    lead = await tied_lead(session, account_id, channel_id, message, known, now=now, window=window)
+    lead = await quoted_lead(session, account_id, channel_id, message)
     if lead is not None:
         contact_id = lead.contact_id
     else:
-        contact_id = await sender_contact(session, account_id, message, known)
+        if (
+            may_wait
+            and message.replied_to_sid
+            and await sending_to_sender(session, account_id, channel_id, message)
+        ):
+            return ReplyRecorded(postponed=True)
+        known = await known_contacts(session, account_id, message)
+        lead = await tied_lead(
+            session, account_id, channel_id, message, known, now=now, window=window
+        )
+        if lead is not None:
+            contact_id = lead.contact_id
+        else:
+            contact_id = await sender_contact(session, account_id, message, known)
     request = consent_request(message, whatsapp=channel_type is ChannelType.WHATSAPP)
     reply_id = await session.scalar(
         insert_for(session, Reply)

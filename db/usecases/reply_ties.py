@@ -96,21 +96,30 @@ async def _by_button(session: AsyncSession, leads: LeadRows, payload: str) -> Ti
     return None
 
 
-async def quotes_a_message_in_flight(
+async def quoted_lead(
+    session: AsyncSession, account_id: int, channel_id: int, message: InboundMessage
+) -> TiedLead | None:
+    """The lead whose message `message` quotes (WhatsApp's OriginalRepliedMessageSid,
+    found by the message id's index): the surest tie; None when it quotes none held."""
+    if not message.replied_to_sid:
+        return None
+    quoted = _leads(account_id, channel_id, message.number).where(
+        Delivery.message_id == message.replied_to_sid
+    )
+    row = (await session.execute(quoted)).first()
+    return _tied(row) if row is not None else None
+
+
+async def sending_to_sender(
     session: AsyncSession, account_id: int, channel_id: int, message: InboundMessage
 ) -> bool:
-    """Whether `message` quotes a message no lead of the channel holds while one of its
-    leads to the sender is being sent: a reply can come before the sender records the sid
-    of the message it answers (a quick-reply tap within a second)."""
-    if not message.replied_to_sid:
-        return False
-    leads = _leads(account_id, channel_id, message.number)
-    if (
-        await session.execute(leads.where(Delivery.message_id == message.replied_to_sid))
-    ).first() is not None:
-        return False
-    sending = leads.where(Delivery.status == DeliveryStatus.SENDING).limit(1)
-    return (await session.execute(sending)).first() is not None
+    """Whether a lead of the channel to the sender is being sent: a reply quoting a
+    message no lead holds yet may quote that one (a quick-reply tap can come within a
+    second, before the sender records the sid)."""
+    sending = _leads(account_id, channel_id, message.number).where(
+        Delivery.status == DeliveryStatus.SENDING
+    )
+    return (await session.execute(sending.limit(1))).first() is not None
 
 
 async def tied_lead(
@@ -123,19 +132,13 @@ async def tied_lead(
     now: datetime,
     window: timedelta,
 ) -> TiedLead | None:
-    """The lead `message` answers, or None (a stranger, or nothing sent in the window).
-    `known`: the account's contacts with the sender's number (`known_contacts`)."""
-    leads = _leads(account_id, channel_id, message.number)
-    if message.replied_to_sid:  # found by the message id's index
-        row = (
-            await session.execute(leads.where(Delivery.message_id == message.replied_to_sid))
-        ).first()
-        if row is not None:
-            return _tied(row)
+    """The lead `message` answers when it quotes none (`quoted_lead` first), or None (a
+    stranger, or nothing sent in the window). `known`: the account's contacts with the
+    sender's number (`known_contacts`)."""
     if not known:
         return None
     # The number's contacts' leads (by the contact index), not every lead of the channel.
-    leads = leads.where(Delivery.contact_id.in_(known))
+    leads = _leads(account_id, channel_id, message.number).where(Delivery.contact_id.in_(known))
     if message.button_payload:
         found = await _by_button(session, leads, message.button_payload)
         if found is not None:

@@ -4,7 +4,7 @@ message (sent, delivered, read) and 10% of leads reply, against the same campaig
 stand-in's callbacks off.
 
 Run: .venv/bin/python -m tests.benchmarks.bench_twilio_feedback [--leads 20000]
-     [--reply-every 10]
+     [--reply-every 10] [--rate N] [--pin]
 
 Each run gets a fresh stand-in (its own process) and a fresh sending stack (tests/
 sending_stack.py: its own SQLite database, embedded Redis, an API in this process for the
@@ -79,6 +79,14 @@ TARGET_P99_MS = 100.0
 
 
 @dataclass(frozen=True)
+class Setup:
+    leads: int
+    reply_every: int  # every k-th message is answered (0: none)
+    rate_limit: int | None  # the channel's messages a second (None: no limit)
+    worker_cpus: set[int]  # the worker's CPUs (empty: any)
+
+
+@dataclass(frozen=True)
 class Run:
     leads: int
     send_s: float  # startCampaign issued → COMPLETED
@@ -127,9 +135,7 @@ async def wait_settled(standin: Standin, timeout: float) -> dict[str, Any]:  # n
         await asyncio.sleep(0.5)
 
 
-async def run_campaign(
-    n: int, callbacks: bool, reply_every: int, data_dir: Path, worker_cpus: set[int]
-) -> Run:
+async def run_campaign(setup: Setup, callbacks: bool, data_dir: Path) -> Run:
     standin = await asyncio.to_thread(start, callbacks=True)
     try:
         if not callbacks:
@@ -139,9 +145,7 @@ async def run_campaign(
         ) as stack:
             client = await stack.client()
             try:
-                return await _campaign(
-                    n, callbacks, reply_every, stack, client, standin, worker_cpus
-                )
+                return await _campaign(setup, callbacks, stack, client, standin)
             finally:
                 await client.http.aclose()
     finally:
@@ -190,15 +194,14 @@ async def hooks_api(stack: SendingStack) -> tuple[subprocess.Popen[bytes], str]:
 
 
 async def _campaign(
-    n: int,
+    setup: Setup,
     callbacks: bool,
-    reply_every: int,
     stack: SendingStack,
     client: GraphQLClient,
     standin: Standin,
-    worker_cpus: set[int],
 ) -> Run:
-    campaign_id = await whatsapp_campaign(client, standin, n)
+    n, reply_every, worker_cpus = setup.leads, setup.reply_every, setup.worker_cpus
+    campaign_id = await whatsapp_campaign(client, standin, n, setup.rate_limit)
     await submit_for_approval(client, standin, campaign_id)
     hooks, hooks_url = await hooks_api(stack)
     worker = stack.start_worker(**WORKER_ENV, CLARION_PUBLIC_URL=hooks_url)
@@ -337,11 +340,11 @@ def report(off: Run, on: Run) -> None:
         )
 
 
-async def measure(n: int, callbacks: bool, reply_every: int, worker_cpus: set[int]) -> Run:
+async def measure(setup: Setup, callbacks: bool) -> Run:
     label = "on" if callbacks else "off"
-    print(f"\ncallbacks {label}, {n} leads (load average {load_average()})")
+    print(f"\ncallbacks {label}, {setup.leads} leads (load average {load_average()})")
     with tempfile.TemporaryDirectory(prefix="clarion-bench-feedback-", dir="/tmp") as tmp:
-        run = await run_campaign(n, callbacks, reply_every, Path(tmp), worker_cpus)
+        run = await run_campaign(setup, callbacks, Path(tmp))
     print(f"  COMPLETED {run.send_s:.2f} s after startCampaign ({run.rate:.0f} msg/s)")
     return run
 
@@ -358,9 +361,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="the worker on the first CPU alone, everything else (this process, the "
         "stand-in, the webhooks' API, Redis) on the others: Twilio and the API elsewhere",
     )
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        help="the channel's rate limit, messages a second, in both runs (default: none)",
+    )
     args = parser.parse_args(argv)
     if not 10 <= args.leads <= 1_000_000 or args.reply_every < 0:
         parser.error("--leads must be in 10..1000000, --reply-every >= 0")
+    if args.rate is not None and not 1 <= args.rate <= 10_000:
+        parser.error("--rate must be in 1..10000")
     began = time.perf_counter()
     worker_cpus: set[int] = set()
     if args.pin:
@@ -370,8 +381,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         worker_cpus = {cpus[0]}
         os.sched_setaffinity(0, set(cpus[1:]))  # and so every process started from here
         print(f"pinned: the worker on CPU {cpus[0]}, the rest on {cpus[1:]}")
-    off = asyncio.run(measure(args.leads, False, args.reply_every, worker_cpus))
-    on = asyncio.run(measure(args.leads, True, args.reply_every, worker_cpus))
+    setup = Setup(args.leads, args.reply_every, args.rate, worker_cpus)
+    if args.rate is not None:
+        print(f"the channel's rate limit: {args.rate} messages a second")
+    off = asyncio.run(measure(setup, False))
+    on = asyncio.run(measure(setup, True))
     report(off, on)
     print(f"benchmark wall time: {time.perf_counter() - began:.0f} s")
 

@@ -143,11 +143,13 @@ async def wait_approved(client: GraphQLClient, campaign_id: str, within: float =
         await asyncio.sleep(0.1)
 
 
-async def whatsapp_campaign(client: GraphQLClient, standin: Standin, n: int) -> str:
-    """A WhatsApp channel to the stand-in (no rate limit, a quota above `n`) and a draft
-    TEXT campaign with `n` leads; its id."""
+async def whatsapp_campaign(
+    client: GraphQLClient, standin: Standin, n: int, rate_limit: int | None = None
+) -> str:
+    """A WhatsApp channel to the stand-in (`rate_limit` messages a second, none by default;
+    a quota above `n`) and a draft TEXT campaign with `n` leads; its id."""
     channel = await twilio_channel_for(
-        client, standin, "WHATSAPP", rateLimit=None, dailyQuota=max(1_000_000, 2 * n)
+        client, standin, "WHATSAPP", rateLimit=rate_limit, dailyQuota=max(1_000_000, 2 * n)
     )
     campaign = await messaging_campaign(client, channel, [], contentContext={"body": BODY})
     for at in range(0, n, ADD_LEADS_CHUNK):
