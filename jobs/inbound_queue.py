@@ -129,8 +129,7 @@ class Batch:
     again: list[QueuedInbound] = field(default_factory=list)
 
     def merge(self, other: "Batch") -> None:
-        for account_id, campaigns in other.applied.changed.items():
-            self.applied.add_all(account_id, campaigns)
+        self.applied.merge(other.applied)
         self.again.extend(other.again)
 
 

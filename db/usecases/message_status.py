@@ -95,6 +95,13 @@ class Applied:
         for campaign_id, lead_ids in changed.items():
             self.changed.setdefault(account_id, {}).setdefault(campaign_id, []).extend(lead_ids)
 
+    def merge(self, other: "Applied") -> None:
+        """Takes in what `other` changed and counted."""
+        for account_id, campaigns in other.changed.items():
+            self.add_all(account_id, campaigns)
+        self.kept_early += other.kept_early
+        self.matched |= other.matched
+
 
 @dataclass
 class _Deltas:

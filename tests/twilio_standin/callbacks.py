@@ -260,7 +260,8 @@ class Dispatcher:
             await self._answer(account, message, plan.reply_url, plan.reply_body)
 
     async def _answer(self, account: Account, message: Message, url: str, body: str) -> None:
-        from tests.twilio_standin import inbound  # (it signs with this module's sign)
+        # Imported here: inbound needs state, which needs this module's Callbacks.
+        from tests.twilio_standin import inbound
 
         answer = inbound.Inbound(url=url, body=body, **inbound.answering(account, message))
         posted = await inbound.post(self.session(), account, answer)
