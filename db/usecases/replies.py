@@ -97,9 +97,8 @@ async def record_reply(
     if await _kept_before(session, account_id, message.message_sid):
         return ReplyRecorded()
     lead = await quoted_lead(session, account_id, channel_id, message)
-    if lead is not None:
-        contact_id = lead.contact_id
-    else:
+    known: list[int] = []
+    if lead is None:
         if (
             may_wait
             and message.replied_to_sid
@@ -110,10 +109,11 @@ async def record_reply(
         lead = await tied_lead(
             session, account_id, channel_id, message, known, now=now, window=window
         )
-        if lead is not None:
-            contact_id = lead.contact_id
-        else:
-            contact_id = await sender_contact(session, account_id, message, known)
+    contact_id = (
+        lead.contact_id
+        if lead is not None
+        else await sender_contact(session, account_id, message, known)
+    )
     request = consent_request(message, whatsapp=channel_type is ChannelType.WHATSAPP)
     reply_id = await session.scalar(
         insert_for(session, Reply)

@@ -8,9 +8,9 @@ Run: .venv/bin/python -m tests.benchmarks.bench_twilio_feedback [--leads 20000]
 
 Each run gets a fresh stand-in (its own process) and a fresh sending stack (tests/
 sending_stack.py: its own SQLite database, embedded Redis, an API in this process for the
-set-up and the readings), a WhatsApp channel with no rate limit and a TEXT campaign of N
-leads, approved before the clock starts (as bench_twilio_send.py does; its helpers are
-reused). The webhooks go to a second API process, `clarion serve` without its embedded
+set-up and the readings), a WhatsApp channel (no rate limit unless --rate) and a TEXT
+campaign of N leads, approved before the clock starts (as bench_twilio_send.py does; its
+helpers are reused). The webhooks go to a second API process, `clarion serve` without its embedded
 worker, as production runs it (uvicorn on uvloop): CLARION_PUBLIC_URL points the worker's
 StatusCallback there, so this process's own loop (its polling) is not the webhooks'.
 
