@@ -80,6 +80,9 @@ class Settings:
                 retry_delays=_delays(env, "CLARION_SEND_RETRY_DELAYS", (60.0, 300.0, 1800.0)),
                 halt_seconds=_int(env, "CLARION_SEND_HALT_SECONDS", 60, 1, 86_400),
                 smtp_pool_size=_int(env, "CLARION_SMTP_POOL_SIZE", 4, 1, 32),
+                max_campaigns_per_worker=_int(
+                    env, "CLARION_WORKER_MAX_CAMPAIGNS", 2_000, 1, 100_000
+                ),
                 smtp_allowed_hosts=_parsed(
                     HostPolicy.parse, env.get("CLARION_SMTP_ALLOWED_HOSTS", "")
                 ),
@@ -115,6 +118,8 @@ class SendSettings:
     # lost) has its message fetched from Twilio, and again after as long while it stays
     # so, for up to 3 days (jobs/status_catchup.py).
     status_catchup_seconds: int = 600
+    # Campaigns one worker process sends at a time (jobs/run_set.py); more go to others.
+    max_campaigns_per_worker: int = 2_000
 
 
 def _secret_keys(env: Mapping[str, str]) -> tuple[bytes, ...]:

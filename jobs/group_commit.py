@@ -20,9 +20,13 @@ _Waiter = tuple[T, asyncio.Future[None]]
 
 
 class GroupCommit(Generic[T]):
-    def __init__(self, handle: Callable[[list[T]], Awaitable[None]], max_group: int) -> None:
+    def __init__(
+        self, handle: Callable[[list[T]], Awaitable[None]], max_group: int, gather_s: float = 0.0
+    ) -> None:
         self._handle = handle
         self._max_group = max_group
+        # How long a group waits for more items before it is handled (0: not at all).
+        self._gather_s = gather_s
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -43,6 +47,8 @@ class GroupCommit(Generic[T]):
         self._pending.clear()
 
     async def _run(self) -> None:
+        if self._gather_s:
+            await asyncio.sleep(self._gather_s)
         while self._pending:
             group = self._pending[: self._max_group]
             del self._pending[: self._max_group]

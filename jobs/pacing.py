@@ -2,59 +2,156 @@
 spreading of a campaign over its execution window.
 
 The rate limit is a promise that no second sees more than `rate_limit` messages. A token
-bucket would allow twice that across a window boundary, so slots are handed out evenly
-spaced (GCRA without burst): a Lua script keeps the channel's next free slot and gives a
-caller `n` consecutive slots `WINDOW_S / rate` apart, telling it how long to wait for the
-first. The window is a little longer than a second (1.1 s by default), to absorb up to
-100 ms of jitter between when a worker means to send and when the server sees it (a busy
-event loop, the SMTP transaction itself); a channel family whose path is longer asks for a
-longer one (its transport's `pacing_window_s`). Chunks are small (a fiftieth of the rate)
-for the same reason.
+bucket would allow twice that across a window boundary; instead every worker books its
+batches in the channel's sliding window on Redis (a Lua script over a sorted set of the
+batches' send times and sizes): a batch goes at the first time when the window ending then
+holds room for it, never before a batch booked earlier. A paced batch is up to a second's
+worth (one booking, one claim, one recording: a message costs the same paced or not) and
+goes out at once at its time, so no window of `WINDOW_S` ever holds more than the limit.
+
+The window is a little longer than a second (1.05 s by default) to absorb the jitter
+between when a worker means to send and when the server sees it; a batch that goes out
+later than its time by more than half that margin moves its place in the window on by as
+much (`late`), so the next ones keep their distance. A batch's messages go out over the
+connections of its channel as the server takes them: however long that takes, a second
+holds the tail of one batch and the head of the next, never more than the limit. A
+channel family whose path is longer asks for a longer window (its transport's
+`pacing_window_s`). A channel's first batch is booked on a tick of a tenth of the window,
+and those after it a window on: the batches of many campaigns come due at the same
+moments and are claimed and recorded together.
 """
 
 import math
+import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from redis.asyncio import Redis
 
-WINDOW_S = 1.1
-CHUNK_FRACTION = 0.02
+WINDOW_S = 1.05
+# A channel's first batch is booked on a tick of a tenth of its window, so the runs of a
+# worker whose batches come due together claim and record them together
+# (jobs/ledger_groups.py).
+TICKS_PER_WINDOW = 10
+# A batch going out this much later than its time moves its place in the window on.
+LATE_S = 0.04
 
-# KEYS[1]: the channel's next free slot (microseconds, Redis clock).
-# ARGV[1]: microseconds per message; ARGV[2]: messages wanted.
-# Returns microseconds to wait before sending them.
+# KEYS[1]: the channel's batches in the last window and to come (a sorted set: the score
+# is a batch's send time in microseconds of Redis' clock, the member "<n>:<id>").
+# ARGV[1]: the window (microseconds); ARGV[2]: messages allowed in a window; ARGV[3]: the
+# batch's messages; ARGV[4]: its id; ARGV[5]: the tick (microseconds, a tenth of the
+# window). A batch goes no earlier than the last one booked, at the first time when the
+# window ending then holds room for it; on a channel with nothing booked, at the next
+# tick. Returns microseconds to wait before sending it.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
-if slot < now then slot = now end
-local after = slot + tonumber(ARGV[1]) * tonumber(ARGV[2])
-redis.call('SET', KEYS[1], string.format('%d', after), 'PX', math.ceil((after - now) / 1000) + 1000)
-return slot - now
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local n = math.min(tonumber(ARGV[3]), limit)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local booked = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local times, counts, sum, at = {}, {}, 0, now
+for i = 1, #booked, 2 do
+  local count = tonumber(string.match(booked[i], '^(%d+):'))
+  local time = tonumber(booked[i + 1])
+  times[#times + 1] = time
+  counts[#counts + 1] = count
+  sum = sum + count
+  if time > at then at = time end
+end
+local first = 1
+while first <= #times and times[first] <= at - window do
+  sum = sum - counts[first]
+  first = first + 1
+end
+while sum + n > limit do
+  at = times[first] + window
+  sum = sum - counts[first]
+  first = first + 1
+end
+if at == now then
+  local tick = tonumber(ARGV[5])
+  at = math.ceil(at / tick) * tick
+end
+redis.call('ZADD', KEYS[1], at, n .. ':' .. ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil((at + window - now) / 1000) + 1000)
+return at - now
+"""
+# KEYS[1]: as above; ARGV[1]: the batch's member; ARGV[2]: microseconds to move it on by,
+# ARGV[3]: the messages it really holds ("" to leave its count alone).
+_AMEND = """
+local time = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not time then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+local count = ARGV[3]
+if count == '' then count = string.match(ARGV[1], '^(%d+):') end
+if tonumber(count) > 0 then
+  local id = string.match(ARGV[1], ':(.*)$')
+  redis.call('ZADD', KEYS[1], tonumber(time) + tonumber(ARGV[2]), count .. ':' .. id)
+end
+return 1
 """
 
 
+@dataclass(frozen=True)
+class Turn:
+    """A batch's place in its channel's window: wait `wait_s`, then send it."""
+
+    channel_key: str
+    member: str
+    wait_s: float
+
+
 class ChannelPacer:
-    """The shared per-channel slot reservations."""
+    """The shared per-channel sliding windows."""
 
     def __init__(self, redis: Redis) -> None:
         self._reserve = redis.register_script(_RESERVE)
+        self._amend = redis.register_script(_AMEND)
 
     async def reserve(
         self, channel_key: str, rate_limit: int, n: int, window_s: float = WINDOW_S
-    ) -> float:
-        """Reserves `n` units (messages; an SMS's segments) on the channel, `rate_limit`
-        per `window_s`; returns the seconds to wait before sending."""
-        interval_us = math.ceil(window_s * 1_000_000 / rate_limit)
-        wait_us = await self._reserve(keys=[f"clarion:pace:{channel_key}"], args=[interval_us, n])
-        return max(0, int(wait_us)) / 1_000_000
+    ) -> Turn:
+        """Books a batch of `n` units (messages; an SMS's segments; at most `rate_limit`) on
+        the channel, `rate_limit` per `window_s`; says how long to wait before sending."""
+        n = max(1, min(n, rate_limit))
+        batch_id = secrets.token_hex(6)
+        window_us = math.ceil(window_s * 1_000_000)
+        tick_us = window_us // TICKS_PER_WINDOW
+        wait_us = await self._reserve(
+            keys=[_key(channel_key)],
+            args=[tick_us * TICKS_PER_WINDOW, rate_limit, n, batch_id, tick_us],
+        )
+        return Turn(channel_key, f"{n}:{batch_id}", max(0, int(wait_us)) / 1_000_000)
+
+    async def late(self, turn: Turn, seconds: float) -> None:
+        """The batch goes out `seconds` after its time: its place in the window moves on by
+        as much, so the batches after it still keep their distance from it."""
+        await self._amend(
+            keys=[_key(turn.channel_key)], args=[turn.member, math.ceil(seconds * 1e6), ""]
+        )
+
+    async def shrink(self, turn: Turn, units: int) -> None:
+        """The batch holds only `units` (0: it sends nothing): the rest of its room goes
+        back to the channel's other batches."""
+        await self._amend(keys=[_key(turn.channel_key)], args=[turn.member, 0, max(units, 0)])
+
+
+def _key(channel_key: str) -> str:
+    return f"clarion:pace:{channel_key}"
 
 
 BATCH_MAX = 500
 # A batch holds at most this long's worth of what the server has been taking, so a pause
 # or cancel (checked between batches) takes effect within a second on any server.
 BATCH_SECONDS = 0.5
+# A paced batch holds at most this long's worth of the rate limit (one booking, one claim
+# and one recording for all of it: a message costs the same paced or not).
+PACED_BATCH_S = 1.0
 FIRST_BATCH = 50
+# A paced batch before the server's pace is known.
+FIRST_PACED_BATCH = 10
 
 
 # A batch's size is rounded down to one of these leading two digits (times a power of ten;
@@ -67,11 +164,13 @@ SIZE_STEPS = (10, 12, 15, 20, 25, 30, 40, 50, 60, 80)
 
 
 def batch_size(rate: float | None, throughput: float | None) -> int:
-    """Messages to claim and send together: a fiftieth of a second's worth at `rate` (None:
-    unlimited), and no more than BATCH_SECONDS of the measured `throughput` (messages per
-    second; None before the first batch); rounded down to a step (SIZE_STEPS)."""
-    by_rate = BATCH_MAX if rate is None else int(rate * CHUNK_FRACTION)
-    by_server = FIRST_BATCH if throughput is None else int(throughput * BATCH_SECONDS)
+    """Messages to claim and send together; rounded down to a step (SIZE_STEPS).
+
+    No more than BATCH_SECONDS of the measured `throughput` (messages per second; None
+    before the first batch), and paced, no more than PACED_BATCH_S of `rate`."""
+    by_rate = BATCH_MAX if rate is None else int(rate * PACED_BATCH_S)
+    first = FIRST_BATCH if rate is None else FIRST_PACED_BATCH
+    by_server = first if throughput is None else int(throughput * BATCH_SECONDS)
     return _step_down(max(1, min(by_rate, by_server, BATCH_MAX)))
 
 

@@ -7,9 +7,7 @@ one runner keeps a campaign's spreading and progress estimates coherent.
 """
 
 import asyncio
-import contextlib
 import secrets
-from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -68,22 +66,3 @@ class RunnerLock:
         if self.held:
             self.held = False
             await self._release(keys=[self._key], args=[self._token])
-
-
-@contextlib.asynccontextmanager
-async def campaign_runner(
-    redis: Redis, campaign_id: int, wait_s: float = 2.0
-) -> AsyncIterator[RunnerLock | None]:
-    """The held lock for the block, or None when another runner has the campaign."""
-    lock = RunnerLock(redis, campaign_id)
-    if not await lock.acquire(wait_s):
-        yield None
-        return
-    renewing = asyncio.create_task(lock.keep())
-    try:
-        yield lock
-    finally:
-        renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
-        await lock.release()

@@ -1,15 +1,16 @@
-"""The send job: one run of a campaign, in chunks from the delivery ledger.
+"""A run of a campaign, in chunks from the delivery ledger; the send job adopts it into the
+worker's runs (jobs/run_set.py), so a run holds no arq job slot.
 
-Each chunk: wait for its turn (the campaign's spreading, then the channel's shared rate
-limit), claim due rows under a lease in a short transaction, prepare and send them outside
-any transaction, record the results in another. A recipient must still consent to the
-channel when its message goes: the claim reads it with its rows, and one query for the
-batch reads it again the last thing before sending when time has passed since (a pacing
-wait, a big batch's rendering): a withdrawal while a claimed row waits keeps it unsent.
-Between chunks the run checks that the campaign may still send, so a pause or cancel
-stops it within a chunk (well under a second at any rate). A run lasts at most `SLICE_S`,
-then hands over to a fresh job, so arq's job timeout stays short; a run that has nothing
-due ends, and the sweeper queues the campaign again when something is.
+Each chunk: wait for its turn (the campaign's spreading, then its place in the channel's
+shared window), claim due rows under a lease in a short transaction, prepare and send them
+outside any transaction at once, record the results in another. A recipient must still
+consent to the channel when its message goes: the claim reads it with its rows, right
+before sending, and one query for the batch reads it again when time has passed since (a
+big batch's rendering, an SMS batch's extra segments): a withdrawal before a row's send
+keeps it unsent. The claim checks that the campaign may still send, so a pause or cancel
+stops it within a chunk (a second at most). A run lasts at most `SLICE_S`, then hands
+over to a fresh job (on any worker); a run that has nothing due ends, and the sweeper
+queues the campaign again when something is.
 
 What a batch's messages are and how they go out is the campaign's channel family's
 (jobs/channels: a `Transport` per run); everything else here is the same for every family.
@@ -33,7 +34,6 @@ from typing import Any
 
 from arq.connections import ArqRedis
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.clock import db_now
 from db.engine import Database
@@ -54,22 +54,40 @@ from jobs.channels.base import (
 )
 from jobs.channels.registry import Families
 from jobs.lead_events import tell
-from jobs.pacing import ChannelPacer, batch_size, effective_rate, spread_rate, spread_slot
+from jobs.ledger_groups import LedgerGroups
+from jobs.pacing import (
+    LATE_S,
+    ChannelPacer,
+    Turn,
+    batch_size,
+    effective_rate,
+    spread_rate,
+    spread_slot,
+)
 from jobs.progress import count_sent, publish
 from jobs.queue import enqueue_send, queued_marker
-from jobs.runner_lock import RunnerLock, campaign_runner
+from jobs.run_set import RunSet
+from jobs.runner_lock import RunnerLock
 
 log = logging.getLogger(__name__)
 
 # A run starts batches for this long, then hands over to a new job.
 SLICE_S = 60.0
+# At most this long before its time in the channel's window a batch is claimed (see Lead).
+LEAD_MAX_S = 0.04
+# A run publishes its progress after a batch at most this often (and always when it ends).
+PUBLISH_EVERY_S = 0.5
+# A wait for the channel's window longer than this checks, as it goes, that the campaign
+# may still send (a shorter one is followed by the claim, which checks it).
+WATCHED_WAIT_S = 2.0
 # A batch is not sent unless sends may start for at least this long.
 MIN_SEND_WINDOW_S = 10.0
 # Kept free at the end of a job for recording its last batch and handing over.
 RECORD_MARGIN_S = 15.0
-# arq's timeout for a send job (it cancels the job then). A batch that starts at the end
-# of the slice still has its sending window, its slowest message and the recording; sends
-# may start only until JOB_TIMEOUT_S - RECORD_MARGIN_S - MESSAGE_TIMEOUT_S (see `_send_by`).
+# How long a run may last: a batch that starts at the end of the slice still has its
+# sending window, its slowest message and the recording; sends may start only until
+# JOB_TIMEOUT_S - RECORD_MARGIN_S - MESSAGE_TIMEOUT_S (see `send_by`). Also the timeout of
+# the worker's cron jobs.
 JOB_TIMEOUT_S = int(SLICE_S + MIN_SEND_WINDOW_S + MESSAGE_TIMEOUT_S + RECORD_MARGIN_S)
 # Backoff of a batch's recording while the database refuses it.
 RECORD_RETRY_S = (0.2, 5.0)  # first wait, longest wait
@@ -102,6 +120,10 @@ class WorkerContext:
     # The channel families this worker sends through (jobs/channels/registry.py).
     families: Families
     pacer: ChannelPacer
+    # Claims and recordings of all the runs, written in groups (jobs/ledger_groups.py).
+    ledger: LedgerGroups
+    # The campaigns this worker sends (jobs/run_set.py).
+    runs: RunSet
     # Set when the worker stops: runs end after their chunk and hand over.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # Batches' results being written: shutdown waits for them (see `drain`).
@@ -130,17 +152,20 @@ class RunEnd(StrEnum):
 
 
 async def send_campaign(ctx: dict[str, Any], campaign_id: int) -> str:
-    """The arq job. Idempotent: any number of them, on any workers, send each row once."""
-    job_end = time.monotonic() + JOB_TIMEOUT_S  # arq cancels the job then
+    """The arq job: adopts the campaign into this worker's runs and ends. Idempotent: any
+    number of them, on any workers, send each row once (one runner at a time, and only a
+    row's claim can record it)."""
     wc: WorkerContext = ctx["clarion"]
     await wc.redis.delete(queued_marker(campaign_id))
-    async with campaign_runner(wc.redis, campaign_id) as lock:
-        if lock is None:
-            return "another runner has the campaign"
+
+    async def run(lock: RunnerLock) -> None:
+        job_end = time.monotonic() + JOB_TIMEOUT_S
         end = await CampaignRun(wc, campaign_id, lock, job_end).run()
-    if end is RunEnd.HANDOVER:
-        await enqueue_send(wc.redis, campaign_id)
-    return end.value
+        log.debug("run of campaign %s ended: %s", campaign_id, end.value)
+        if end is RunEnd.HANDOVER:
+            await enqueue_send(wc.redis, campaign_id)
+
+    return await wc.runs.adopt(campaign_id, run)
 
 
 @dataclass
@@ -209,6 +234,26 @@ class Progress:
         return timedelta(seconds=max(self.left, 0) / per_second)
 
 
+@dataclass
+class Lead:
+    """How long before its time a batch is claimed and prepared: what that has taken of
+    late, at most LEAD_MAX_S (so that the consent its claim read is fresh when it goes)."""
+
+    seconds: float = 0.0
+
+    def took(self, seconds: float) -> None:
+        self.seconds = min(0.8 * self.seconds + 0.2 * seconds, LEAD_MAX_S)
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A batch's place in its channel's window: `units` of it, due at `due` (monotonic)."""
+
+    turn: Turn
+    units: int
+    due: float
+
+
 class CampaignRun:
     def __init__(
         self, wc: WorkerContext, campaign_id: int, lock: RunnerLock, job_end: float
@@ -220,8 +265,8 @@ class CampaignRun:
         # The last moment a send may start for its message to end before the job's
         # timeout with the recording's margin to spare.
         self.send_by = job_end - RECORD_MARGIN_S - MESSAGE_TIMEOUT_S
-        # The database's time at the last claim, and the monotonic time then (see db_time).
-        self.clock: tuple[datetime, float] | None = None
+        self.published_at = 0.0  # monotonic
+        self.lead = Lead()
 
     async def run(self) -> RunEnd:
         async with self.wc.db.write() as session:
@@ -254,6 +299,11 @@ class CampaignRun:
         while True:
             if (end := self._must_end()) is not None:
                 return end
+            if progress.left <= 0:  # all sent or failed, as far as this run knows: settle
+                end, progress.left = await self._settle_or_wait()
+                if end is not None:
+                    return end
+                continue
             now = utcnow()
             rate = effective_rate(plan.rate_limit, spread_rate(progress.left, plan.deadline, now))
             n = batch_size(rate, progress.throughput)
@@ -265,13 +315,18 @@ class CampaignRun:
 
             if time.monotonic() + MIN_SEND_WINDOW_S > self.send_by:
                 return RunEnd.HANDOVER  # not enough of the job's time left for a batch
+            # Its place in the channel's window first, then the claim: what is claimed goes
+            # out at once, with the consent its claim read.
+            turn = await self._turn(plan, n, transport.pacing_window_s)
+            if isinstance(turn, RunEnd):
+                return turn
             token = secrets.token_hex(8)
-            async with self.wc.db.write() as session:
-                claim = await ledger.claim(session, plan, n, lease, token)
+            claiming = time.monotonic()
+            claim = await self.wc.ledger.claim(ledger.ClaimRequest(plan, n, token))
             claimed_at = time.monotonic()
-            if claim.now is not None:
-                self.clock = (claim.now, time.monotonic())
             start_by = min(time.monotonic() + lease.total_seconds() / 2, self.send_by)
+            if claim.stop is not None:
+                await self._give_back(turn, 0)
             if claim.stop is ledger.Stop.NOT_RUNNING:
                 return RunEnd.NOT_RUNNING
             if claim.stop is ledger.Stop.QUOTA:
@@ -286,19 +341,26 @@ class CampaignRun:
             try:
                 prepared = await transport.prepare([_recipient(row) for row in claim.rows])
             except ContentBroken as exc:
+                await self._give_back(turn, 0)
                 return await self._fail(plan, token, claim.rows, str(exc))
             messages = [m for m in prepared if not isinstance(m, SendResult)]
             units = sum(m.units for m in messages)
-            if (end := await self._turn(plan, units, transport.pacing_window_s)) is not None:
-                # Paused, cancelled or out of time while waiting: the batch is not sent.
-                await self._record(plan, token, ledger.Results(released=claim.ids()), None)
-                return end
-            # The claim checked consent; time enough since then (a pacing wait, rendering a
-            # big batch) for a withdrawal to land, and it is checked again.
+            if turn is not None and units != turn.units:
+                more = await self._more_room(plan, turn, units, transport.pacing_window_s)
+                if isinstance(more, RunEnd):
+                    # Paused, cancelled or out of time while waiting: the batch is not sent.
+                    await self._record(plan, token, ledger.Results(released=claim.ids()), None)
+                    return more
+                turn = more
+            # The claim checked consent; time enough since then (rendering a big batch,
+            # waiting for an SMS batch's extra segments) for a withdrawal to land, and it
+            # is checked again.
             fresh = time.monotonic() - claimed_at <= RECHECK_AFTER_S
             gone = claim.withdrawn() if fresh else await self._without_consent(plan, claim)
             rows, prepared, withdrawn = _leave_out(gone, claim.rows, prepared)
             messages = [m for m in prepared if not isinstance(m, SendResult)]
+            self.lead.took(time.monotonic() - claiming)
+            await self._keep_distance(turn)
             sending = time.monotonic()
             results: list[SendResult] = []
             halt = None
@@ -311,29 +373,64 @@ class CampaignRun:
             await count_sent(self.wc.redis, self.campaign_id, len(outcome.sent))
             if plan.has_leads:  # one message for the batch's leads
                 await tell(self.wc.redis, plan.account_id, {self.campaign_id: _tried(outcome)})
-            await publish(self.wc.db, self.wc.redis, self.campaign_id)
+            if time.monotonic() - self.published_at >= PUBLISH_EVERY_S:
+                self.published_at = time.monotonic()
+                await publish(self.wc.db, self.wc.redis, self.campaign_id)
             if halt is not None:
                 return await self._halt(self._after(halt.retry_after_s), halt.reason)
             if progress.errors_in_a_row >= ERRORS_IN_A_ROW:
                 reason = f"{progress.errors_in_a_row} deliveries in a row failed or were deferred"
                 return await self._halt(self._after(), f"{reason}; last: {progress.last_error}")
 
-    async def _turn(self, plan: SendPlan[Any], units: int, window_s: float) -> RunEnd | None:
-        """Waits for the batch's slot under the channel's rate limit (the last thing before
-        sending: its slot is now), then checks again that it may be sent: the campaign
-        still sending (after a wait long enough for a pause to land in it), and time left
-        to send it. None: send it."""
-        turn = 0.0
-        if plan.rate_limit is not None:
-            turn = await self.wc.pacer.reserve(plan.channel_key, plan.rate_limit, units, window_s)
-        if turn > RECHECK_AFTER_S:
-            if (end := await self._wait(turn)) is not None:  # checks as it waits, and last
-                return end
-        else:  # as good as no wait: the claim has just checked
-            await asyncio.sleep(turn)
-        if time.monotonic() + MIN_SEND_WINDOW_S > self.send_by:
-            return RunEnd.HANDOVER
-        return None
+    async def _turn(
+        self, plan: SendPlan[Any], units: int, window_s: float
+    ) -> Booking | RunEnd | None:
+        """Books `units` in the channel's window (None without a rate limit) and waits for
+        their time; then checks that there is time left to send them. A long wait checks
+        as it goes that the campaign may still send; the claim that follows a short one
+        checks it. A RunEnd: the room went back, end the run."""
+        if plan.rate_limit is None:
+            return None
+        turn = await self.wc.pacer.reserve(plan.channel_key, plan.rate_limit, units, window_s)
+        booked = Booking(turn, min(units, plan.rate_limit), time.monotonic() + turn.wait_s)
+        # Woken early by the time its claim and preparing take, to send on time.
+        wait = max(turn.wait_s - self.lead.seconds, 0.0)
+        if wait > WATCHED_WAIT_S:
+            end = await self._wait(wait)  # checks as it waits
+        else:
+            await asyncio.sleep(wait)
+            end = self._must_end()
+        if end is None and time.monotonic() + MIN_SEND_WINDOW_S > self.send_by:
+            end = RunEnd.HANDOVER
+        if end is not None:
+            await self._give_back(booked, 0)
+            return end
+        return booked
+
+    async def _more_room(
+        self, plan: SendPlan[Any], booked: Booking, units: int, window_s: float
+    ) -> Booking | RunEnd | None:
+        """The batch's messages take `units`, not what was booked for its rows (some left
+        out, an SMS's segments): the room left over goes back, or the rest is booked and
+        waited for. Returns the booking the batch goes out by."""
+        if units <= booked.units:
+            await self._give_back(booked, units)
+            return booked
+        return await self._turn(plan, units - booked.units, window_s)
+
+    async def _give_back(self, booked: Booking | None, units: int) -> None:
+        if booked is not None and units < booked.units:
+            await self.wc.pacer.shrink(booked.turn, units)
+
+    async def _keep_distance(self, booked: Booking | None) -> None:
+        """Waits for the batch's time if it is ready early; a batch going out later than
+        its time moves its place in the window on."""
+        if booked is None:
+            return
+        if (early := booked.due - time.monotonic()) > 0:
+            await asyncio.sleep(early)
+        elif -early > LATE_S:
+            await self.wc.pacer.late(booked.turn, -early)
 
     async def _without_consent(self, plan: SendPlan[Any], claim: ledger.Claim) -> frozenset[int]:
         """The claimed rows whose contact withdrew consent for the channel by now (a STOP,
@@ -365,17 +462,7 @@ class CampaignRun:
         wait, longest = RECORD_RETRY_S
         while True:
             try:
-                async with self.wc.db.write() as session:
-                    now = await self._db_time(session)
-                    await ledger.record(
-                        session,
-                        plan,
-                        token,
-                        results,
-                        now,
-                        self.wc.settings.retry_delays,
-                        None if eta is None else now + eta,
-                    )
+                await self.wc.ledger.record(ledger.Recording(plan, token, results, eta))
                 return
             except _TRANSIENT as exc:
                 if cannot_succeed(exc):
@@ -409,14 +496,6 @@ class CampaignRun:
         if self.wc.stopping.is_set() or not self.lock.held or time.monotonic() > self.slice_end:
             return RunEnd.HANDOVER
         return None
-
-    async def _db_time(self, session: AsyncSession) -> datetime:
-        """The database's time: read at the batch's claim and carried on by the monotonic
-        clock (a batch lasts seconds), or read now if there was no claim."""
-        if self.clock is None:
-            return await db_now(session)
-        at, then = self.clock
-        return at + timedelta(seconds=time.monotonic() - then)
 
     async def _wait(self, seconds: float) -> RunEnd | None:
         """Sleeps, checking at least every CONTROL_INTERVAL_S that sending may go on."""

@@ -31,8 +31,10 @@ from db.unsubscribe import signing_key
 from jobs.approval import follow_approval
 from jobs.channels.families import channel_families
 from jobs.inbound_queue import InboundConsumer
+from jobs.ledger_groups import LedgerGroups
 from jobs.pacing import ChannelPacer
 from jobs.queue import FOLLOW_APPROVAL, SEND_CAMPAIGN, SEND_TEST_EMAIL
+from jobs.run_set import RunSet
 from jobs.send import JOB_TIMEOUT_S, WorkerContext, send_campaign
 from jobs.status_catchup import CATCH_UP_EVERY_S, catch_up_statuses
 from jobs.status_queue import StatusConsumer
@@ -68,11 +70,18 @@ def build_worker(redis: ArqRedis, db: Database, settings: Settings) -> Worker:
             public_url=settings.public_url,
             families=channel_families(db, settings, key, redis),
             pacer=ChannelPacer(redis),
+            ledger=LedgerGroups(
+                db,
+                timedelta(seconds=settings.sending.lease_seconds),
+                settings.sending.retry_delays,
+            ),
+            runs=RunSet(redis, settings.sending.max_campaigns_per_worker),
         )
 
     return Worker(
         functions=[
-            func(send_campaign, name=SEND_CAMPAIGN),
+            # It only adopts the campaign into the worker's runs (jobs/run_set.py).
+            func(send_campaign, name=SEND_CAMPAIGN, timeout=30),
             # Its caller waits for the answer, so it is kept for a while.
             func(send_test_email, name=SEND_TEST_EMAIL, keep_result=60, max_tries=1),
             # One read of a template's approval; it queues the next itself.
@@ -166,14 +175,8 @@ class SupervisedWorker:
             self._task = None
 
 
-async def _retire(worker: Worker, grace_s: float) -> None:
-    """Ends `worker`: no new jobs, running sends hand over after their chunk (cancelled
-    after `grace_s`), its main loop cancelled, its resources closed. Not arq's close(),
-    which needs Redis and closes the pool the API shares."""
-    worker.allow_pick_jobs = False
-    wc: WorkerContext | None = worker.ctx.get("clarion")
-    if wc is not None:
-        wc.stopping.set()
+async def _end_jobs(worker: Worker, grace_s: float) -> None:
+    """Waits for the worker's running jobs; cancels those still running after `grace_s`."""
     running = [job for job in worker.tasks.values() if not job.done()]
     if running:
         _, late = await asyncio.wait(running, timeout=grace_s)
@@ -182,6 +185,19 @@ async def _retire(worker: Worker, grace_s: float) -> None:
             for job in late:
                 job.cancel()
             await asyncio.wait(late)
+
+
+async def _retire(worker: Worker, grace_s: float) -> None:
+    """Ends `worker`: no new jobs, running jobs and campaign runs end (runs hand over after
+    their chunk; both cancelled after `grace_s`), its main loop cancelled, its resources
+    closed. Not arq's close(), which needs Redis and closes the pool the API shares."""
+    worker.allow_pick_jobs = False
+    wc: WorkerContext | None = worker.ctx.get("clarion")
+    if wc is not None:
+        wc.stopping.set()
+        await asyncio.gather(_end_jobs(worker, grace_s), wc.runs.stop(grace_s))
+    else:
+        await _end_jobs(worker, grace_s)
     for job in worker.tasks.values():  # a job whose result could not reach Redis
         if not job.cancelled() and job.exception() is not None:
             log.debug("job ended with %r", job.exception())
@@ -195,4 +211,5 @@ async def _retire(worker: Worker, grace_s: float) -> None:
     if "clarion" in worker.ctx:
         wc = worker.ctx.pop("clarion")
         await wc.drain()  # results of cancelled jobs' batches still being recorded (shielded)
+        await wc.ledger.close()
         await wc.families.close()

@@ -14,6 +14,7 @@ from jobs.embedded_redis import EmbeddedRedis
 from jobs.pacing import (
     BATCH_MAX,
     BATCH_SECONDS,
+    TICKS_PER_WINDOW,
     WINDOW_S,
     ChannelPacer,
     batch_size,
@@ -36,11 +37,13 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
         (None, 3000.0, 500),
         (None, 40.0, 20),  # a slow server: half a second's worth
         (None, 0.5, 1),
+        # Paced: a second's worth at the rate, no more than half a second of the server's.
         (1, 3000.0, 1),
-        (49, 3000.0, 1),
-        (100, 3000.0, 2),
-        (1000, 3000.0, 20),
-        (10_000, 3000.0, 200),
+        (10, None, 10),  # the first paced batch
+        (49, 3000.0, 40),
+        (100, 3000.0, 100),
+        (100, 40.0, 20),
+        (1000, 3000.0, 500),
         (10_000, 100.0, 50),
         # Rounded down to a step: two leading digits from SIZE_STEPS.
         (None, 18.0, 9),
@@ -48,7 +51,6 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
         (None, 998.0, 400),
         (None, 130.0, 60),
         (None, 250.0, 120),
-        (3_300, 3000.0, 60),
     ],
 )
 def test_batch_size(rate: float | None, throughput: float | None, expected: int) -> None:
@@ -116,20 +118,71 @@ async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[s
         await asyncio.to_thread(server.stop)
 
 
-async def test_slots_are_evenly_spaced(redis_url: str) -> None:
+TICK = WINDOW_S / TICKS_PER_WINDOW
+
+
+def first_tick(wait: float) -> bool:
+    """A channel's first booking goes at the next tick."""
+    return 0 <= wait < TICK + 0.02
+
+
+async def test_batches_of_a_window_go_a_window_apart_on_ticks(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     try:
         pacer = ChannelPacer(redis)
-        waits = [await pacer.reserve("email:1", 10, 1) for _ in range(5)]
+        waits = [(await pacer.reserve("email:1", 10, 10)).wait_s for _ in range(3)]
+        # A batch over the limit is booked as the limit: the window never holds more.
+        over = await pacer.reserve("email:1", 10, 25)
     finally:
         await redis.aclose()
-    step = WINDOW_S / 10
+    assert first_tick(waits[0])
     for i, wait in enumerate(waits):
-        assert wait == pytest.approx(i * step, abs=0.02)
+        assert wait - waits[0] == pytest.approx(i * WINDOW_S, abs=0.02)
+    assert over.wait_s - waits[0] == pytest.approx(3 * WINDOW_S, abs=0.02)
+    assert over.member.startswith("10:")
+
+
+async def test_small_batches_fill_the_window_then_wait_for_room(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        pacer = ChannelPacer(redis)
+        waits = [(await pacer.reserve("email:5", 10, 3)).wait_s for _ in range(5)]
+    finally:
+        await redis.aclose()
+    # 3 + 3 + 3 fit the first window; the fourth waits until the first leaves it, and the
+    # fifth until the second does.
+    assert first_tick(waits[0])
+    relative = [wait - waits[0] for wait in waits]
+    assert relative == pytest.approx([0, 0, 0, WINDOW_S, WINDOW_S], abs=0.02)
+
+
+async def test_a_late_batch_moves_its_place_and_a_short_one_gives_room_back(
+    redis_url: str,
+) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        pacer = ChannelPacer(redis)
+        first = await pacer.reserve("email:6", 10, 10)
+        await pacer.late(first, 0.5)
+        # Moved on by 0.5 s, then a window on, on the next tick.
+        after = (await pacer.reserve("email:6", 10, 1)).wait_s - first.wait_s
+        assert WINDOW_S + 0.5 - 0.02 <= after <= WINDOW_S + 0.5 + TICK + 0.02
+        short = await pacer.reserve("email:7", 10, 10)
+        await pacer.shrink(short, 4)
+        rest = await pacer.reserve("email:7", 10, 6)
+        assert rest.wait_s - short.wait_s == pytest.approx(0, abs=0.02)
+        full = await pacer.reserve("email:7", 10, 1)
+        assert full.wait_s - short.wait_s == pytest.approx(WINDOW_S, abs=0.02)
+        unused = await pacer.reserve("email:8", 10, 10)
+        await pacer.shrink(unused, 0)
+        again = await pacer.reserve("email:8", 10, 10)
+        assert again.wait_s - unused.wait_s == pytest.approx(0, abs=0.02)
+    finally:
+        await redis.aclose()
 
 
 async def test_shared_budget_never_exceeds_the_limit_in_any_second(redis_url: str) -> None:
-    """Three 'workers' with their own connections reserve chunks of random size for 3 s of
+    """Three 'workers' with their own connections book batches of random size for 3 s of
     traffic at 40/s; the send times they are given never put more than 40 in a second."""
     rng = random.Random(7)
     clients = [Redis.from_url(redis_url) for _ in range(3)]
@@ -139,9 +192,9 @@ async def test_shared_budget_never_exceeds_the_limit_in_any_second(redis_url: st
     async def worker(redis: Redis) -> None:
         pacer = ChannelPacer(redis)
         for _ in range(20):
-            n = rng.choice([1, 1, 2])
-            wait = await pacer.reserve("email:2", 40, n)
-            planned.extend([loop.time() + wait] * n)
+            n = rng.choice([1, 2, 5, 8])
+            turn = await pacer.reserve("email:2", 40, n)
+            planned.extend([loop.time() + turn.wait_s] * n)
             await asyncio.sleep(rng.random() * 0.01)
 
     try:
@@ -149,18 +202,21 @@ async def test_shared_budget_never_exceeds_the_limit_in_any_second(redis_url: st
     finally:
         for redis in clients:
             await redis.aclose()
-    assert len(planned) >= 60
-    assert max_in_window(planned, 1.0) <= 40
-    # ... and it is not over-cautious: the planned span is what 40/s needs, and no more.
+    assert len(planned) >= 120
+    assert max_in_window(sorted(planned), 1.0) <= 40
+    # ... and it is not over-cautious: each window but the last is nearly full.
     span = max(planned) - min(planned)
-    assert span == pytest.approx((len(planned) - 1) * WINDOW_S / 40, abs=0.3)
+    windows = len(planned) / 40
+    assert (windows - 2) * WINDOW_S <= span <= (windows + 1) * WINDOW_S
 
 
 async def test_channels_do_not_share_a_budget(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     try:
         pacer = ChannelPacer(redis)
-        await pacer.reserve("email:3", 1, 5)  # channel 3 is booked for 5 seconds
-        assert await pacer.reserve("email:4", 1, 1) == pytest.approx(0, abs=0.02)
+        first = await pacer.reserve("email:3", 1, 1)
+        second = await pacer.reserve("email:3", 1, 1)
+        assert second.wait_s - first.wait_s == pytest.approx(WINDOW_S, abs=0.02)
+        assert first_tick((await pacer.reserve("email:4", 1, 1)).wait_s)
     finally:
         await redis.aclose()

@@ -162,9 +162,10 @@ async def test_connection_lost_after_data_is_resent_and_flagged(
 async def paced_campaign(
     stack: SendingStack, client: GraphQLClient, sink: SmtpSink, contacts: int
 ) -> str:
-    """A campaign whose channel's next 11 seconds are taken (another campaign's reservation,
-    made through the same shared pacer), so its first batch is claimed and then waits. The
-    worker's lease is a minute, so the batch would still be sent after the wait."""
+    """A campaign whose channel's next 10 windows are taken (another campaign's batches,
+    booked through the same shared pacer), so its first batch waits about 10 seconds for
+    its turn. The worker's lease is a minute: a batch claimed before the wait would still
+    be sent after it."""
     stack.start_worker(CLARION_SEND_LEASE_SECONDS="60")
     code = await channel_for(client, sink, rateLimit=100)
     await import_contacts(client, audience(contacts))
@@ -178,15 +179,20 @@ async def paced_campaign(
     assert channel_id is not None
     redis = Redis.from_url(stack.env["CLARION_REDIS_URL"])
     try:
-        assert await ChannelPacer(redis).reserve(f"email:{channel_id}", 100, 1000) == 0
+        pacer = ChannelPacer(redis)
+        turns = [await pacer.reserve(f"email:{channel_id}", 100, 100) for _ in range(10)]
+        assert turns[0].wait_s < 0.2  # the next tick
     finally:
         await redis.aclose()
     await act(client, "startCampaign", campaign_id)
 
-    async def claimed() -> bool:
-        return any(s == "sending" for s, _ in (await rows(client, campaign_id)).values())
+    async def waiting() -> bool:
+        state = await execution(client, campaign_id)
+        return bool(state["execution"]["status"] == "PROCESSING")
 
-    await poll(claimed)
+    await poll(waiting)
+    await asyncio.sleep(0.5)  # its run has booked its batch's place and waits for it
+    assert sink.messages == []
     return campaign_id
 
 

@@ -5,86 +5,41 @@ writer whose lease was taken over changes nothing. Claims also count the channel
 quota.
 """
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    String,
     Table,
     bindparam,
     case,
-    cast,
     func,
-    literal,
-    or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.clock import as_utc, now_column
-from db.enums import CampaignStatus, ConsentSource, DeliveryStatus, ExecutionStatus
+from db.enums import ConsentSource, DeliveryStatus
 from db.models import (
-    Campaign,
     CampaignExecution,
     Contact,
     Delivery,
 )
-from db.quota import frees_at
 from db.types import UtcDateTime
 from db.usecases import quota_usage as usage
+from db.usecases.claims import Claim, Claimed, ClaimRequest, Stop, claim, claim_many, due_kinds
 from db.usecases.consent import change_consent
 from db.usecases.message_status import apply_early
 from db.usecases.send_plan import SendPlan
 
+__all__ = ["Claim", "ClaimRequest", "Claimed", "Stop", "claim", "claim_many", "due_kinds"]
+
 # The lead's error message when its contact withdrew consent between its claim and its send.
 WITHDRAWN = "Not sent: the contact withdrew consent for the channel before its turn came."
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    contact_id: int
-    address: str
-    message_id: str
-    variables: dict[str, str] | None
-    # Taken back from an expired lease or retried after an unknown outcome: it may have
-    # been sent already.
-    possible_duplicate: bool
-    # The row's first claim (this one's, or an earlier attempt's): no message is older.
-    first_claimed_at: datetime | None = None
-    # Its contact consents to the channel, as of the claim (see `without_consent`).
-    consents: bool = True
-
-
-class Stop(StrEnum):
-    """Why a claim returned nothing to send."""
-
-    NOT_RUNNING = "not_running"  # paused, cancelled, halted or finished meanwhile
-    QUOTA = "quota"  # the channel's daily quota is used up
-    NOTHING_DUE = "nothing_due"  # no row is due now (see `next_due`)
-
-
-@dataclass(frozen=True)
-class Claim:
-    rows: list[Claimed]
-    stop: Stop | None = None
-    # The database's time at the claim: the one clock of leases and quota windows.
-    now: datetime | None = None
-    # Stop.QUOTA: when the channel's quota window has room again.
-    frees_at: datetime | None = None
-
-    def ids(self) -> list[int]:
-        return [row.id for row in self.rows]
-
-    def withdrawn(self) -> frozenset[int]:
-        """Rows whose contact no longer consented to the channel at the claim: the engine
-        sends them nothing."""
-        return frozenset(row.id for row in self.rows if not row.consents)
 
 
 @dataclass
@@ -114,127 +69,6 @@ class Results:
         """Every row of the claim."""
         settled = [i for i, _ in (*self.failed, *self.retry, *self.unknown, *self.opted_out)]
         return [*self.sent, *settled, *self.released, *self.withdrawn]
-
-
-def due_kinds(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """The two kinds of row to send now: pending past its retry time, and claimed by a
-    claim whose lease ran out (its claimer died or hung mid-send). Kept apart rather than
-    OR-ed, so each is a range of the (campaign_id, status, id) index: an OR makes the
-    database read and sort the campaign's whole ledger for every batch."""
-    return (
-        (Delivery.status == DeliveryStatus.PENDING)
-        & or_(Delivery.retry_at.is_(None), Delivery.retry_at <= now),
-        (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_expires_at <= now),
-    )
-
-
-async def claim(
-    session: AsyncSession,
-    plan: SendPlan[Any],
-    limit: int,
-    lease: timedelta,
-    token: str,
-) -> Claim:
-    """Up to `limit` due rows, in ledger order, leased to `token` until now + lease, now
-    by the database's clock (returned in the claim), whichever process claims.
-
-    Due: pending rows past their `retry_at`, and rows whose claim's lease expired (their
-    claimer died mid-send: they may have been sent, so they are marked possible duplicates).
-    With a `message_id_domain` in the plan, each row gets a fresh Message-ID, recorded
-    before anything is sent.
-    """
-    # Locks the campaign's rows (FOR SHARE on PostgreSQL; SQLite's BEGIN IMMEDIATE already
-    # serialises writers), so a pause or cancel commits wholly before or after this claim.
-    state = (
-        await session.execute(
-            select(Campaign.status, CampaignExecution.status, now_column(session))
-            .join(CampaignExecution, CampaignExecution.campaign_id == Campaign.id)
-            .where(Campaign.id == plan.campaign_id)
-            .with_for_update(read=True, of=Campaign)
-        )
-    ).one_or_none()
-    if state is None or (state[0], state[1]) != (
-        CampaignStatus.RUNNING,
-        ExecutionStatus.PROCESSING,
-    ):
-        return Claim([], Stop.NOT_RUNNING)
-    now = as_utc(state[2])
-    window = plan.quota_window
-    quota_left = plan.daily_quota - await usage.used(session, plan.channel_key, window, now)
-    if quota_left <= 0:
-        oldest = await usage.oldest(session, plan.channel_key, window, now)
-        return Claim([], Stop.QUOTA, now, frees_at(window, now, oldest))
-
-    message_id: ColumnElement[str] | str = ""
-    if plan.message_id_domain is not None:
-        domain = plan.message_id_domain
-        message_id = literal("<") + cast(Delivery.id, String) + literal(f".{token}@{domain}>")
-    # Read with the claim (no query of its own): whether each row's contact consents.
-    consents = (
-        select(getattr(Contact, plan.consent_column).is_not(False))
-        .where(Contact.id == Delivery.contact_id)
-        .scalar_subquery()
-        .label("consents")
-    )
-    rows: list[Claimed] = []
-    wanted = min(limit, quota_left)
-    for kind in due_kinds(now):
-        if len(rows) == wanted:
-            break
-        due = (
-            select(Delivery.id)
-            .where(Delivery.campaign_id == plan.campaign_id, kind)
-            .order_by(Delivery.id)
-            .limit(wanted - len(rows))
-            .with_for_update(skip_locked=True)
-        )
-        found = await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(due.scalar_subquery()))
-            .values(
-                # A row taken back from an expired lease may have reached its recipient.
-                possible_duplicate=case(
-                    (Delivery.status == DeliveryStatus.SENDING, True),
-                    else_=Delivery.possible_duplicate,
-                ),
-                status=DeliveryStatus.SENDING,
-                first_claimed_at=func.coalesce(
-                    Delivery.first_claimed_at, literal(now, UtcDateTime)
-                ),
-                lease_expires_at=now + lease,
-                claim_token=token,
-                message_id=message_id,
-            )
-            .returning(
-                Delivery.id,
-                Delivery.contact_id,
-                Delivery.address,
-                Delivery.message_id,
-                Delivery.variables,
-                Delivery.possible_duplicate,
-                Delivery.first_claimed_at,
-                consents,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        rows += [
-            Claimed(
-                id=row.id,
-                contact_id=row.contact_id,
-                address=row.address,
-                message_id=row.message_id,
-                variables=row.variables,
-                possible_duplicate=row.possible_duplicate,
-                first_claimed_at=row.first_claimed_at,
-                consents=bool(row.consents),
-            )
-            for row in found
-        ]
-    claimed = sorted(rows, key=lambda c: c.id)
-    if not claimed:
-        return Claim([], Stop.NOTHING_DUE, now)
-    await usage.take(session, plan.channel_key, window, now, len(claimed))
-    return Claim(claimed, now=now)
 
 
 async def without_consent(
@@ -284,6 +118,82 @@ async def recipients(
     }
 
 
+@dataclass(frozen=True)
+class Recording:
+    """A claim's results to record: its plan, token and results, and when the rest of its
+    campaign should be sent (from now; None: as it was)."""
+
+    plan: SendPlan[Any]
+    token: str
+    results: Results
+    eta: timedelta | None = None
+
+    def only_sent(self) -> bool:
+        """Every row of the claim was sent (the usual batch): recorded with others'."""
+        r = self.results
+        return not (r.failed or r.retry or r.unknown or r.released or r.opted_out or r.withdrawn)
+
+
+async def record_many(
+    session: AsyncSession,
+    recordings: Sequence[Recording],
+    now: datetime,
+    retry_delays: Sequence[float],
+) -> None:
+    """Writes several claims' results (see `record`); the claims whose every row was sent,
+    the usual batch, in a few statements for them all."""
+    together = [r for r in recordings if r.only_sent()]
+    for alone in (r for r in recordings if not r.only_sent()):
+        eta = None if alone.eta is None else now + alone.eta
+        await record(session, alone.plan, alone.token, alone.results, now, retry_delays, eta)
+    if not together:
+        return
+    await _write_provider_ids(session, together)
+    pairs = [(row_id, r.token) for r in together for row_id in r.results.sent]
+    only_copy = [row_id for r in together for row_id in r.results.only_copy]
+    outcome = await session.execute(
+        update(Delivery)
+        .where(
+            tuple_(Delivery.id, Delivery.claim_token).in_(pairs),
+            Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.CANCELLED]),
+        )
+        .values(
+            status=DeliveryStatus.SENT,
+            sent_at=now,
+            error_message="",
+            error_code="",
+            lease_expires_at=None,
+            claim_token=None,
+            **_only_copies(only_copy),
+        )
+        .returning(Delivery.campaign_id)
+        .execution_options(synchronize_session=False)
+    )
+    sent = Counter(outcome.scalars())
+    executions = CampaignExecution.__table__
+    assert isinstance(executions, Table)
+    await session.execute(
+        update(executions)
+        .where(executions.c.campaign_id == bindparam("b_campaign_id"))
+        .values(
+            total_sent=executions.c.total_sent + bindparam("b_sent"),
+            expected_completion_at=func.coalesce(
+                bindparam("b_eta", type_=UtcDateTime), executions.c.expected_completion_at
+            ),
+            updated_at=now,
+        ),
+        [
+            {
+                "b_campaign_id": r.plan.campaign_id,
+                "b_sent": sent[r.plan.campaign_id],
+                "b_eta": None if r.eta is None else now + r.eta,
+            }
+            for r in together
+        ],
+    )
+    await apply_early(session, [sid for r in together for sid in r.results.provider_ids.values()])
+
+
 async def record(
     session: AsyncSession,
     plan: SendPlan[Any],
@@ -307,7 +217,7 @@ async def record(
         Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.CANCELLED]),
     )
     done = {"lease_expires_at": None, "claim_token": None}
-    await _write_provider_ids(session, token, results)
+    await _write_provider_ids(session, [Recording(plan, token, results)])
     sent = 0
     if results.sent:
         outcome = await session.execute(
@@ -318,7 +228,7 @@ async def record(
                 sent_at=now,
                 error_message="",
                 error_code="",
-                **_only_copies(results),
+                **_only_copies(results.only_copy),
                 **done,
             )
             .execution_options(synchronize_session=False)
@@ -480,27 +390,32 @@ async def _opt_out(
     return marked
 
 
-def _only_copies(results: Results) -> dict[str, Any]:
+def _only_copies(only_copy: Sequence[int]) -> dict[str, Any]:
     """`possible_duplicate` cleared for the rows known to have exactly one message."""
-    if not results.only_copy:
+    if not only_copy:
         return {}
-    single = Delivery.id.in_(results.only_copy)
+    single = Delivery.id.in_(list(only_copy))
     return {"possible_duplicate": case((single, False), else_=Delivery.possible_duplicate)}
 
 
-async def _write_provider_ids(session: AsyncSession, token: str, results: Results) -> None:
-    """Each row's provider id (Twilio's MessageSid) as its `message_id`, while the claim
+async def _write_provider_ids(session: AsyncSession, recordings: Sequence[Recording]) -> None:
+    """Each row's provider id (Twilio's MessageSid) as its `message_id`, while its claim
     still holds it: one statement of one shape run for every row (a statement shaped by
     the batch would be compiled and cached again for every batch size)."""
-    if not results.provider_ids:
+    ids = [
+        {"row_id": row_id, "token": r.token, "provider_id": sid}
+        for r in recordings
+        for row_id, sid in r.results.provider_ids.items()
+    ]
+    if not ids:
         return
     table = Delivery.__table__
     assert isinstance(table, Table)
     await session.execute(
         update(table)
-        .where(table.c.id == bindparam("row_id"), table.c.claim_token == token)
+        .where(table.c.id == bindparam("row_id"), table.c.claim_token == bindparam("token"))
         .values(message_id=bindparam("provider_id")),
-        [{"row_id": i, "provider_id": sid} for i, sid in results.provider_ids.items()],
+        ids,
     )
 
 

@@ -2,9 +2,10 @@
 Every claim on the channel locks the current bucket's row, so claims of all workers take
 turns and the quota holds across them."""
 
+from collections.abc import Mapping, Set
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.dialect import insert_for
@@ -12,22 +13,44 @@ from db.models import ChannelUsage
 from db.quota import QuotaWindow, period_of, window_from
 
 
-async def used(session: AsyncSession, key: str, window: QuotaWindow, now: datetime) -> int:
-    """Messages in the window at `now`; locks the current bucket until the transaction
-    ends."""
-    period = period_of(window, now)
-    await _bucket(session, key, period)
+async def used_many(
+    session: AsyncSession, keys: Set[tuple[str, QuotaWindow]], now: datetime
+) -> dict[tuple[str, QuotaWindow], int]:
+    """Messages in each channel's window at `now`; locks their current buckets (in one
+    order for every claimer) until the transaction ends."""
+    if not keys:
+        return {}
+    buckets = sorted({(key, period_of(window, now)) for key, window in keys})
+    await session.execute(
+        insert_for(session, ChannelUsage).on_conflict_do_nothing(),
+        [{"channel_key": key, "period": period, "used": 0} for key, period in buckets],
+    )
     await session.execute(
         select(ChannelUsage.used)
-        .where(ChannelUsage.channel_key == key, ChannelUsage.period == period)
+        .where(
+            ChannelUsage.channel_key.in_({key for key, _ in buckets}),
+            ChannelUsage.period.in_({period for _, period in buckets}),
+        )
+        .order_by(ChannelUsage.channel_key, ChannelUsage.period)
         .with_for_update()
     )
-    total = await session.scalar(
-        select(func.sum(ChannelUsage.used)).where(
-            ChannelUsage.channel_key == key, ChannelUsage.period >= window_from(window, now)
+    out: dict[tuple[str, QuotaWindow], int] = {}
+    for window in {window for _, window in keys}:
+        names = sorted(key for key, w in keys if w is window)
+        sums = dict(
+            (
+                await session.execute(
+                    select(ChannelUsage.channel_key, func.sum(ChannelUsage.used))
+                    .where(
+                        ChannelUsage.channel_key.in_(names),
+                        ChannelUsage.period >= window_from(window, now),
+                    )
+                    .group_by(ChannelUsage.channel_key)
+                )
+            ).all()
         )
-    )
-    return int(total or 0)
+        out.update({(key, window): int(sums.get(key) or 0) for key in names})
+    return out
 
 
 async def oldest(
@@ -43,15 +66,26 @@ async def oldest(
     )
 
 
-async def take(session: AsyncSession, key: str, window: QuotaWindow, now: datetime, n: int) -> None:
-    """Counts `n` messages in the current bucket."""
-    period = period_of(window, now)
-    await _bucket(session, key, period)
-    await session.execute(
-        update(ChannelUsage)
-        .where(ChannelUsage.channel_key == key, ChannelUsage.period == period)
-        .values(used=ChannelUsage.used + n)
-    )
+async def take_many(
+    session: AsyncSession, taken: Mapping[tuple[str, QuotaWindow], int], now: datetime
+) -> None:
+    """Counts messages in each channel's current bucket (made by `used_many`)."""
+    table = ChannelUsage.__table__
+    assert isinstance(table, Table)
+    counts = [
+        {"b_key": key, "b_period": period_of(window, now), "n": n}
+        for (key, window), n in taken.items()
+        if n
+    ]
+    if counts:
+        await session.execute(
+            update(table)
+            .where(
+                table.c.channel_key == bindparam("b_key"), table.c.period == bindparam("b_period")
+            )
+            .values(used=table.c.used + bindparam("n")),
+            counts,
+        )
 
 
 async def give_back(

@@ -53,11 +53,11 @@ from tests.benchmarks.bench_sending import (
     WORKER_ENV,
     ExecutionReader,
     completed_span,
-    cpu_seconds,
     load_average,
     wait_completed,
 )
 from tests.benchmarks.bench_sending import Profiler as PySpy
+from tests.benchmarks.cpu import cpu_seconds
 from tests.sending_stack import (
     SendingStack,
     audience,

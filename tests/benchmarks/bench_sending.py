@@ -47,6 +47,7 @@ from db.unsubscribe import make_token
 from db.usecases.campaigns import Sender
 from jobs.channels.email.mime import Envelope, MessageFactory
 from jobs.channels.email.render import CampaignTemplate, contact_context
+from tests.benchmarks.cpu import CpuWatch, cpu_seconds
 from tests.sending_stack import campaign_for, execution, sending_stack, stop_process
 from tests.smtp_sink import HOST, SinkProcess
 from tests.support import GraphQLClient, pk_of
@@ -167,63 +168,6 @@ def peak_rss(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024  # "VmHWM:   123456 kB"
     raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
-
-
-def _stat(pid: int | str) -> list[str]:
-    """/proc/PID/stat's fields after "pid (comm) ": the state is [0], the parent [1]."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat[stat.rindex(")") + 2 :].split()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used."""
-    fields = _stat(pid)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    """CPU time used by this process and every process under it (sink, Redis, worker)."""
-    used: dict[int, int] = {}
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = _stat(entry)
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # gone meanwhile
-        used[int(entry)] = int(fields[11]) + int(fields[12])
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    total, todo = 0, [os.getpid()]
-    while todo:
-        pid = todo.pop()
-        total += used.get(pid, 0)
-        todo.extend(children.get(pid, []))
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_seconds() -> float:
-    """CPU time every core spent busy (not idle, not waiting for I/O) since boot."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
-        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    )
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuWatch:
-    """How many cores processes other than this benchmark's kept busy since it was made:
-    they compete with what is measured on a 2-core machine."""
-
-    def __init__(self) -> None:
-        self._at = time.perf_counter()
-        self._machine = machine_cpu_seconds()
-        self._own = own_cpu_seconds()
-
-    def others(self) -> float:
-        elapsed = time.perf_counter() - self._at
-        machine = machine_cpu_seconds() - self._machine
-        own = own_cpu_seconds() - self._own
-        return max(machine - own, 0.0) / elapsed if elapsed > 0 else 0.0
 
 
 # --- the baseline's message -------------------------------------------------------------

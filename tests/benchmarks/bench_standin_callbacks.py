@@ -26,7 +26,8 @@ from typing import Any
 
 import httpx
 
-from tests.benchmarks.bench_sending import cpu_seconds, load_average
+from tests.benchmarks.bench_sending import load_average
+from tests.benchmarks.cpu import cpu_seconds
 from tests.twilio_standin.fixture import REPO, Standin, free_port, start, stop
 
 SMS_FROM = "+15005550006"

@@ -47,12 +47,11 @@ from jobs.channels.twilio.transport import CONCURRENCY
 from tests.benchmarks.bench_sending import (
     BUSY_CORES,
     MIB,
-    CpuWatch,
     ExecutionReader,
-    cpu_seconds,
     load_average,
     peak_rss,
 )
+from tests.benchmarks.cpu import CpuWatch, cpu_seconds
 from tests.messaging_stack import messaging_campaign, twilio_channel_for
 from tests.sending_stack import SendingStack, execution, sending_stack, stop_process
 from tests.support import GraphQLClient, pk_of
