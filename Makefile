@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/clarion_test
 
-.PHONY: serve test lint test-postgres schema bench bench-send bench-progress bench-twilio bench-feedback clean
+.PHONY: serve test lint test-postgres schema bench bench-send bench-paced bench-progress bench-twilio bench-feedback clean
 
 $(BIN)/clarion: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench: $(BIN)/clarion  ## importContacts of 100,000 and startCampaign on 100,000
 
 bench-send: $(BIN)/clarion  ## A campaign of 20,000 then 100,000 through a worker vs raw SMTP.
 	$(BIN)/python -m tests.benchmarks.bench_sending
+
+bench-paced: $(BIN)/clarion  ## Many campaigns at modest rates: the CPU a message paced vs unpaced, and each campaign's pace.
+	$(BIN)/python -m tests.benchmarks.bench_paced
 
 bench-progress: $(BIN)/clarion  ## A 20,000 campaign without, then with 1,000 progress subscribers.
 	$(BIN)/python -m tests.benchmarks.bench_progress

@@ -20,7 +20,7 @@ status until it settles, and reading it again before a run.
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arq.connections import ArqRedis
 from twilio.rest import Client
@@ -42,10 +42,15 @@ from jobs.channels.twilio.content_api import (
 from jobs.progress import publish
 from jobs.queue import FOLLOW_GRACE_S, enqueue_follow_approval, follow_marker
 
+if TYPE_CHECKING:  # jobs.send imports the channel families, which import this module
+    from jobs.send import WorkerContext
+
 log = logging.getLogger(__name__)
 
 # The follow after this many doublings waits the longest (any later attempt too).
 MAX_ATTEMPT = 30
+# A follow that finds its lane full comes back after this long.
+LANE_FULL_S = 2.0
 
 
 def poll_delay(attempt: int, first_s: float, longest_s: float) -> float:
@@ -97,10 +102,7 @@ async def follow_approval(
 ) -> str:
     """The arq job: one read of the approval, recorded; queued again while it is followed.
     Ends at once when someone read it since `expected` (another follower, a run)."""
-    from jobs.send import WorkerContext
-
     wc: WorkerContext = ctx["clarion"]
-    first_s, longest_s = wc.settings.approval_poll_seconds
     async with wc.db.read() as session:
         target = await uc.followed(session, campaign_id)
     if target is None or not uc.following(target.status, target.campaign_status):
@@ -108,6 +110,18 @@ async def follow_approval(
         return "not followed"
     if target.checked_at != expected:
         return "read by another since"
+    # Its lane: a few reads at once in a worker, two of one Twilio account (a slow or
+    # silent endpoint holds its own reads only); without room it comes back in a moment.
+    with wc.follows.enter((target.access.api_base_url, target.access.account_sid)) as room:
+        if not room:
+            await enqueue_follow_approval(wc.redis, campaign_id, expected, attempt, LANE_FULL_S)
+            return "lane full"
+        return await _follow(wc, target, campaign_id, attempt)
+
+
+async def _follow(wc: "WorkerContext", target: uc.Followed, campaign_id: int, attempt: int) -> str:
+    first_s, longest_s = wc.settings.approval_poll_seconds
+    expected = target.checked_at
     client, http = twilio_client(
         target.access.account_sid, target.access.auth_token, target.access.api_base_url
     )

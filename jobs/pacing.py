@@ -9,12 +9,11 @@ holds room for it, never before a batch booked earlier. A paced batch is up to a
 worth (one booking, one claim, one recording: a message costs the same paced or not) and
 goes out at once at its time, so no window of `WINDOW_S` ever holds more than the limit.
 
-The window is a little longer than a second (1.05 s by default) to absorb the jitter
-between when a worker means to send and when the server sees it; a batch that goes out
-later than its time by more than half that margin moves its place in the window on by as
-much (`late`), so the next ones keep their distance. A batch's messages go out over the
-connections of its channel as the server takes them: however long that takes, a second
-holds the tail of one batch and the head of the next, never more than the limit. A
+The window is a little longer than a second (1.05 s by default): a batch whose last
+message went out later than its time plus that margin moves its place in the window on by
+as much (`late`), so a second never holds the end of one batch and the next one after it
+beyond the limit. Paced batches are kept small enough to go out well within the margin
+(BURST_S of the server's measured pace), and several may share a window. A
 channel family whose path is longer asks for a longer window (its transport's
 `pacing_window_s`). A channel's first batch is booked on a tick of a tenth of the window,
 and those after it a window on: the batches of many campaigns come due at the same
@@ -33,16 +32,15 @@ WINDOW_S = 1.05
 # worker whose batches come due together claim and record them together
 # (jobs/ledger_groups.py).
 TICKS_PER_WINDOW = 10
-# A batch going out this much later than its time moves its place in the window on.
-LATE_S = 0.04
 
 # KEYS[1]: the channel's batches in the last window and to come (a sorted set: the score
 # is a batch's send time in microseconds of Redis' clock, the member "<n>:<id>").
 # ARGV[1]: the window (microseconds); ARGV[2]: messages allowed in a window; ARGV[3]: the
 # batch's messages; ARGV[4]: its id; ARGV[5]: the tick (microseconds, a tenth of the
 # window). A batch goes no earlier than the last one booked, at the first time when the
-# window ending then holds room for it; on a channel with nothing booked, at the next
-# tick. Returns microseconds to wait before sending it.
+# window ending then has room, with as many messages as there is room for; on a channel
+# with nothing booked, at the next tick. Returns the microseconds to wait before sending
+# it and its messages.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -61,22 +59,22 @@ for i = 1, #booked, 2 do
   if time > at then at = time end
 end
 local first = 1
-while first <= #times and times[first] <= at - window do
-  sum = sum - counts[first]
-  first = first + 1
-end
-while sum + n > limit do
+while true do
+  while first <= #times and times[first] <= at - window do
+    sum = sum - counts[first]
+    first = first + 1
+  end
+  if limit - sum >= 1 then break end
   at = times[first] + window
-  sum = sum - counts[first]
-  first = first + 1
 end
+n = math.min(n, limit - sum)
 if at == now then
   local tick = tonumber(ARGV[5])
   at = math.ceil(at / tick) * tick
 end
 redis.call('ZADD', KEYS[1], at, n .. ':' .. ARGV[4])
 redis.call('PEXPIRE', KEYS[1], math.ceil((at + window - now) / 1000) + 1000)
-return at - now
+return {at - now, n}
 """
 # KEYS[1]: as above; ARGV[1]: the batch's member; ARGV[2]: microseconds to move it on by,
 # ARGV[3]: the messages it really holds ("" to leave its count alone).
@@ -96,11 +94,12 @@ return 1
 
 @dataclass(frozen=True)
 class Turn:
-    """A batch's place in its channel's window: wait `wait_s`, then send it."""
+    """A batch's place in its channel's window: wait `wait_s`, then send `units`."""
 
     channel_key: str
     member: str
     wait_s: float
+    units: int
 
 
 class ChannelPacer:
@@ -113,21 +112,23 @@ class ChannelPacer:
     async def reserve(
         self, channel_key: str, rate_limit: int, n: int, window_s: float = WINDOW_S
     ) -> Turn:
-        """Books a batch of `n` units (messages; an SMS's segments; at most `rate_limit`) on
-        the channel, `rate_limit` per `window_s`; says how long to wait before sending."""
+        """Books a batch of up to `n` units (messages; an SMS's segments; at most
+        `rate_limit`) on the channel, `rate_limit` per `window_s`, at the first time with
+        room: says how long to wait before sending, and how many units it may send then."""
         n = max(1, min(n, rate_limit))
         batch_id = secrets.token_hex(6)
         window_us = math.ceil(window_s * 1_000_000)
         tick_us = window_us // TICKS_PER_WINDOW
-        wait_us = await self._reserve(
+        wait_us, units = await self._reserve(
             keys=[_key(channel_key)],
             args=[tick_us * TICKS_PER_WINDOW, rate_limit, n, batch_id, tick_us],
         )
-        return Turn(channel_key, f"{n}:{batch_id}", max(0, int(wait_us)) / 1_000_000)
+        wait_s = max(0, int(wait_us)) / 1_000_000
+        return Turn(channel_key, f"{int(units)}:{batch_id}", wait_s, int(units))
 
     async def late(self, turn: Turn, seconds: float) -> None:
-        """The batch goes out `seconds` after its time: its place in the window moves on by
-        as much, so the batches after it still keep their distance from it."""
+        """The batch went out `seconds` later than it could: its place in the window moves
+        on by as much, so the batches after it still keep their distance from it."""
         await self._amend(
             keys=[_key(turn.channel_key)], args=[turn.member, math.ceil(seconds * 1e6), ""]
         )
@@ -147,8 +148,10 @@ BATCH_MAX = 500
 # or cancel (checked between batches) takes effect within a second on any server.
 BATCH_SECONDS = 0.5
 # A paced batch holds at most this long's worth of the rate limit (one booking, one claim
-# and one recording for all of it: a message costs the same paced or not).
+# and one recording for all of it: a message costs the same paced or not), and goes out
+# within this long at the server's measured pace.
 PACED_BATCH_S = 1.0
+BURST_S = 0.03
 FIRST_BATCH = 50
 # A paced batch before the server's pace is known.
 FIRST_PACED_BATCH = 10
@@ -166,11 +169,15 @@ SIZE_STEPS = (10, 12, 15, 20, 25, 30, 40, 50, 60, 80)
 def batch_size(rate: float | None, throughput: float | None) -> int:
     """Messages to claim and send together; rounded down to a step (SIZE_STEPS).
 
-    No more than BATCH_SECONDS of the measured `throughput` (messages per second; None
-    before the first batch), and paced, no more than PACED_BATCH_S of `rate`."""
-    by_rate = BATCH_MAX if rate is None else int(rate * PACED_BATCH_S)
-    first = FIRST_BATCH if rate is None else FIRST_PACED_BATCH
-    by_server = first if throughput is None else int(throughput * BATCH_SECONDS)
+    Unpaced (`rate` None): BATCH_SECONDS of the measured `throughput` (messages per second;
+    None before the first batch). Paced: PACED_BATCH_S of `rate`, and no more than the
+    server takes in BURST_S."""
+    if rate is None:
+        by_rate = BATCH_MAX
+        by_server = FIRST_BATCH if throughput is None else int(throughput * BATCH_SECONDS)
+    else:
+        by_rate = int(rate * PACED_BATCH_S)
+        by_server = FIRST_PACED_BATCH if throughput is None else int(throughput * BURST_S)
     return _step_down(max(1, min(by_rate, by_server, BATCH_MAX)))
 
 
@@ -208,6 +215,6 @@ def spread_slot(
     return previous + (deadline - previous) * (n / left)
 
 
-def effective_rate(rate_limit: int | None, spread: float | None) -> float | None:
+def effective_rate(rate_limit: float | None, spread: float | None) -> float | None:
     candidates = [r for r in (rate_limit, spread) if r is not None]
     return min(candidates) if candidates else None

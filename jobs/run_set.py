@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
-from jobs.runner_lock import RunnerLock
+from jobs.runner_lock import RunnerLock, runner_key
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class RunSet:
             return "already sending on this worker"
         if len(self._runs) >= self.limit:
             return f"this worker already sends {self.limit} campaigns"
-        lock = RunnerLock(self._redis, campaign_id)
+        lock = RunnerLock(self._redis, runner_key(campaign_id))
         if not await lock.acquire(ADOPT_WAIT_S):
             return "another runner has the campaign"
         if self.closed():  # stopped while the lock was being taken

@@ -1,9 +1,9 @@
-"""One runner per campaign at a time, across all workers: a Redis lock with a short TTL,
-renewed while the runner works. A killed runner's lock lapses within `TTL_S`, and the
-sweeper then queues the campaign again.
-
-Two runners could not send a contact twice anyway (the ledger's claims see to that), but
-one runner keeps a campaign's spreading and progress estimates coherent.
+"""One runner at a time across all workers: a Redis lock with a short TTL, renewed while
+the runner works. A campaign's run holds one (`runner_key`): a killed runner's lock lapses
+within `TTL_S`, and the sweeper then queues the campaign again. Two runners could not send
+a contact twice anyway (the ledger's claims see to that), but one runner keeps a
+campaign's spreading and progress estimates coherent. A background lane's work holds one
+too (jobs/lanes.py), so it never overlaps itself on any worker.
 """
 
 import asyncio
@@ -32,11 +32,12 @@ def runner_key(campaign_id: int) -> str:
 
 
 class RunnerLock:
-    def __init__(self, redis: Redis, campaign_id: int) -> None:
+    def __init__(self, redis: Redis, key: str, ttl_s: float = TTL_S) -> None:
         self._redis = redis
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
-        self._key = runner_key(campaign_id)
+        self._key = key
+        self._ttl_ms = int(ttl_s * 1000)
         self._token = secrets.token_hex(8)
         self.held = False
 
@@ -45,7 +46,7 @@ class RunnerLock:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + wait_s
         while True:
-            if await self._redis.set(self._key, self._token, nx=True, px=int(TTL_S * 1000)):
+            if await self._redis.set(self._key, self._token, nx=True, px=self._ttl_ms):
                 self.held = True
                 return True
             if loop.time() >= give_up:
@@ -55,9 +56,9 @@ class RunnerLock:
     async def keep(self) -> None:
         """Renews the lock until cancelled; `held` turns False if it was lost."""
         while self.held:
-            await asyncio.sleep(TTL_S / 3)
+            await asyncio.sleep(self._ttl_ms / 3000)
             try:
-                renewed = await self._renew(keys=[self._key], args=[self._token, int(TTL_S * 1000)])
+                renewed = await self._renew(keys=[self._key], args=[self._token, self._ttl_ms])
             except (RedisError, OSError):
                 renewed = 0  # cannot tell whether we still hold it: assume not
             self.held = bool(renewed)

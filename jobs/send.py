@@ -24,6 +24,7 @@ halts) come from the database's clock.
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -53,10 +54,10 @@ from jobs.channels.base import (
     Transport,
 )
 from jobs.channels.registry import Families
+from jobs.lanes import FOLLOWS, Lane
 from jobs.lead_events import tell
 from jobs.ledger_groups import LedgerGroups
 from jobs.pacing import (
-    LATE_S,
     ChannelPacer,
     Turn,
     batch_size,
@@ -124,6 +125,8 @@ class WorkerContext:
     ledger: LedgerGroups
     # The campaigns this worker sends (jobs/run_set.py).
     runs: RunSet
+    # The approval follows' lane (jobs/lanes.py).
+    follows: Lane = field(default_factory=lambda: Lane(*FOLLOWS))
     # Set when the worker stops: runs end after their chunk and hand over.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # Batches' results being written: shutdown waits for them (see `drain`).
@@ -177,6 +180,8 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     throughput: float | None = None  # messages per second the server took, last batch
     errors_in_a_row: int = 0  # failed or deferred deliveries since the last one sent
+    # Units a message takes against the rate limit (an SMS's segments), last batch.
+    units_per_row: float = 1.0
     last_error: str = ""
     # When the last batch was due, for spreading over a duration (see spread_slot).
     spread_from: datetime = field(default_factory=utcnow)
@@ -226,11 +231,15 @@ class Progress:
         self.left -= len(out.sent) + len(out.failed) + len(out.opted_out)
         return out
 
-    def eta(self) -> timedelta | None:
-        """How long the rest should take at this run's pace so far."""
+    def eta(self, most_per_second: float | None) -> timedelta | None:
+        """How long the rest should take at this run's pace so far, no faster than
+        `most_per_second` (the channel's limit: paced batches go out at once, and a run's
+        first seconds look faster than its pace)."""
         if not self.sent:
             return None
         per_second = self.sent / max(time.monotonic() - self.started, 1e-3)
+        if most_per_second is not None:
+            per_second = min(per_second, most_per_second)
         return timedelta(seconds=max(self.left, 0) / per_second)
 
 
@@ -305,7 +314,8 @@ class CampaignRun:
                     return end
                 continue
             now = utcnow()
-            rate = effective_rate(plan.rate_limit, spread_rate(progress.left, plan.deadline, now))
+            limit = None if plan.rate_limit is None else plan.rate_limit / progress.units_per_row
+            rate = effective_rate(limit, spread_rate(progress.left, plan.deadline, now))
             n = batch_size(rate, progress.throughput)
             slot = spread_slot(progress.spread_from, progress.left, n, plan.deadline)
             if slot is not None:
@@ -317,9 +327,12 @@ class CampaignRun:
                 return RunEnd.HANDOVER  # not enough of the job's time left for a batch
             # Its place in the channel's window first, then the claim: what is claimed goes
             # out at once, with the consent its claim read.
-            turn = await self._turn(plan, n, transport.pacing_window_s)
+            units = math.ceil(n * progress.units_per_row)
+            turn = await self._turn(plan, units, transport.pacing_window_s)
             if isinstance(turn, RunEnd):
                 return turn
+            if turn is not None:  # the rows its room holds
+                n = max(1, min(n, int(turn.units / progress.units_per_row)))
             token = secrets.token_hex(8)
             claiming = time.monotonic()
             claim = await self.wc.ledger.claim(ledger.ClaimRequest(plan, n, token))
@@ -343,33 +356,28 @@ class CampaignRun:
             except ContentBroken as exc:
                 await self._give_back(turn, 0)
                 return await self._fail(plan, token, claim.rows, str(exc))
-            messages = [m for m in prepared if not isinstance(m, SendResult)]
-            units = sum(m.units for m in messages)
-            if turn is not None and units != turn.units:
-                more = await self._more_room(plan, turn, units, transport.pacing_window_s)
-                if isinstance(more, RunEnd):
-                    # Paused, cancelled or out of time while waiting: the batch is not sent.
-                    await self._record(plan, token, ledger.Results(released=claim.ids()), None)
-                    return more
-                turn = more
-            # The claim checked consent; time enough since then (rendering a big batch,
-            # waiting for an SMS batch's extra segments) for a withdrawal to land, and it
-            # is checked again.
+            if turn is not None:
+                prepared = await self._within(turn, prepared, progress)
+            # The claim checked consent; time enough since then (rendering a big batch, a
+            # busy worker) for a withdrawal to land, and it is checked again.
             fresh = time.monotonic() - claimed_at <= RECHECK_AFTER_S
             gone = claim.withdrawn() if fresh else await self._without_consent(plan, claim)
             rows, prepared, withdrawn = _leave_out(gone, claim.rows, prepared)
             messages = [m for m in prepared if not isinstance(m, SendResult)]
             self.lead.took(time.monotonic() - claiming)
-            await self._keep_distance(turn)
+            await self._until(turn)
             sending = time.monotonic()
             results: list[SendResult] = []
             halt = None
             if messages:
                 results, halt = await transport.send(messages, _before(start_by))
+            await self._keep_distance(turn, transport.pacing_window_s)
             outcome = progress.count(rows, prepared, results, time.monotonic() - sending)
             outcome.withdrawn = withdrawn
             progress.left -= len(withdrawn)
-            await self._record(plan, token, outcome, None if plan.deadline else progress.eta())
+            pace = None if limit is None else limit / transport.pacing_window_s
+            eta = None if plan.deadline else progress.eta(pace)
+            await self._record(plan, token, outcome, eta)
             await count_sent(self.wc.redis, self.campaign_id, len(outcome.sent))
             if plan.has_leads:  # one message for the batch's leads
                 await tell(self.wc.redis, plan.account_id, {self.campaign_id: _tried(outcome)})
@@ -392,7 +400,7 @@ class CampaignRun:
         if plan.rate_limit is None:
             return None
         turn = await self.wc.pacer.reserve(plan.channel_key, plan.rate_limit, units, window_s)
-        booked = Booking(turn, min(units, plan.rate_limit), time.monotonic() + turn.wait_s)
+        booked = Booking(turn, turn.units, time.monotonic() + turn.wait_s)
         # Woken early by the time its claim and preparing take, to send on time.
         wait = max(turn.wait_s - self.lead.seconds, 0.0)
         if wait > WATCHED_WAIT_S:
@@ -407,30 +415,44 @@ class CampaignRun:
             return end
         return booked
 
-    async def _more_room(
-        self, plan: SendPlan[Any], booked: Booking, units: int, window_s: float
-    ) -> Booking | RunEnd | None:
-        """The batch's messages take `units`, not what was booked for its rows (some left
-        out, an SMS's segments): the room left over goes back, or the rest is booked and
-        waited for. Returns the booking the batch goes out by."""
-        if units <= booked.units:
-            await self._give_back(booked, units)
-            return booked
-        return await self._turn(plan, units - booked.units, window_s)
+    async def _within(
+        self, booked: Booking, prepared: list[Prepared | SendResult], progress: "Progress"
+    ) -> list[Prepared | SendResult]:
+        """The batch as its booking holds it: the messages whose units (an SMS's segments)
+        fit, in order, and at least one; the others go back for a later batch, and the
+        room left over goes back to the channel."""
+        used = 0
+        kept: list[Prepared | SendResult] = []
+        for ready in prepared:
+            if isinstance(ready, SendResult):
+                kept.append(ready)
+            elif used + ready.units <= booked.units or used == 0:
+                used += ready.units
+                kept.append(ready)
+            else:
+                kept.append(LATER)
+        rows = sum(1 for ready in prepared if not isinstance(ready, SendResult))
+        if rows:
+            progress.units_per_row = (
+                sum(m.units for m in prepared if not isinstance(m, SendResult)) / rows
+            )
+        await self._give_back(booked, used)
+        return kept
 
     async def _give_back(self, booked: Booking | None, units: int) -> None:
         if booked is not None and units < booked.units:
             await self.wc.pacer.shrink(booked.turn, units)
 
-    async def _keep_distance(self, booked: Booking | None) -> None:
-        """Waits for the batch's time if it is ready early; a batch going out later than
-        its time moves its place in the window on."""
-        if booked is None:
-            return
-        if (early := booked.due - time.monotonic()) > 0:
+    async def _until(self, booked: Booking | None) -> None:
+        """Waits for the batch's time when it is ready early."""
+        if booked is not None and (early := booked.due - time.monotonic()) > 0:
             await asyncio.sleep(early)
-        elif -early > LATE_S:
-            await self.wc.pacer.late(booked.turn, -early)
+
+    async def _keep_distance(self, booked: Booking | None, window_s: float) -> None:
+        """A batch whose last message went out later than its time plus the window's
+        margin over a second moves its place in the window on by as much (jobs/pacing.py)."""
+        if booked is not None and (late := time.monotonic() - booked.due - (window_s - 1)) > 0:
+            await self.wc.pacer.late(booked.turn, late)
 
     async def _without_consent(self, plan: SendPlan[Any], claim: ledger.Claim) -> frozenset[int]:
         """The claimed rows whose contact withdrew consent for the channel by now (a STOP,
@@ -575,6 +597,10 @@ def _leave_out(
     kept = [(row, ready) for row, ready in zip(rows, prepared, strict=True) if row.id not in gone]
     log.info("%d recipient(s) withdrew consent before their send", len(gone))
     return [row for row, _ in kept], [ready for _, ready in kept], sorted(gone)
+
+
+# A claimed row its batch's booking has no room for (an SMS longer than the others).
+LATER = SendResult(Outcome.UNSENT, "its turn comes with a later batch")
 
 
 def _recipient(row: ledger.Claimed) -> Recipient:

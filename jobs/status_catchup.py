@@ -14,6 +14,7 @@ callbacks whose sid was never recorded.
 import asyncio
 import dataclasses
 import logging
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,16 +24,22 @@ from db.usecases.status_catchup import ChannelAccess, Waiting, channel_access, t
 from jobs.channels.twilio.client import Credentials
 from jobs.channels.twilio.status_events import status_event
 from jobs.channels.twilio.transport import TwilioFamily
+from jobs.lanes import alone
 from jobs.lead_events import announce
 from jobs.send import WorkerContext
 
 log = logging.getLogger(__name__)
 
 CATCH_UP_EVERY_S = 10
-# Leads fetched per run at most, and at once.
+# Leads fetched per run at most, of one channel at most, and at once: in all, and of one
+# channel (one account's slow endpoint holds two fetches, and its leads wait their turn).
 PER_RUN = 200
+PER_CHANNEL = 50
 CONCURRENCY = 4
+CHANNEL_CONCURRENCY = 2
 FETCH_TIMEOUT_S = 15.0
+# A run ends after this long; the leads it did not fetch are fetched after the usual wait.
+RUN_BUDGET_S = 60.0
 # Twilio keeps a message's status; past this a lead still unsettled is left as sent.
 GIVE_UP_S = 3 * 86_400
 # A callback kept for a sid no lead held is forgotten after this (a sid is recorded within
@@ -41,8 +48,14 @@ EARLY_KEPT_S = 6 * 3600
 
 
 async def catch_up_statuses(ctx: dict[str, Any]) -> int:
-    """Returns how many leads' messages it fetched."""
+    """Returns how many leads' messages it fetched; once a tick on whichever worker takes
+    it, never overlapping itself (its lane: jobs/lanes.py)."""
     wc: WorkerContext = ctx["clarion"]
+    async with alone(wc.redis, "status-catch-up") as mine:
+        return await _catch_up(wc) if mine else 0
+
+
+async def _catch_up(wc: WorkerContext) -> int:
     async with wc.db.write() as session:
         now = await db_now(session)
         waiting = await take_waiting(
@@ -51,6 +64,7 @@ async def catch_up_statuses(ctx: dict[str, Any]) -> int:
             _seconds(wc.settings.status_catchup_seconds),
             _seconds(GIVE_UP_S),
             PER_RUN,
+            PER_CHANNEL,
         )
         await prune_early(session, now - _seconds(EARLY_KEPT_S))
         access = await channel_access(session, sorted({w.channel_id for w in waiting}))
@@ -59,13 +73,23 @@ async def catch_up_statuses(ctx: dict[str, Any]) -> int:
     family = wc.families["twilio"]
     assert isinstance(family, TwilioFamily)
     gate = asyncio.Semaphore(CONCURRENCY)
+    per_channel: defaultdict[int, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(CHANNEL_CONCURRENCY)
+    )
+    found: list[StatusEvent] = []
 
-    async def fetch(lead: Waiting) -> StatusEvent | None:
-        async with gate:
-            return await _fetch(family, access.get(lead.channel_id), lead, now)
+    async def fetch(lead: Waiting) -> None:
+        async with per_channel[lead.channel_id], gate:
+            if event := await _fetch(family, access.get(lead.channel_id), lead, now):
+                found.append(event)
 
-    found = await asyncio.gather(*(fetch(lead) for lead in waiting))
-    events = [event for event in found if event is not None]
+    tasks = [asyncio.create_task(fetch(lead)) for lead in waiting]
+    _, unfinished = await asyncio.wait(tasks, timeout=RUN_BUDGET_S)
+    for task in unfinished:  # fetched again after the wait, like a failed fetch
+        task.cancel()
+    if unfinished:
+        await asyncio.wait(unfinished)
+    events = list(found)
     if events:
         async with wc.db.write() as session:
             now = await db_now(session)

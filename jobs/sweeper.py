@@ -1,5 +1,6 @@
-"""The sweeper: a periodic arq cron job (on whichever worker takes the tick) that repairs
-what a lost job, a restart or a dead worker left behind, from the database's truth.
+"""The sweeper: a periodic arq cron job (on one worker a tick: its lane, jobs/lanes.py)
+that repairs what a lost job, a restart or a dead worker left behind, from the database's
+truth.
 
 - scheduled campaigns whose time came begin sending;
 - halted executions whose `next_run_at` passed continue;
@@ -16,6 +17,7 @@ from db.usecases import executions
 from db.usecases.campaign_lifecycle import begin_due
 from jobs.approval import follow_lost
 from jobs.heartbeat import record_tick
+from jobs.lanes import alone
 from jobs.progress import publish
 from jobs.queue import enqueue_send
 from jobs.runner_lock import runner_key
@@ -27,8 +29,13 @@ SWEEP_EVERY_S = 2
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
-    """Returns how many campaigns it queued."""
+    """Returns how many campaigns it queued; once a tick on whichever worker takes it."""
     wc: WorkerContext = ctx["clarion"]
+    async with alone(wc.redis, "sweep") as mine:
+        return await _sweep(wc) if mine else 0
+
+
+async def _sweep(wc: WorkerContext) -> int:
     async with wc.db.read() as session:
         now = await db_now(session)  # one clock for every worker's sweeps and leases
         scheduled = await executions.due_scheduled(session, now)

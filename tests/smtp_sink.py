@@ -272,6 +272,19 @@ class SmtpSink:
         """Wait (from any event loop) until at least `count` messages arrived; False on timeout."""
         return await _poll(lambda: len(self._messages) >= count, timeout)
 
+    async def quiet(self, seconds: float, timeout: float = 10.0) -> bool:  # noqa: ASYNC109
+        """Wait until no message has arrived for `seconds` (between two paced batches)."""
+        last = -1
+        since = time.monotonic()
+        give_up = since + timeout
+        while time.monotonic() < give_up:
+            if (count := len(self._messages)) != last:
+                last, since = count, time.monotonic()
+            elif time.monotonic() - since >= seconds:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
     def reset(self) -> None:
         with self._lock:
             self._messages.clear()

@@ -11,7 +11,7 @@ runs never fetch one lead twice; WhatsApp/SMS campaigns only, of the last `give_
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import ChannelType, DeliveryStatus
@@ -36,9 +36,16 @@ class ChannelAccess:
 
 
 async def take_waiting(
-    session: AsyncSession, now: datetime, after: timedelta, give_up: timedelta, limit: int
+    session: AsyncSession,
+    now: datetime,
+    after: timedelta,
+    give_up: timedelta,
+    limit: int,
+    per_channel: int,
 ) -> list[Waiting]:
-    """Up to `limit` waiting leads, oldest first, marked fetched at `now`."""
+    """Up to `limit` waiting leads, at most `per_channel` of one channel, the channels in
+    turn (each one's oldest first), marked fetched at `now`: one channel's backlog never
+    keeps another's leads waiting."""
     recent = (
         select(Campaign.id)
         .join(CampaignExecution, CampaignExecution.campaign_id == Campaign.id)
@@ -53,28 +60,36 @@ async def take_waiting(
     not_fetched_lately = or_(
         Delivery.status_checked_at.is_(None), Delivery.status_checked_at < now - after
     )
+    ranked = (
+        select(
+            Delivery.id,
+            Delivery.message_id,
+            Campaign.twilio_channel_id,
+            Campaign.account_id,
+            Campaign.channel_type,
+            func.row_number()
+            .over(partition_by=Campaign.twilio_channel_id, order_by=Delivery.id)
+            .label("turn"),
+        )
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(
+            Delivery.campaign_id.in_(recent.scalar_subquery()),
+            Delivery.status == DeliveryStatus.SENT,
+            Delivery.message_id != "",
+            Delivery.delivered_at.is_(None),
+            Delivery.read_at.is_(None),
+            Delivery.replied_at.is_(None),
+            Delivery.sent_at < now - after,
+            Delivery.sent_at > now - give_up,
+            not_fetched_lately,
+        )
+        .subquery()
+    )
     found = (
         await session.execute(
-            select(
-                Delivery.id,
-                Delivery.message_id,
-                Campaign.twilio_channel_id,
-                Campaign.account_id,
-                Campaign.channel_type,
-            )
-            .join(Campaign, Campaign.id == Delivery.campaign_id)
-            .where(
-                Delivery.campaign_id.in_(recent.scalar_subquery()),
-                Delivery.status == DeliveryStatus.SENT,
-                Delivery.message_id != "",
-                Delivery.delivered_at.is_(None),
-                Delivery.read_at.is_(None),
-                Delivery.replied_at.is_(None),
-                Delivery.sent_at < now - after,
-                Delivery.sent_at > now - give_up,
-                not_fetched_lately,
-            )
-            .order_by(Delivery.id)
+            select(ranked)
+            .where(ranked.c.turn <= per_channel)
+            .order_by(ranked.c.turn, ranked.c.id)
             .limit(limit)
         )
     ).all()
