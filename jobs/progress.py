@@ -16,6 +16,7 @@ later than another has read the database after it too, and the newest state wins
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,9 +27,9 @@ from redis.exceptions import RedisError
 from db.engine import Database
 from db.enums import CampaignStatus, ExecutionStatus
 from db.kinds import kind_of
-from db.models import CampaignExecution
+from db.models import Campaign, CampaignExecution
 from db.rates import percentage
-from db.usecases.executions import current
+from db.usecases.executions import current, current_many
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,29 @@ async def snapshot(db: Database, redis: Redis, campaign_id: int) -> Snapshot | N
         return None
     campaign, execution = found
     sending = await send_rate(redis, campaign_id, now) if execution is not None else 0
+    return _snapshot(campaign, execution, sending, now)
+
+
+async def snapshots(db: Database, redis: Redis, campaign_ids: Collection[int]) -> list[Snapshot]:
+    """`snapshot` of many campaigns: one read of the database and one of the rate counts."""
+    now = await redis_now(redis)
+    async with db.read() as session:
+        found = await current_many(session, campaign_ids)
+    second = int(now.timestamp())
+    seconds = range(second - RATE_WINDOW_S + 1, second + 1)
+    keys = [_rate_key(campaign.id, s) for campaign, _ in found for s in seconds]
+    counts = await redis.mget(keys) if keys else []
+    out = []
+    for i, (campaign, execution) in enumerate(found):
+        window = counts[i * RATE_WINDOW_S : (i + 1) * RATE_WINDOW_S]
+        sending = sum(int(v) for v in window if v is not None) if execution is not None else 0
+        out.append(_snapshot(campaign, execution, sending, now))
+    return out
+
+
+def _snapshot(
+    campaign: Campaign, execution: CampaignExecution | None, sending: int, now: datetime
+) -> Snapshot:
     eta = None
     if execution is not None and execution.status is ExecutionStatus.PROCESSING and sending:
         left = execution.total_contacts - execution.total_sent - execution.total_failed
@@ -195,6 +219,18 @@ def _feedback(execution: CampaignExecution | None) -> dict[str, Any]:
         "reply_rate": percentage(replied, sent),
         "conversion_rate": percentage(converted, sent),
     }
+
+
+async def publish_many(db: Database, redis: Redis, campaign_ids: Collection[int]) -> None:
+    """`publish` for many campaigns, from one read (jobs/progress_throttle.py)."""
+    try:
+        found = await snapshots(db, redis, campaign_ids)
+        async with redis.pipeline(transaction=False) as pipe:
+            for now in found:
+                pipe.publish(channel(now.account_id), now.to_json())
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning("could not publish progress of %d campaign(s): %s", len(campaign_ids), exc)
 
 
 async def publish(db: Database, redis: Redis, campaign_id: int) -> None:

@@ -1,17 +1,18 @@
-"""Progress published at most a few times a second per campaign and process, for callers
-that may come thousands of times a second (status callbacks and replies announcing lead
-changes): each publish costs a snapshot's database read, and subscribers take at most 2
-updates a second anyway.
+"""Progress published at most a few times a second per process, for callers that may come
+thousands of times a second (status callbacks and replies announcing lead changes, every
+batch of every campaign a worker sends): subscribers take at most 2 updates a second
+anyway, and the campaigns asked for meanwhile are published together, from one read of
+the database (jobs/progress.py: `publish_many`).
 
-A request starts a publish unless one is already on its way for the campaign; that one
-waits until PUBLISH_INTERVAL_S after the campaign's last publish began. It stops being
-"on its way" just before it reads the snapshot, so a change committed before any request
-is in the snapshot that request's publish (or a later one) reads: the latest state is
-always published, at most PUBLISH_INTERVAL_S late.
+A request adds its campaign to the next publish unless that one is already on its way;
+it waits until PUBLISH_INTERVAL_S after the last publish began. The campaigns stop being
+"on their way" just before their snapshots are read, so a change committed before any
+request is in the snapshot that request's publish (or a later one) reads: the latest
+state is always published, at most PUBLISH_INTERVAL_S late.
 
-The state is per event loop (a process normally has one). Publishes still waiting when a
-process stops are lost, as a lost pub/sub message is: the next change, or a subscriber's
-first snapshot, makes it good.
+The state is per event loop (a process normally has one) and database. Publishes still
+waiting when a process stops are lost, as a lost pub/sub message is: the next change, or
+a subscriber's first snapshot, makes it good.
 """
 
 import asyncio
@@ -22,64 +23,54 @@ import weakref
 from redis.asyncio import Redis
 
 from db.engine import Database
-from jobs.progress import publish
+from jobs.progress import publish_many
 
 log = logging.getLogger(__name__)
 
 PUBLISH_INTERVAL_S = 0.25
-# Campaigns whose last publish is remembered before old ones are forgotten.
-_REMEMBERED = 1_000
-
-# A campaign of one database (a process has one; a test may run several in turn).
-Key = tuple[int, int]  # (id of the Database, campaign id)
+# The most campaigns published from one read.
+MAX_PUBLISHED = 500
 
 
 class ProgressThrottle:
-    def __init__(self, interval_s: float = PUBLISH_INTERVAL_S) -> None:
+    """The coming publishes of one database's campaigns."""
+
+    def __init__(self, db: Database, redis: Redis, interval_s: float = PUBLISH_INTERVAL_S) -> None:
+        self.db = db
+        self.redis = redis
         self.interval_s = interval_s
-        self._coming: dict[Key, asyncio.Task[None]] = {}  # campaign -> its publish
-        self._last: dict[Key, float] = {}  # campaign -> when its last publish began
-        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+        self._coming: set[int] = set()
+        self._last = -interval_s  # monotonic: when the last publish began
+        self._task: asyncio.Task[None] | None = None
 
-    def request(self, db: Database, redis: Redis, campaign_id: int) -> None:
-        """Has the campaign's progress published soon (now, if it was not just now)."""
-        key = (id(db), campaign_id)
-        if key in self._coming:
-            return  # it reads the database after this request's change
-        if len(self._last) > _REMEMBERED:
-            self._forget_old()
-        wait = self._last.get(key, -self.interval_s) + self.interval_s - time.monotonic()
-        task = asyncio.create_task(self._publish(db, redis, key, max(wait, 0.0)))
-        self._coming[key] = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def request(self, campaign_id: int) -> None:
+        """Has the campaign's progress published soon (now, if nothing was just now)."""
+        self._coming.add(campaign_id)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._publish())
 
-    async def _publish(self, db: Database, redis: Redis, key: Key, wait: float) -> None:
-        try:
-            await asyncio.sleep(wait)
-        finally:
-            del self._coming[key]  # later requests need a publish of their own
-        self._last[key] = time.monotonic()
-        campaign_id = key[1]
-        try:
-            await publish(db, redis, campaign_id)
-        except Exception:  # the database is away: the next change publishes again
-            log.exception("could not publish progress of campaign %s", campaign_id)
-
-    def _forget_old(self) -> None:
-        stale = time.monotonic() - self.interval_s
-        self._last = {c: at for c, at in self._last.items() if at > stale}
+    async def _publish(self) -> None:
+        while self._coming:
+            await asyncio.sleep(max(self._last + self.interval_s - time.monotonic(), 0.0))
+            campaigns = sorted(self._coming)[:MAX_PUBLISHED]
+            self._coming.difference_update(campaigns)  # later requests need a new read
+            self._last = time.monotonic()
+            try:
+                await publish_many(self.db, self.redis, campaigns)
+            except Exception:  # the database is away: the next change publishes again
+                log.exception("could not publish the progress of %d campaign(s)", len(campaigns))
 
 
-_per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ProgressThrottle]" = (
+# Per event loop, the throttle of each database (by its id: a test may run several in turn).
+_per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, ProgressThrottle]]" = (
     weakref.WeakKeyDictionary()
 )
 
 
 def publish_soon(db: Database, redis: Redis, campaign_id: int) -> None:
     """Requests a throttled publish of the campaign's progress (see the module's doc)."""
-    loop = asyncio.get_running_loop()
-    throttle = _per_loop.get(loop)
-    if throttle is None:
-        throttle = _per_loop[loop] = ProgressThrottle()
-    throttle.request(db, redis, campaign_id)
+    throttles = _per_loop.setdefault(asyncio.get_running_loop(), {})
+    throttle = throttles.get(id(db))
+    if throttle is None or throttle.db is not db:
+        throttle = throttles[id(db)] = ProgressThrottle(db, redis)
+    throttle.request(campaign_id)

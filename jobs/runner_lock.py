@@ -7,6 +7,7 @@ too (jobs/lanes.py), so it never overlaps itself on any worker.
 """
 
 import asyncio
+import os
 import secrets
 
 from redis.asyncio import Redis
@@ -38,7 +39,8 @@ class RunnerLock:
         self._release = redis.register_script(_RELEASE)
         self._key = key
         self._ttl_ms = int(ttl_s * 1000)
-        self._token = secrets.token_hex(8)
+        # The holder's process id first: an operator (or a test) sees which process runs it.
+        self._token = f"{os.getpid()}-{secrets.token_hex(6)}"
         self.held = False
 
     async def acquire(self, wait_s: float) -> bool:

@@ -66,6 +66,7 @@ from jobs.pacing import (
     spread_slot,
 )
 from jobs.progress import count_sent, publish
+from jobs.progress_throttle import publish_soon
 from jobs.queue import enqueue_send, queued_marker
 from jobs.run_set import RunSet
 from jobs.runner_lock import RunnerLock
@@ -76,8 +77,6 @@ log = logging.getLogger(__name__)
 SLICE_S = 60.0
 # At most this long before its time in the channel's window a batch is claimed (see Lead).
 LEAD_MAX_S = 0.04
-# A run publishes its progress after a batch at most this often (and always when it ends).
-PUBLISH_EVERY_S = 0.5
 # A wait for the channel's window longer than this checks, as it goes, that the campaign
 # may still send (a shorter one is followed by the claim, which checks it).
 WATCHED_WAIT_S = 2.0
@@ -274,7 +273,6 @@ class CampaignRun:
         # The last moment a send may start for its message to end before the job's
         # timeout with the recording's margin to spare.
         self.send_by = job_end - RECORD_MARGIN_S - MESSAGE_TIMEOUT_S
-        self.published_at = 0.0  # monotonic
         self.lead = Lead()
 
     async def run(self) -> RunEnd:
@@ -381,9 +379,7 @@ class CampaignRun:
             await count_sent(self.wc.redis, self.campaign_id, len(outcome.sent))
             if plan.has_leads:  # one message for the batch's leads
                 await tell(self.wc.redis, plan.account_id, {self.campaign_id: _tried(outcome)})
-            if time.monotonic() - self.published_at >= PUBLISH_EVERY_S:
-                self.published_at = time.monotonic()
-                await publish(self.wc.db, self.wc.redis, self.campaign_id)
+            publish_soon(self.wc.db, self.wc.redis, self.campaign_id)
             if halt is not None:
                 return await self._halt(self._after(halt.retry_after_s), halt.reason)
             if progress.errors_in_a_row >= ERRORS_IN_A_ROW:

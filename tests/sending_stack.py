@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -68,6 +69,47 @@ class SendingStack:
         return self.start_worker(
             PYTHONPATH=str(SKEWED_CLOCK), CLARION_TEST_CLOCK_SKEW_S=str(seconds)
         )
+
+    def spawn_api(self, name: str = "api") -> tuple["subprocess.Popen[bytes]", str]:
+        """A `clarion serve` process without a worker on the stack's database and Redis,
+        and its URL (also its CLARION_PUBLIC_URL); logged to `<name>.log`. The stack stops
+        it with its workers."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            **self.env,
+            "CLARION_PORT": str(port),
+            "CLARION_PUBLIC_URL": url,
+            "CLARION_EMBEDDED_WORKER": "false",
+        }
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        process = subprocess.Popen(
+            [sys.executable, "-m", "graph.cli", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.workers.append(process)  # stopped with the workers
+        return process, url
+
+    async def start_api(self, name: str = "api") -> tuple["subprocess.Popen[bytes]", str]:
+        """spawn_api's process once it answers HTTP."""
+        process, url = await asyncio.to_thread(self.spawn_api, name)
+        log_path = self.log_dir / f"{name}.log"
+        async with httpx.AsyncClient() as http:
+            for _ in range(600):
+                assert process.poll() is None, log_path.read_text()
+                try:
+                    if (await http.get(f"{url}/health")).status_code:  # answering
+                        return process, url
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        process.kill()
+        raise AssertionError(f"{name} did not start: {log_path.read_text()[-2000:]}")
 
     def worker_log(self, n: int = 0) -> str:
         return (self.log_dir / f"worker-{n}.log").read_text(errors="replace")

@@ -3,6 +3,7 @@
 is due (`continue_halted`, `runnable`, `due_scheduled`).
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -239,6 +240,19 @@ async def current(
         )
     ).one_or_none()
     return None if found is None else (found[0], found[1])
+
+
+async def current_many(
+    session: AsyncSession, campaign_ids: Collection[int]
+) -> list[tuple[Campaign, CampaignExecution | None]]:
+    """`current` of many campaigns, in one query (those that exist)."""
+    found = await session.execute(
+        select(Campaign, CampaignExecution)
+        .outerjoin(CampaignExecution, CampaignExecution.campaign_id == Campaign.id)
+        .where(Campaign.id.in_(list(campaign_ids)))
+        .order_by(Campaign.id)
+    )
+    return [(row[0], row[1]) for row in found]
 
 
 async def _rows_by_status(session: AsyncSession, campaign_id: int) -> dict[DeliveryStatus, int]:

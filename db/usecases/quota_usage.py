@@ -25,31 +25,37 @@ async def used_many(
         insert_for(session, ChannelUsage).on_conflict_do_nothing(),
         [{"channel_key": key, "period": period, "used": 0} for key, period in buckets],
     )
-    await session.execute(
-        select(ChannelUsage.used)
-        .where(
-            ChannelUsage.channel_key.in_({key for key, _ in buckets}),
-            ChannelUsage.period.in_({period for _, period in buckets}),
+    current = {
+        (row.channel_key, row.period): row.used
+        for row in await session.execute(
+            select(ChannelUsage.channel_key, ChannelUsage.period, ChannelUsage.used)
+            .where(
+                ChannelUsage.channel_key.in_({key for key, _ in buckets}),
+                ChannelUsage.period.in_({period for _, period in buckets}),
+            )
+            .order_by(ChannelUsage.channel_key, ChannelUsage.period)
+            .with_for_update()
         )
-        .order_by(ChannelUsage.channel_key, ChannelUsage.period)
-        .with_for_update()
-    )
+    }
     out: dict[tuple[str, QuotaWindow], int] = {}
-    for window in {window for _, window in keys}:
-        names = sorted(key for key, w in keys if w is window)
+    moving = sorted(key for key, window in keys if window is not QuotaWindow.UTC_DAY)
+    for key, window in keys:  # a UTC day's window is its current bucket
+        if window is QuotaWindow.UTC_DAY:
+            out[(key, window)] = int(current[(key, period_of(window, now))] or 0)
+    if moving:
         sums = dict(
             (
                 await session.execute(
                     select(ChannelUsage.channel_key, func.sum(ChannelUsage.used))
                     .where(
-                        ChannelUsage.channel_key.in_(names),
-                        ChannelUsage.period >= window_from(window, now),
+                        ChannelUsage.channel_key.in_(moving),
+                        ChannelUsage.period >= window_from(QuotaWindow.MOVING_24H, now),
                     )
                     .group_by(ChannelUsage.channel_key)
                 )
             ).all()
         )
-        out.update({(key, window): int(sums.get(key) or 0) for key in names})
+        out.update({(key, QuotaWindow.MOVING_24H): int(sums.get(key) or 0) for key in moving})
     return out
 
 

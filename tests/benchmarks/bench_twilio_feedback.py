@@ -43,7 +43,6 @@ import asyncio
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -52,7 +51,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 
 from db.models import Campaign, CampaignExecution
@@ -69,9 +67,9 @@ from tests.benchmarks.bench_twilio_send import (
     whatsapp_campaign,
 )
 from tests.hook_queues import inbound_drained
-from tests.sending_stack import ROOT, SendingStack, execution, sending_stack, stop_process
+from tests.sending_stack import SendingStack, execution, sending_stack, stop_process
 from tests.status_hooks import callbacks_applied
-from tests.support import GraphQLClient, free_port, pk_of
+from tests.support import GraphQLClient, pk_of
 from tests.twilio_standin.fixture import Standin, start, stop
 
 TARGET_LOSS = 0.20
@@ -152,45 +150,10 @@ async def run_campaign(setup: Setup, callbacks: bool, data_dir: Path) -> Run:
         await asyncio.to_thread(stop, standin)
 
 
-def spawn_hooks_api(stack: SendingStack) -> tuple[subprocess.Popen[bytes], str]:
+async def hooks_api(stack: SendingStack) -> tuple[subprocess.Popen[bytes], str]:
     """`clarion serve` without a worker, on the stack's database and Redis: the process
     Twilio's webhooks reach, and its URL (its CLARION_PUBLIC_URL)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        **stack.env,
-        "CLARION_PORT": str(port),
-        "CLARION_PUBLIC_URL": url,
-        "CLARION_EMBEDDED_WORKER": "false",
-    }
-    log = open(stack.log_dir / "hooks-api.log", "ab")  # noqa: SIM115 - the child owns it
-    process = subprocess.Popen(
-        [sys.executable, "-m", "graph.cli", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    return process, url
-
-
-async def hooks_api(stack: SendingStack) -> tuple[subprocess.Popen[bytes], str]:
-    """spawn_hooks_api's process once it answers HTTP."""
-    process, url = await asyncio.to_thread(spawn_hooks_api, stack)
-    async with httpx.AsyncClient() as http:
-        for _ in range(600):
-            assert process.poll() is None, (stack.log_dir / "hooks-api.log").read_text()
-            try:
-                if (await http.get(f"{url}/health")).status_code:  # answering
-                    return process, url
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    process.kill()
-    log_text = (stack.log_dir / "hooks-api.log").read_text()
-    raise AssertionError(f"the webhooks' API did not start: {log_text[-2000:]}")
+    return await stack.start_api("hooks-api")
 
 
 async def _campaign(
