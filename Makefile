@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/clarion_test
+PG_BENCH_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/clarion_bench
 
 .PHONY: serve test lint test-postgres schema bench bench-send bench-paced bench-progress bench-twilio bench-feedback clean
 
@@ -34,8 +35,11 @@ schema: $(BIN)/clarion  ## Regenerate schema.graphql from the code.
 bench: $(BIN)/clarion  ## importContacts of 100,000 and startCampaign on 100,000 contacts.
 	$(BIN)/python -m tests.benchmarks.bench_foundation
 
-bench-send: $(BIN)/clarion  ## A campaign of 20,000 then 100,000 through a worker vs raw SMTP.
+bench-send: $(BIN)/clarion  ## A campaign of 20,000 then 100,000 through a worker vs raw SMTP; on SQLite, then on PostgreSQL.
 	$(BIN)/python -m tests.benchmarks.bench_sending
+	psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS clarion_bench" \
+		-c "CREATE DATABASE clarion_bench"
+	CLARION_TEST_DATABASE_URL=$(PG_BENCH_URL) $(BIN)/python -m tests.benchmarks.bench_sending
 
 bench-paced: $(BIN)/clarion  ## Many campaigns at modest rates: the CPU a message paced vs unpaced, and each campaign's pace.
 	$(BIN)/python -m tests.benchmarks.bench_paced

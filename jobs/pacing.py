@@ -9,15 +9,17 @@ holds room for it, never before a batch booked earlier. A paced batch is up to a
 worth (one booking, one claim, one recording: a message costs the same paced or not) and
 goes out at once at its time, so no window of `WINDOW_S` ever holds more than the limit.
 
-The window is a little longer than a second (1.05 s by default): a batch whose last
-message went out later than its time plus that margin moves its place in the window on by
-as much (`late`), so a second never holds the end of one batch and the next one after it
-beyond the limit. Paced batches are kept small enough to go out well within the margin
-(BURST_S of the server's measured pace), and several may share a window. A
-channel family whose path is longer asks for a longer window (its transport's
-`pacing_window_s`). A channel's first batch is booked on a tick of a tenth of the window,
-and those after it a window on: the batches of many campaigns come due at the same
-moments and are claimed and recorded together.
+The window is a little longer than a second (1.05 s by default). Right before it goes, a
+batch confirms its place (`confirm`): late, it moves to now, and on while the batches
+booked before it leave no room (one of them may have gone late); a batch whose last
+message went out later than its start plus the margin moves its place on by as much
+(`late`). Paced batches are kept small enough to go out well within the margin (BURST_S
+of the server's measured pace), and several may share a window. So a second never holds
+the end of one batch and the next one beyond the limit. A channel family whose path is
+longer asks for a longer window (its transport's `pacing_window_s`). A channel's first
+batch is booked on a tick of a tenth of the window, and those after it a window on: the
+batches of many campaigns come due at the same moments and are claimed and recorded
+together.
 """
 
 import math
@@ -76,6 +78,42 @@ redis.call('ZADD', KEYS[1], at, n .. ':' .. ARGV[4])
 redis.call('PEXPIRE', KEYS[1], math.ceil((at + window - now) / 1000) + 1000)
 return {at - now, n}
 """
+# KEYS[1]: as above; ARGV[1]: the batch's member; ARGV[2]: the window (microseconds);
+# ARGV[3]: messages allowed in a window. The batch is about to go: its place moves to now
+# if it is late, and on until the window ending there has room for it besides the batches
+# booked before it (one of which may have gone late since this one was booked). Returns
+# the microseconds it must still wait.
+_CONFIRM = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local mine = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not mine then return 0 end
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local count = tonumber(string.match(ARGV[1], '^(%d+):'))
+local function others(at)
+  local found = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (at - window), at, 'WITHSCORES')
+  local sum, earliest = 0, nil
+  for i = 1, #found, 2 do
+    if found[i] ~= ARGV[1] then
+      sum = sum + tonumber(string.match(found[i], '^(%d+):'))
+      if not earliest then earliest = tonumber(found[i + 1]) end
+    end
+  end
+  return sum, earliest
+end
+local at = math.max(tonumber(mine), now)
+local sum, earliest = others(at)
+while sum + count > limit and earliest do
+  at = earliest + window
+  sum, earliest = others(at)
+end
+if at ~= tonumber(mine) then
+  redis.call('ZADD', KEYS[1], at, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], math.ceil((at + window - now) / 1000) + 1000)
+end
+return at - now
+"""
 # KEYS[1]: as above; ARGV[1]: the batch's member; ARGV[2]: microseconds to move it on by,
 # ARGV[3]: the messages it really holds ("" to leave its count alone).
 _AMEND = """
@@ -108,6 +146,7 @@ class ChannelPacer:
     def __init__(self, redis: Redis) -> None:
         self._reserve = redis.register_script(_RESERVE)
         self._amend = redis.register_script(_AMEND)
+        self._confirm = redis.register_script(_CONFIRM)
 
     async def reserve(
         self, channel_key: str, rate_limit: int, n: int, window_s: float = WINDOW_S
@@ -117,14 +156,23 @@ class ChannelPacer:
         room: says how long to wait before sending, and how many units it may send then."""
         n = max(1, min(n, rate_limit))
         batch_id = secrets.token_hex(6)
-        window_us = math.ceil(window_s * 1_000_000)
-        tick_us = window_us // TICKS_PER_WINDOW
+        window_us = _window_us(window_s)
         wait_us, units = await self._reserve(
             keys=[_key(channel_key)],
-            args=[tick_us * TICKS_PER_WINDOW, rate_limit, n, batch_id, tick_us],
+            args=[window_us, rate_limit, n, batch_id, window_us // TICKS_PER_WINDOW],
         )
         wait_s = max(0, int(wait_us)) / 1_000_000
         return Turn(channel_key, f"{int(units)}:{batch_id}", wait_s, int(units))
+
+    async def confirm(self, turn: Turn, rate_limit: int, window_s: float = WINDOW_S) -> float:
+        """The batch is about to go: its place in the window moves to now if it is late,
+        and on while the batches before it leave no room (one of them went late since);
+        returns the seconds it must still wait (0 almost always)."""
+        wait_us = await self._confirm(
+            keys=[_key(turn.channel_key)],
+            args=[turn.member, _window_us(window_s), rate_limit],
+        )
+        return max(0, int(wait_us)) / 1_000_000
 
     async def late(self, turn: Turn, seconds: float) -> None:
         """The batch went out `seconds` later than it could: its place in the window moves
@@ -141,6 +189,11 @@ class ChannelPacer:
 
 def _key(channel_key: str) -> str:
     return f"clarion:pace:{channel_key}"
+
+
+def _window_us(window_s: float) -> int:
+    """The window in microseconds, a whole number of ticks."""
+    return math.ceil(window_s * 1_000_000) // TICKS_PER_WINDOW * TICKS_PER_WINDOW
 
 
 BATCH_MAX = 500

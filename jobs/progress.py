@@ -55,8 +55,12 @@ def account_of(channel_name: bytes) -> int:
     return int(channel_name.rsplit(b":", 1)[1])
 
 
+def _rate_prefix(campaign_id: int) -> str:
+    return f"clarion:sent:{campaign_id}:"
+
+
 def _rate_key(campaign_id: int, second: int) -> str:
-    return f"clarion:sent:{campaign_id}:{second}"
+    return f"{_rate_prefix(campaign_id)}{second}"
 
 
 @dataclass(frozen=True)
@@ -126,17 +130,24 @@ async def redis_now(redis: Redis) -> datetime:
     return datetime.fromtimestamp(seconds + micros / 1e6, UTC)
 
 
+# KEYS[1]: the campaign's rate key prefix; ARGV[1]: messages; ARGV[2]: seconds kept.
+# Counts them in the current second of Redis' clock: one round trip.
+_COUNT_SENT = """
+local key = KEYS[1] .. redis.call('TIME')[1]
+redis.call('INCRBY', key, ARGV[1])
+redis.call('EXPIRE', key, ARGV[2])
+return 0
+"""
+
+
 async def count_sent(redis: Redis, campaign_id: int, n: int) -> None:
     """Adds `n` messages sent now to the campaign's per-second counts. Best effort: the
     rate is an estimate, and a send must not fail because Redis is away."""
     if n <= 0:
         return
     try:
-        key = _rate_key(campaign_id, int((await redis_now(redis)).timestamp()))
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.incrby(key, n)
-            pipe.expire(key, RATE_WINDOW_S + 10)
-            await pipe.execute()
+        kept = str(RATE_WINDOW_S + 10)
+        await redis.eval(_COUNT_SENT, 1, _rate_prefix(campaign_id), str(n), kept)  # type: ignore[misc]
     except (RedisError, OSError) as exc:
         log.warning("could not count messages sent for campaign %s: %s", campaign_id, exc)
 

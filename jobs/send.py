@@ -356,20 +356,21 @@ class CampaignRun:
                 return await self._fail(plan, token, claim.rows, str(exc))
             if turn is not None:
                 prepared = await self._within(turn, prepared, progress)
+            self.lead.took(time.monotonic() - claiming)
+            await self._until(plan, turn, transport.pacing_window_s)
             # The claim checked consent; time enough since then (rendering a big batch, a
-            # busy worker) for a withdrawal to land, and it is checked again.
+            # busy worker, an earlier batch gone late) for a withdrawal to land, and it is
+            # checked again.
             fresh = time.monotonic() - claimed_at <= RECHECK_AFTER_S
             gone = claim.withdrawn() if fresh else await self._without_consent(plan, claim)
             rows, prepared, withdrawn = _leave_out(gone, claim.rows, prepared)
             messages = [m for m in prepared if not isinstance(m, SendResult)]
-            self.lead.took(time.monotonic() - claiming)
-            await self._until(turn)
             sending = time.monotonic()
             results: list[SendResult] = []
             halt = None
             if messages:
                 results, halt = await transport.send(messages, _before(start_by))
-            await self._keep_distance(turn, transport.pacing_window_s)
+            await self._keep_distance(turn, sending, transport.pacing_window_s)
             outcome = progress.count(rows, prepared, results, time.monotonic() - sending)
             outcome.withdrawn = withdrawn
             progress.left -= len(withdrawn)
@@ -439,15 +440,20 @@ class CampaignRun:
         if booked is not None and units < booked.units:
             await self.wc.pacer.shrink(booked.turn, units)
 
-    async def _until(self, booked: Booking | None) -> None:
-        """Waits for the batch's time when it is ready early."""
-        if booked is not None and (early := booked.due - time.monotonic()) > 0:
+    async def _until(self, plan: SendPlan[Any], booked: Booking | None, window_s: float) -> None:
+        """Waits for the batch's time when it is ready early, then confirms its place in
+        the window (and waits more in the rare case that an earlier batch went late)."""
+        if booked is None or plan.rate_limit is None:
+            return
+        if (early := booked.due - time.monotonic()) > 0:
             await asyncio.sleep(early)
+        if wait := await self.wc.pacer.confirm(booked.turn, plan.rate_limit, window_s):
+            await asyncio.sleep(wait)
 
-    async def _keep_distance(self, booked: Booking | None, window_s: float) -> None:
-        """A batch whose last message went out later than its time plus the window's
+    async def _keep_distance(self, booked: Booking | None, sent_at: float, window_s: float) -> None:
+        """A batch whose last message went out later than its start plus the window's
         margin over a second moves its place in the window on by as much (jobs/pacing.py)."""
-        if booked is not None and (late := time.monotonic() - booked.due - (window_s - 1)) > 0:
+        if booked is not None and (late := time.monotonic() - sent_at - (window_s - 1)) > 0:
             await self.wc.pacer.late(booked.turn, late)
 
     async def _without_consent(self, plan: SendPlan[Any], claim: ledger.Claim) -> frozenset[int]:
@@ -608,6 +614,7 @@ def _recipient(row: ledger.Claimed) -> Recipient:
         variables=row.variables or {},
         possible_duplicate=row.possible_duplicate,
         first_claimed_at=row.first_claimed_at,
+        contact=row.contact,
     )
 
 

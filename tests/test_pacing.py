@@ -221,3 +221,22 @@ async def test_channels_do_not_share_a_budget(redis_url: str) -> None:
         assert first_tick((await pacer.reserve("email:4", 1, 1)).wait_s)
     finally:
         await redis.aclose()
+
+
+async def test_a_batch_confirms_its_place_after_an_earlier_one_went_late(redis_url: str) -> None:
+    """Two runs book a window each; the first goes out 0.3 s late (confirming moves it):
+    the second, confirming at its time, waits until a window after the first's real time."""
+    redis = Redis.from_url(redis_url)
+    try:
+        pacer = ChannelPacer(redis)
+        first = await pacer.reserve("email:9", 10, 10)
+        second = await pacer.reserve("email:9", 10, 10)
+        assert second.wait_s - first.wait_s == pytest.approx(WINDOW_S, abs=0.02)
+        await asyncio.sleep(first.wait_s + 0.3)
+        assert await pacer.confirm(first, 10) == 0  # late: it goes now, from now
+        await asyncio.sleep(max(second.wait_s - first.wait_s - 0.3, 0))
+        extra = await pacer.confirm(second, 10)
+        assert extra == pytest.approx(0.3, abs=0.05)
+        assert await pacer.confirm(second, 10) == pytest.approx(extra, abs=0.02)  # settled
+    finally:
+        await redis.aclose()

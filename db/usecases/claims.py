@@ -49,6 +49,9 @@ class Claimed:
     first_claimed_at: datetime | None = None
     # Its contact consents to the channel, as of the claim (see ledger.without_consent).
     consents: bool = True
+    # Its contact's fields that content sees (`template_fields`), as of the claim; None:
+    # the contact is gone.
+    contact: dict[str, str] | None = None
 
 
 class Stop(StrEnum):
@@ -227,6 +230,7 @@ async def _take_rows(
                 Delivery.possible_duplicate,
                 Delivery.first_claimed_at,
                 _consents(short),
+                *_CONTACT_FIELDS,
             )
             .execution_options(synchronize_session=False)
         )
@@ -241,6 +245,7 @@ async def _take_rows(
                     possible_duplicate=row.possible_duplicate,
                     first_claimed_at=row.first_claimed_at,
                     consents=bool(row.consents),
+                    contact=template_fields(row, prefix="contact_"),
                 )
             )
         short = [
@@ -249,6 +254,31 @@ async def _take_rows(
             if len(got[r.plan.campaign_id]) < n
         ]
     return {campaign_id: sorted(rows, key=lambda c: c.id) for campaign_id, rows in got.items()}
+
+
+# The contact fields content sees, read with the claim (no query of their own): one
+# lookup by primary key each, returned as contact_<name>.
+TEMPLATE_FIELDS = ("email", "first_name", "last_name", "phone", "whatsapp", "country", "source")
+_CONTACT_FIELDS = [
+    select(getattr(Contact, name))
+    .where(Contact.id == Delivery.contact_id)
+    .scalar_subquery()
+    .label(f"contact_{name}")
+    for name in TEMPLATE_FIELDS
+]
+
+
+def template_fields(row: Any, prefix: str = "") -> dict[str, str] | None:
+    """The fields content sees of a contact read as `<prefix><name>` columns (None when the
+    contact is gone: every contact has a source)."""
+    source = getattr(row, f"{prefix}source")
+    if source is None:
+        return None
+    values = {name: getattr(row, f"{prefix}{name}") for name in TEMPLATE_FIELDS}
+    return {
+        **{name: value or "" for name, value in values.items()},
+        "source": source.value if hasattr(source, "value") else str(source),
+    }
 
 
 def _due_ids(wanted: Sequence[tuple[ClaimRequest, int]], kind: ColumnElement[bool]) -> Select[Any]:

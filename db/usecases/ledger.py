@@ -31,7 +31,17 @@ from db.models import (
 )
 from db.types import UtcDateTime
 from db.usecases import quota_usage as usage
-from db.usecases.claims import Claim, Claimed, ClaimRequest, Stop, claim, claim_many, due_kinds
+from db.usecases.claims import (
+    TEMPLATE_FIELDS,
+    Claim,
+    Claimed,
+    ClaimRequest,
+    Stop,
+    claim,
+    claim_many,
+    due_kinds,
+    template_fields,
+)
 from db.usecases.consent import change_consent
 from db.usecases.message_status import apply_early
 from db.usecases.send_plan import SendPlan
@@ -91,31 +101,13 @@ async def recipients(
     session: AsyncSession, contact_ids: Sequence[int]
 ) -> dict[int, dict[str, str]]:
     """The fields templates see of each contact, by id (plain columns: a batch is hundreds
-    of rows, and ORM objects would cost more than the rendering)."""
+    of rows, and ORM objects would cost more than the rendering). A claim returns them
+    with its rows (Claimed.contact); this is for what has no claim (a test send)."""
+    columns = [getattr(Contact, name) for name in TEMPLATE_FIELDS]
     found = await session.execute(
-        select(
-            Contact.id,
-            Contact.email,
-            Contact.first_name,
-            Contact.last_name,
-            Contact.phone,
-            Contact.whatsapp,
-            Contact.country,
-            Contact.source,
-        ).where(Contact.id.in_(list(contact_ids)))
+        select(Contact.id, *columns).where(Contact.id.in_(list(contact_ids)))
     )
-    return {
-        row.id: {
-            "email": row.email or "",
-            "first_name": row.first_name,
-            "last_name": row.last_name,
-            "phone": row.phone or "",
-            "whatsapp": row.whatsapp,
-            "country": row.country,
-            "source": row.source.value,
-        }
-        for row in found
-    }
+    return {row.id: fields for row in found if (fields := template_fields(row)) is not None}
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,8 @@ class Recipient:
     possible_duplicate: bool = False
     # When the row was first claimed (the database's clock): none of its messages is older.
     first_claimed_at: datetime | None = None
+    # The contact's fields content sees, read with the claim; None: the contact is gone.
+    contact: Mapping[str, str] | None = None
 
 
 class Prepared(Protocol):

@@ -36,6 +36,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import aiosmtplib
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from db.engine import Database
@@ -47,6 +48,7 @@ from db.unsubscribe import make_token
 from db.usecases.campaigns import Sender
 from jobs.channels.email.mime import Envelope, MessageFactory
 from jobs.channels.email.render import CampaignTemplate, contact_context
+from tests.benchmarks.backends import read_counters
 from tests.benchmarks.cpu import CpuWatch, cpu_seconds
 from tests.sending_stack import campaign_for, execution, sending_stack, stop_process
 from tests.smtp_sink import HOST, SinkProcess
@@ -113,6 +115,7 @@ class EngineRun:
     peak_rss: int  # bytes (VmHWM)
     cpu_per_message_s: float  # the worker's CPU per message while sending
     others: float  # cores used by processes outside this benchmark while sending
+    backends: str  # PostgreSQL's and Redis' work a message (tests/benchmarks/backends.py)
     pool_size: int
     message: Envelope  # the baseline's message, built like the engine builds one
 
@@ -324,7 +327,11 @@ async def run_engine(n: int, data_dir: Path, py_spy: Path | None) -> EngineRun:
                     profiler = Profiler(worker.pid, py_spy / f"worker-{n}.txt")
                 try:
                     reader = ExecutionReader(stack.server.db, pk_of(campaign_id, "Campaign"))
+                    redis = Redis.from_url(stack.env["CLARION_REDIS_URL"])
+                    before = await read_counters(stack.server.db, redis)
                     completion = await wait_completed(reader, worker, sink, timeout=60 + n / 20)
+                    used = (await read_counters(stack.server.db, redis)).minus(before)
+                    await redis.aclose()
                     peak = peak_rss(worker.pid)
                 except BaseException:
                     print(f"  execution: {(await execution(client, campaign_id))['execution']}")
@@ -352,6 +359,7 @@ async def run_engine(n: int, data_dir: Path, py_spy: Path | None) -> EngineRun:
                     peak_rss=peak,
                     cpu_per_message_s=completion.cpu_per_message_s,
                     others=completion.others,
+                    backends=used.per_message(n),
                     pool_size=Settings.from_env(env).sending.smtp_pool_size,
                     message=sample_message(stack.server.settings.public_url),
                 )
@@ -474,6 +482,8 @@ def print_table(rows: Sequence[Row]) -> None:
         "counted). Other load: cores kept busy by processes outside this benchmark while "
         "the engine / the baseline sent."
     )
+    for row in rows:
+        print(f"N = {row.engine.contacts}, startCampaign to COMPLETED: {row.engine.backends}")
     if busy:
         print(f"WARNING: other processes used over {BUSY_CORES} of a core: the figures are skewed")
     smallest = min(rows, key=lambda row: row.engine.contacts).engine

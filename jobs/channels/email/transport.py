@@ -10,7 +10,6 @@ from db.engine import Database
 from db.kinds.email import EmailSettings
 from db.types import utcnow
 from db.unsubscribe import make_token
-from db.usecases import ledger
 from db.usecases.send_plan import SendPlan
 from jobs.channels.base import ContentBroken, Halt, Outcome, Prepared, Recipient, SendResult
 from jobs.channels.email.mime import Envelope, MessageFactory
@@ -69,13 +68,11 @@ class EmailTransport:
 
     async def prepare(self, rows: Sequence[Recipient]) -> list[Prepared | SendResult]:
         """Raises ContentBroken when the template is over the render budget."""
-        async with self.family.db.read() as session:
-            contacts = await ledger.recipients(session, [row.contact_id for row in rows])
         links = {row.id: self.family.unsubscribe_url(row.contact_id, row.id) for row in rows}
-        found = [row for row in rows if row.contact_id in contacts]
+        found = [row for row in rows if row.contact is not None]
         results = await self.family.renderer.render(
             self.template,
-            [contact_context(contacts[r.contact_id], links[r.id]) for r in found],
+            [contact_context(r.contact or {}, links[r.id]) for r in found],
         )
         if results and isinstance(results[-1], OverBudget):
             raise ContentBroken(budget_text(results[-1].reason))
@@ -87,7 +84,7 @@ class EmailTransport:
         date = format_datetime(utcnow())
         out: list[Prepared | SendResult] = []
         for row in rows:
-            if row.id not in by_row:  # deleted since the claim (its ledger row is gone too)
+            if row.id not in by_row:  # deleted before the claim read it
                 out.append(SendResult(Outcome.FAILED, "contact deleted"))
                 continue
             rendered = by_row[row.id]

@@ -20,7 +20,6 @@ from twilio.rest import Client
 from db.engine import Database
 from db.kinds.twilio import TwilioSettings
 from db.settings import SendSettings
-from db.usecases import ledger
 from db.usecases.send_plan import SendPlan
 from jobs.approval import check_before_run
 from jobs.channels.base import (
@@ -124,15 +123,13 @@ class TwilioTransport:
         self.prefix = prefix
 
     async def prepare(self, rows: Sequence[Recipient]) -> list[Prepared | SendResult]:
-        async with self.family.db.read() as session:
-            contacts = await ledger.recipients(session, [row.contact_id for row in rows])
         out: list[Prepared | SendResult] = []
         s = self.settings
         for row in rows:
-            if row.contact_id not in contacts:  # deleted since the claim
+            if row.contact is None:  # deleted before the claim read it
                 out.append(SendResult(Outcome.FAILED, "contact deleted"))
                 continue
-            values = {**contacts[row.contact_id], **row.variables}
+            values = {**row.contact, **row.variables}
             context = s.context or {}
             lacking = missing(s.content_type, context, values) if s.context else []
             if lacking:  # never send an empty value (Twilio's 21656)
