@@ -49,7 +49,7 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local n = math.min(tonumber(ARGV[3]), limit)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
 local booked = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local times, counts, sum, at = {}, {}, 0, now
 for i = 1, #booked, 2 do
@@ -74,8 +74,9 @@ if at == now then
   local tick = tonumber(ARGV[5])
   at = math.ceil(at / tick) * tick
 end
-redis.call('ZADD', KEYS[1], at, n .. ':' .. ARGV[4])
-redis.call('PEXPIRE', KEYS[1], math.ceil((at + window - now) / 1000) + 1000)
+redis.call('ZADD', KEYS[1], string.format('%d', at), n .. ':' .. ARGV[4])
+local keep_ms = math.ceil((at + window - now) / 1000) + 1000
+redis.call('PEXPIRE', KEYS[1], string.format('%d', keep_ms))
 return {at - now, n}
 """
 # KEYS[1]: as above; ARGV[1]: the batch's member; ARGV[2]: the window (microseconds);
@@ -92,7 +93,9 @@ local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local count = tonumber(string.match(ARGV[1], '^(%d+):'))
 local function others(at)
-  local found = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (at - window), at, 'WITHSCORES')
+  local found = redis.call(
+    'ZRANGEBYSCORE', KEYS[1], string.format('(%d', at - window), string.format('%d', at),
+    'WITHSCORES')
   local sum, earliest = 0, nil
   for i = 1, #found, 2 do
     if found[i] ~= ARGV[1] then
@@ -104,13 +107,16 @@ local function others(at)
 end
 local at = math.max(tonumber(mine), now)
 local sum, earliest = others(at)
-while sum + count > limit and earliest do
+local moves = 0
+while sum + count > limit and earliest and moves < 1000 do
   at = earliest + window
   sum, earliest = others(at)
+  moves = moves + 1
 end
 if at ~= tonumber(mine) then
-  redis.call('ZADD', KEYS[1], at, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], math.ceil((at + window - now) / 1000) + 1000)
+  redis.call('ZADD', KEYS[1], string.format('%d', at), ARGV[1])
+  local keep_ms = math.ceil((at + window - now) / 1000) + 1000
+  redis.call('PEXPIRE', KEYS[1], string.format('%d', keep_ms))
 end
 return at - now
 """
@@ -124,7 +130,8 @@ local count = ARGV[3]
 if count == '' then count = string.match(ARGV[1], '^(%d+):') end
 if tonumber(count) > 0 then
   local id = string.match(ARGV[1], ':(.*)$')
-  redis.call('ZADD', KEYS[1], tonumber(time) + tonumber(ARGV[2]), count .. ':' .. id)
+  local moved = string.format('%d', tonumber(time) + tonumber(ARGV[2]))
+  redis.call('ZADD', KEYS[1], moved, count .. ':' .. id)
 end
 return 1
 """

@@ -121,7 +121,7 @@ async def test_a_withdrawal_while_a_row_waits_for_its_turn_keeps_it_unsent(
     )
     lead = (await by_number(client, campaign["id"]))[target]
     assert (lead["status"], lead["messageSid"]) == ("OPTED_OUT", None)
-    assert lead["errorMessage"] in ("Texted STOP", WITHDRAWN)
+    assert lead["errorMessage"] in ("The contact withdrew consent: Texted STOP", WITHDRAWN)
     row = await row_of(client, campaign["id"], target)
     assert (row.claim_token, row.lease_expires_at, row.attempts) == (None, None, 0)
     assert await changes_of(client, contact) == [

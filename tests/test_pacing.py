@@ -240,3 +240,26 @@ async def test_a_batch_confirms_its_place_after_an_earlier_one_went_late(redis_u
         assert await pacer.confirm(second, 10) == pytest.approx(extra, abs=0.02)  # settled
     finally:
         await redis.aclose()
+
+
+@pytest.mark.parametrize("late_s", [0.123457, 0.123451, 0.000011, 0.987659])
+async def test_times_to_the_microsecond_are_kept_exactly(redis_url: str, late_s: float) -> None:
+    """Send times are microseconds since the epoch (16 digits): written to Redis as
+    integers, not as Lua's 14-digit numbers, so a batch moved on by any number of
+    microseconds still leaves the window where it should (a rounded bound kept counting it:
+    the confirmation looped for ever)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        pacer = ChannelPacer(redis)
+        key = f"email:late-{late_s}"
+        first = await pacer.reserve(key, 10, 10)
+        second = await pacer.reserve(key, 10, 10)
+        await pacer.late(first, late_s)
+        wait = await asyncio.wait_for(pacer.confirm(second, 10), 2)
+        assert wait == pytest.approx(second.wait_s + late_s, abs=0.05)
+        (_, moved), (_, placed) = await redis.zrange(
+            f"clarion:pace:{key}", 0, -1, withscores=True
+        )
+        assert placed - moved == WINDOW_S * 1_000_000
+    finally:
+        await redis.aclose()
