@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from jobs.runner_lock import RunnerLock, runner_key
+from jobs.tasks import end_within
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,4 @@ class RunSet:
         """Adopts nothing more and waits for the runs to end (they were asked to hand over
         after their batch); cancels those still running after `grace_s`."""
         self._closed = True
-        running = list(self._runs.values())
-        if not running:
-            return
-        _, late = await asyncio.wait(running, timeout=grace_s)
-        if late:
-            log.warning("%d run(s) still going after %.0fs; cancelling", len(late), grace_s)
-            for task in late:
-                task.cancel()
-            await asyncio.wait(late)
+        await end_within(list(self._runs.values()), grace_s, "campaign run(s)")

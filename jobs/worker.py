@@ -39,6 +39,7 @@ from jobs.send import JOB_TIMEOUT_S, WorkerContext, send_campaign
 from jobs.status_catchup import CATCH_UP_EVERY_S, catch_up_statuses
 from jobs.status_queue import StatusConsumer
 from jobs.sweeper import SWEEP_EVERY_S, sweep
+from jobs.tasks import end_within
 from jobs.test_email import send_test_email
 
 log = logging.getLogger(__name__)
@@ -175,29 +176,18 @@ class SupervisedWorker:
             self._task = None
 
 
-async def _end_jobs(worker: Worker, grace_s: float) -> None:
-    """Waits for the worker's running jobs; cancels those still running after `grace_s`."""
-    running = [job for job in worker.tasks.values() if not job.done()]
-    if running:
-        _, late = await asyncio.wait(running, timeout=grace_s)
-        if late:
-            log.warning("%d job(s) still running after %.0fs; cancelling", len(late), grace_s)
-            for job in late:
-                job.cancel()
-            await asyncio.wait(late)
-
-
 async def _retire(worker: Worker, grace_s: float) -> None:
     """Ends `worker`: no new jobs, running jobs and campaign runs end (runs hand over after
     their chunk; both cancelled after `grace_s`), its main loop cancelled, its resources
     closed. Not arq's close(), which needs Redis and closes the pool the API shares."""
     worker.allow_pick_jobs = False
+    jobs = list(worker.tasks.values())
     wc: WorkerContext | None = worker.ctx.get("clarion")
     if wc is not None:
         wc.stopping.set()
-        await asyncio.gather(_end_jobs(worker, grace_s), wc.runs.stop(grace_s))
+        await asyncio.gather(end_within(jobs, grace_s, "job(s)"), wc.runs.stop(grace_s))
     else:
-        await _end_jobs(worker, grace_s)
+        await end_within(jobs, grace_s, "job(s)")
     for job in worker.tasks.values():  # a job whose result could not reach Redis
         if not job.cancelled() and job.exception() is not None:
             log.debug("job ended with %r", job.exception())

@@ -5,11 +5,13 @@ can kill and start again, empty, on the same port, or freeze: Redis restarted, f
 import asyncio
 import signal
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import redis.asyncio
 
-from jobs.embedded_redis import redis_server_executable
+from jobs.embedded_redis import EmbeddedRedis, redis_server_executable
 from tests.support import free_port
 
 PASSWORD = "s3cret-redis-pw"
@@ -134,3 +136,15 @@ class SilentFailover:
         finally:
             if generation == self._generation:
                 dst.close()
+
+
+@pytest.fixture(scope="module")
+async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """An embedded Redis of the test module's own (on a unix socket), as its URL."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.spawn()
+    await asyncio.to_thread(server.wait_ready)
+    try:
+        yield server.url
+    finally:
+        await asyncio.to_thread(server.stop)

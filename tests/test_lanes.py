@@ -2,16 +2,16 @@
 itself across workers (on a real Redis)."""
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
-from jobs.embedded_redis import EmbeddedRedis
 from jobs.lanes import Lane, alone
+from tests.redis_process import redis_url
 
 # Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
 pytestmark = pytest.mark.database_independent
+__all__ = ["redis_url"]
 
 
 def test_a_lane_holds_its_size_and_a_key_its_share() -> None:
@@ -37,17 +37,6 @@ def test_a_place_is_given_back_when_the_work_fails() -> None:
     with pytest.raises(RuntimeError):
         work()
     assert lane.busy() == 0
-
-
-@pytest.fixture(scope="module")
-async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("lanes-redis"))
-    server.spawn()
-    await asyncio.to_thread(server.wait_ready)
-    try:
-        yield server.url
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def test_periodic_work_runs_on_one_worker_at_a_time(redis_url: str) -> None:

@@ -4,13 +4,11 @@ from several clients at once, checked for the rate limit's promise (no second ab
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
 
-from jobs.embedded_redis import EmbeddedRedis
 from jobs.pacing import (
     BATCH_MAX,
     BATCH_SECONDS,
@@ -22,10 +20,12 @@ from jobs.pacing import (
     spread_rate,
     spread_slot,
 )
+from tests.redis_process import redis_url
 from tests.smtp_sink import max_in_window
 
 # Runs no Clarion server or database of the run's choosing: the PostgreSQL pass skips it.
 pytestmark = pytest.mark.database_independent
+__all__ = ["redis_url"]
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -105,17 +105,6 @@ def test_spread_slots_end_at_the_deadline_however_long_sending_takes() -> None:
 )
 def test_effective_rate(limit: int | None, spread: float | None, expected: float | None) -> None:
     assert effective_rate(limit, spread) == expected
-
-
-@pytest.fixture(scope="module")
-async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("pacing-redis"))
-    server.spawn()
-    await asyncio.to_thread(server.wait_ready)
-    try:
-        yield server.url
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 TICK = WINDOW_S / TICKS_PER_WINDOW
@@ -257,9 +246,7 @@ async def test_times_to_the_microsecond_are_kept_exactly(redis_url: str, late_s:
         await pacer.late(first, late_s)
         wait = await asyncio.wait_for(pacer.confirm(second, 10), 2)
         assert wait == pytest.approx(second.wait_s + late_s, abs=0.05)
-        (_, moved), (_, placed) = await redis.zrange(
-            f"clarion:pace:{key}", 0, -1, withscores=True
-        )
+        (_, moved), (_, placed) = await redis.zrange(f"clarion:pace:{key}", 0, -1, withscores=True)
         assert placed - moved == WINDOW_S * 1_000_000
     finally:
         await redis.aclose()
