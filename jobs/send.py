@@ -7,8 +7,8 @@ outside any transaction at once, record the results in another. A recipient must
 consent to the channel when its message goes: the claim reads it with its rows, right
 before sending, and one query for the batch reads it again when time has passed since (a
 big batch's rendering, a busy worker, an earlier batch of the channel gone late): a
-withdrawal before a row's send keeps it unsent. The claim checks that the campaign may still send, so a pause or cancel
-stops it within a chunk (a second at most). A run lasts at most `SLICE_S`, then hands
+withdrawal before a row's send keeps it unsent. The claim checks that the campaign may
+still send, so a pause or cancel stops it within a chunk (a second at most). A run lasts at most `SLICE_S`, then hands
 over to a fresh job (on any worker); a run that has nothing due ends, and the sweeper
 queues the campaign again when something is.
 
