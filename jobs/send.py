@@ -8,9 +8,9 @@ consent to the channel when its message goes: the claim reads it with its rows, 
 before sending, and one query for the batch reads it again when time has passed since (a
 big batch's rendering, a busy worker, an earlier batch of the channel gone late): a
 withdrawal before a row's send keeps it unsent. The claim checks that the campaign may
-still send, so a pause or cancel stops it within a chunk (a second at most). A run lasts at most `SLICE_S`, then hands
-over to a fresh job (on any worker); a run that has nothing due ends, and the sweeper
-queues the campaign again when something is.
+still send, so a pause or cancel stops it within a chunk (a second at most). A run lasts
+at most `SLICE_S`, then hands over to a fresh job (on any worker); a run that has nothing
+due ends, and the sweeper queues the campaign again when something is.
 
 What a batch's messages are and how they go out is the campaign's channel family's
 (jobs/channels: a `Transport` per run); everything else here is the same for every family.
