@@ -44,8 +44,12 @@ class RunSet:
         here; says what happened (the job's result, for the log)."""
         if self.closed():
             return "the worker is stopping"
-        if campaign_id in self._runs:
-            return "already sending on this worker"
+        if (running := self._runs.get(campaign_id)) is not None:
+            # A run that is just ending (paused a moment ago, and now resumed) lets go
+            # within that; a run still sending carries on with the campaign as it is now.
+            await asyncio.wait([running], timeout=ADOPT_WAIT_S)
+            if campaign_id in self._runs:
+                return "already sending on this worker"
         if len(self._runs) >= self.limit:
             return f"this worker already sends {self.limit} campaigns"
         lock = RunnerLock(self._redis, runner_key(campaign_id))

@@ -255,11 +255,14 @@ class Lead:
 
 @dataclass(frozen=True)
 class Booking:
-    """A batch's place in its channel's window: `units` of it, due at `due` (monotonic)."""
+    """A batch's place in its channel's window, due at `due` (monotonic)."""
 
     turn: Turn
-    units: int
     due: float
+
+    @property
+    def units(self) -> int:
+        return self.turn.units
 
 
 class CampaignRun:
@@ -397,7 +400,7 @@ class CampaignRun:
         if plan.rate_limit is None:
             return None
         turn = await self.wc.pacer.reserve(plan.channel_key, plan.rate_limit, units, window_s)
-        booked = Booking(turn, turn.units, time.monotonic() + turn.wait_s)
+        booked = Booking(turn, time.monotonic() + turn.wait_s)
         # Woken early by the time its claim and preparing take, to send on time.
         wait = max(turn.wait_s - self.lead.seconds, 0.0)
         if wait > WATCHED_WAIT_S:
@@ -443,7 +446,7 @@ class CampaignRun:
     async def _until(self, plan: SendPlan[Any], booked: Booking | None, window_s: float) -> None:
         """Waits for the batch's time when it is ready early, then confirms its place in
         the window (and waits more in the rare case that an earlier batch went late)."""
-        if booked is None or plan.rate_limit is None:
+        if booked is None or plan.rate_limit is None:  # booked only under a rate limit
             return
         if (early := booked.due - time.monotonic()) > 0:
             await asyncio.sleep(early)

@@ -151,12 +151,17 @@ async def claim_many(
         claims[request.plan.campaign_id] = (
             Claim(mine, now=now) if mine else Claim([], Stop.NOTHING_DUE, now)
         )
-        taken[(request.plan.channel_key, request.plan.quota_window)] += len(mine)
+        taken[_quota_key(request.plan)] += len(mine)
     await usage.take_many(session, taken, now)
     return [claims[r.plan.campaign_id] for r in requests]
 
 
 _SENDING = (CampaignStatus.RUNNING, ExecutionStatus.PROCESSING)
+
+
+def _quota_key(plan: SendPlan[Any]) -> tuple[str, QuotaWindow]:
+    """Whose quota a plan's messages count against: its channel, in its window."""
+    return plan.channel_key, plan.quota_window
 
 
 async def _within_quotas(
@@ -168,16 +173,11 @@ async def _within_quotas(
     """Each request with the rows it may claim within its channel's quota (shared in
     order by the requests on one channel); a request with no room gets its Stop.QUOTA
     claim in `claims` instead."""
-    keys = {(r.plan.channel_key, r.plan.quota_window) for r in requests}
-    used = await usage.used_many(session, keys, now)
-    left = {
-        (r.plan.channel_key, r.plan.quota_window): r.plan.daily_quota - used[key]
-        for r in requests
-        if (key := (r.plan.channel_key, r.plan.quota_window))
-    }
+    used = await usage.used_many(session, {_quota_key(r.plan) for r in requests}, now)
+    left = {_quota_key(r.plan): r.plan.daily_quota - used[_quota_key(r.plan)] for r in requests}
     out = []
     for request in requests:
-        key = (request.plan.channel_key, request.plan.quota_window)
+        key = _quota_key(request.plan)
         if left[key] <= 0:
             oldest = await usage.oldest(session, key[0], key[1], now)
             claims[request.plan.campaign_id] = Claim(
