@@ -47,6 +47,8 @@ class SendingStack:
     server: Server
     log_dir: Path
     workers: list["subprocess.Popen[bytes]"] = field(default_factory=list)
+    # API processes of their own (`start_api`), stopped with the workers.
+    apis: list["subprocess.Popen[bytes]"] = field(default_factory=list)
     # The Redis on TCP that a test may kill and restart (redis="tcp").
     redis: RedisProcess | None = None
 
@@ -92,7 +94,7 @@ class SendingStack:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        self.workers.append(process)  # stopped with the workers
+        self.apis.append(process)
         return process, url
 
     async def start_api(self, name: str = "api") -> tuple["subprocess.Popen[bytes]", str]:
@@ -216,7 +218,7 @@ async def sending_stack(
                     stack.start_worker()
                 yield stack
             finally:
-                await asyncio.gather(*(stop_process(w) for w in stack.workers))
+                await asyncio.gather(*(stop_process(p) for p in [*stack.workers, *stack.apis]))
                 await db.dispose()
 
 
